@@ -1,1 +1,14 @@
+pub mod case;
+pub mod check;
+pub mod cli;
+pub mod harness;
+pub mod run;
+pub mod secret;
+pub mod selector;
 pub mod server;
+pub mod snapshot;
+pub mod spec;
+pub mod target;
+pub mod template;
+pub mod verdict;
+pub mod yaml;

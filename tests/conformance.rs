@@ -1,1 +1,6 @@
-fn main(){}
+//! The bundled suite under `cargo test`, `cargo nextest run` and `cargo insta test`: every case
+//! against the embedded reference server, or against `CONFORMANCE_BASE_URL` when it is set.
+
+fn main() -> std::process::ExitCode {
+    conformance::cli::test_main()
+}

@@ -1,0 +1,670 @@
+//! Test cases: discovered under `cases/`, parsed from YAML ([`format`]) and validated against
+//! the spec and the catalogue before anything is sent. A file that does not load becomes a
+//! failing test of its own, named by its path, and the other cases still run.
+
+pub mod format;
+
+use crate::selector::Selector;
+use crate::spec::{Level, Spec};
+use crate::template::{self, Vars};
+use format::{CaseFile, JsonType, MatcherFile, StepFile};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// One test: a case file, or one row of a parameterised case file.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The test name: the file's path under `cases/` without `.yaml`, plus `/<row>`.
+    pub id: String,
+    /// The file as the user would open it (`cases/conversations/update/x.yaml`).
+    pub file: String,
+    pub requirement: String,
+    pub level: Level,
+    pub title: Option<String>,
+    /// The row's values (parameterised cases); captures are added as the case runs.
+    pub vars: Vars,
+    pub steps: Vec<Step>,
+    pub cleanup: Vec<Step>,
+    pub ignored: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// `step 2 (update)`: how messages name the step.
+    pub label: String,
+    /// `file:line:col` of the step.
+    pub at: String,
+    pub requirement: String,
+    pub level: Level,
+    pub operation: Option<String>,
+    pub method: String,
+    /// Path template relative to the base URL: `{name}` takes a path parameter and `{{var}}`
+    /// a variable.
+    pub path: String,
+    pub path_params: Vec<(String, Value)>,
+    pub query: Vec<(String, Value)>,
+    pub headers: Vec<(String, String)>,
+    pub auth: bool,
+    pub body: Body,
+    pub content_type: Option<String>,
+    pub expect: Expect,
+    pub capture: Vec<(String, Selector)>,
+    /// Extra redactions (selector, placeholder) when the step is snapshotted.
+    pub snapshot: Option<Vec<(Selector, String)>>,
+    pub observe: Option<Observe>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Value),
+    Raw(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub status: Option<Vec<u16>>,
+    pub headers: Vec<(String, Matcher)>,
+    pub json: Vec<(Selector, Matcher)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub requirement: String,
+    pub level: Level,
+    pub equals: Option<Value>,
+    pub one_of: Option<Vec<Value>>,
+    pub types: Option<Vec<JsonType>>,
+    pub pattern: Option<regex::Regex>,
+    pub absent: Option<bool>,
+    pub length: Option<usize>,
+    pub contains: Option<Value>,
+    pub near_now: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Observe {
+    pub path: Selector,
+    pub present: Option<String>,
+    pub absent: Option<String>,
+}
+
+/// A case file that could not be turned into cases: it becomes one failing test.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub id: String,
+    pub file: String,
+    pub error: String,
+}
+
+/// Finds every `*.yaml` / `*.yml` below `root`, sorted, and loads each. An empty folder is an
+/// error: a suite that finds nothing must not pass.
+pub fn discover(root: &Path, spec: &Spec) -> Result<Vec<Result<Case, Broken>>, String> {
+    let mut files = Vec::new();
+    collect(root, &mut files)
+        .map_err(|e| format!("{}: cannot read the cases folder: {e}", root.display()))?;
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "{}: no case files (*.yaml) found; point --cases at the folder that holds them",
+            root.display()
+        ));
+    }
+    let shown_root = root.file_name().map(PathBuf::from).unwrap_or_default();
+    Ok(files
+        .iter()
+        .flat_map(|path| {
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            let id = relative
+                .with_extension("")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let file = shown_root.join(relative).display().to_string();
+            match std::fs::read_to_string(path) {
+                Ok(text) => load(&id, &file, &text, spec),
+                Err(e) => vec![Err(Broken {
+                    error: format!("{file}: cannot read: {e}"),
+                    id,
+                    file,
+                })],
+            }
+        })
+        .collect())
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates one case file: one case, or one per parameter row.
+pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, Broken>> {
+    let broken = |error: String| {
+        vec![Err(Broken {
+            id: id.to_string(),
+            file: file.to_string(),
+            error,
+        })]
+    };
+    let parsed: CaseFile = match crate::yaml::parse(file, text) {
+        Ok(parsed) => parsed,
+        Err(e) => return broken(e),
+    };
+    let rows = match rows(file, &parsed) {
+        Ok(rows) => rows,
+        Err(e) => return broken(e),
+    };
+    rows.into_iter()
+        .map(|(suffix, vars)| {
+            let id = match suffix {
+                Some(row) => format!("{id}/{row}"),
+                None => id.to_string(),
+            };
+            Validator { spec, file }
+                .case(&parsed, vars)
+                .map(|mut case| {
+                    case.id = id.clone();
+                    case
+                })
+                .map_err(|error| Broken {
+                    id,
+                    file: file.to_string(),
+                    error,
+                })
+        })
+        .collect()
+}
+
+fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, String> {
+    if parsed.parameters.is_empty() {
+        return Ok(vec![(None, Vars::new())]);
+    }
+    let mut seen = BTreeSet::new();
+    parsed
+        .parameters
+        .iter()
+        .map(|row| {
+            let at = at(file, &row.referenced);
+            let name = row
+                .value
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    format!("{at}: a parameter row needs a `name` (it names the test)")
+                })?;
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            if !valid {
+                return Err(format!(
+                    "{at}: row name `{name}` must be letters, digits, `_`, `-` or `.`"
+                ));
+            }
+            if !seen.insert(name.to_string()) {
+                return Err(format!("{at}: two rows are named `{name}`"));
+            }
+            // Row values may use generators (a 65-character key); expand them once here.
+            let vars = row
+                .value
+                .iter()
+                .map(|(k, v)| {
+                    template::check(v, &BTreeSet::new())
+                        .and_then(|()| template::expand(v, &Vars::new()))
+                        .map(|v| (k.clone(), v))
+                        .map_err(|e| format!("{at}: parameter `{k}`: {e}"))
+                })
+                .collect::<Result<Vars, String>>()?;
+            Ok((Some(name.to_string()), vars))
+        })
+        .collect()
+}
+
+fn at(file: &str, location: &serde_saphyr::Location) -> String {
+    format!("{file}:{}:{}", location.line(), location.column())
+}
+
+struct Validator<'a> {
+    spec: &'a Spec,
+    file: &'a str,
+}
+
+impl Validator<'_> {
+    fn at(&self, location: &serde_saphyr::Location) -> String {
+        at(self.file, location)
+    }
+
+    fn requirement(&self, id: &Spanned<String>) -> Result<(String, Level), String> {
+        self.spec
+            .catalogue
+            .get(&id.value)
+            .map(|r| (r.id.clone(), r.level))
+            .ok_or_else(|| {
+                format!(
+                    "{}: unknown requirement `{}`: use an ID of specs/requirements.yaml",
+                    self.at(&id.referenced),
+                    id.value
+                )
+            })
+    }
+
+    fn case(&self, parsed: &CaseFile, vars: Vars) -> Result<Case, String> {
+        let (requirement, level) = self.requirement(&parsed.requirement)?;
+        if let Some(stated) = &parsed.level {
+            if stated.value != level {
+                return Err(format!(
+                    "{}: level {} does not match the catalogue, which says {requirement} is {level}",
+                    self.at(&stated.referenced),
+                    stated.value
+                ));
+            }
+        }
+        if parsed.steps.is_empty() {
+            return Err(format!("{}: a case needs at least one step", self.file));
+        }
+        let mut known: BTreeSet<String> = vars.keys().cloned().collect();
+        let steps = parsed
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| self.step(i + 1, step, (&requirement, level), &mut known))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cleanup = parsed
+            .cleanup
+            .iter()
+            .enumerate()
+            .map(|(i, step)| self.step(i + 1, step, (&requirement, level), &mut known))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Case {
+            id: String::new(),
+            file: self.file.to_string(),
+            requirement,
+            level,
+            title: parsed.title.clone(),
+            vars,
+            steps,
+            cleanup,
+            ignored: parsed.ignore.clone(),
+        })
+    }
+
+    fn step(
+        &self,
+        number: usize,
+        spanned: &Spanned<StepFile>,
+        case_requirement: (&str, Level),
+        known: &mut BTreeSet<String>,
+    ) -> Result<Step, String> {
+        let step = &spanned.value;
+        let at = self.at(&spanned.referenced);
+        let label = match &step.name {
+            Some(name) => format!("step {number} ({name})"),
+            None => format!("step {number}"),
+        };
+        let fail = |msg: String| format!("{at}: {label}: {msg}");
+        let (requirement, level) = match &step.requirement {
+            Some(id) => self.requirement(id)?,
+            None => (case_requirement.0.to_string(), case_requirement.1),
+        };
+
+        let (operation, method, path) = match (&step.operation, &step.method, &step.path) {
+            (Some(op), None, None) => {
+                let found = self.spec.operation(&op.value).ok_or_else(|| {
+                    let known: Vec<_> = self.spec.operations().map(|o| o.id.as_str()).collect();
+                    format!(
+                        "{}: unknown operation `{}` (the spec has: {})",
+                        self.at(&op.referenced),
+                        op.value,
+                        known.join(", ")
+                    )
+                })?;
+                let given: BTreeSet<&str> = step.path_params.keys().map(String::as_str).collect();
+                let wanted: BTreeSet<&str> = found.path_params.iter().map(String::as_str).collect();
+                if given != wanted {
+                    return Err(fail(format!(
+                        "{} takes path_params {:?}, the step gives {:?}",
+                        found.id, wanted, given
+                    )));
+                }
+                (
+                    Some(found.id.clone()),
+                    found.method.clone(),
+                    found.path.clone(),
+                )
+            }
+            (None, Some(method), Some(path)) => {
+                if !step.path_params.is_empty() {
+                    return Err(fail(
+                        "path_params go with `operation`; write the values into `path`".into(),
+                    ));
+                }
+                let method = method.value.to_uppercase();
+                if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+                    return Err(fail(format!("`{method}` is not an HTTP method")));
+                }
+                if !path.value.starts_with('/') {
+                    return Err(format!(
+                        "{}: a path starts with `/` and is relative to the base URL",
+                        self.at(&path.referenced)
+                    ));
+                }
+                (None, method, path.value.clone())
+            }
+            _ => {
+                return Err(fail(
+                    "give either `operation` or both `method` and `path`".into(),
+                ))
+            }
+        };
+
+        let templated = |what: &str, value: &Value, known: &BTreeSet<String>| {
+            template::check(value, known).map_err(|e| fail(format!("{what}: {e}")))
+        };
+        templated("path", &Value::String(path.clone()), known)?;
+        for (name, value) in &step.path_params {
+            templated(&format!("path_params.{name}"), value, known)?;
+        }
+        for (name, value) in &step.query {
+            templated(&format!("query.{name}"), value, known)?;
+        }
+        for (name, value) in &step.headers {
+            templated(
+                &format!("headers.{name}"),
+                &Value::String(value.clone()),
+                known,
+            )?;
+        }
+        let body = match (&step.body, &step.raw_body) {
+            (Some(_), Some(_)) => return Err(fail("give `body` or `raw_body`, not both".into())),
+            (Some(body), None) => {
+                template::check(&body.value, known)
+                    .map_err(|e| format!("{}: body: {e}", self.at(&body.referenced)))?;
+                Body::Json(body.value.clone())
+            }
+            (None, Some(raw)) => {
+                template::check_str(&raw.value, known)
+                    .map_err(|e| format!("{}: raw_body: {e}", self.at(&raw.referenced)))?;
+                Body::Raw(raw.value.clone())
+            }
+            (None, None) => Body::None,
+        };
+
+        // Captures run before the checks, so this step's checks may use them.
+        let mut capture = Vec::new();
+        for (name, selector) in &step.capture {
+            let parsed = Selector::parse(&selector.value)
+                .map_err(|e| format!("{}: capture `{name}`: {e}", self.at(&selector.referenced)))?;
+            if name == "index" {
+                return Err(fail("`index` is reserved for generators".into()));
+            }
+            known.insert(name.clone());
+            capture.push((name.clone(), parsed));
+        }
+
+        let mut expect = crate::case::Expect {
+            status: step.expect.status.as_ref().map(|s| s.value.to_vec()),
+            ..Default::default()
+        };
+        if let Some(status) = &step.expect.status {
+            if let Some(bad) = status
+                .value
+                .to_vec()
+                .into_iter()
+                .find(|s| !(100..=599).contains(s))
+            {
+                return Err(format!(
+                    "{}: {bad} is not an HTTP status",
+                    self.at(&status.referenced)
+                ));
+            }
+        }
+        for (name, matcher) in &step.expect.headers {
+            let m = self.matcher(matcher, (&requirement, level), known)?;
+            expect.headers.push((name.to_ascii_lowercase(), m));
+        }
+        for (selector, matcher) in &step.expect.json {
+            let parsed = Selector::parse(selector)
+                .map_err(|e| format!("{}: {e}", self.at(&matcher.referenced)))?;
+            let m = self.matcher(matcher, (&requirement, level), known)?;
+            expect.json.push((parsed, m));
+        }
+
+        let snapshot = match &step.snapshot {
+            None => None,
+            Some(s) => match &s.value {
+                format::SnapshotFile::Enabled(false) => None,
+                format::SnapshotFile::Enabled(true) => Some(Vec::new()),
+                format::SnapshotFile::Options(options) => Some(
+                    options
+                        .redact
+                        .iter()
+                        .map(|(sel, placeholder)| {
+                            Selector::parse(sel)
+                                .map(|sel| (sel, placeholder.clone()))
+                                .map_err(|e| format!("{}: snapshot: {e}", self.at(&s.referenced)))
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+            },
+        };
+        let observe = match &step.observe {
+            None => None,
+            Some(o) => Some(Observe {
+                path: Selector::parse(&o.value.path)
+                    .map_err(|e| format!("{}: observe: {e}", self.at(&o.referenced)))?,
+                present: o.value.present.clone(),
+                absent: o.value.absent.clone(),
+            }),
+        };
+
+        Ok(Step {
+            label,
+            at,
+            requirement,
+            level,
+            operation,
+            method,
+            path,
+            path_params: step
+                .path_params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            query: step
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            headers: step
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            auth: step.auth,
+            body,
+            content_type: step.content_type.clone(),
+            expect,
+            capture,
+            snapshot,
+            observe,
+        })
+    }
+
+    fn matcher(
+        &self,
+        spanned: &Spanned<MatcherFile>,
+        inherited: (&str, Level),
+        known: &BTreeSet<String>,
+    ) -> Result<Matcher, String> {
+        let m = &spanned.value;
+        let at = self.at(&spanned.referenced);
+        let (requirement, level) = match &m.requirement {
+            Some(id) => self.requirement(id)?,
+            None => (inherited.0.to_string(), inherited.1),
+        };
+        for value in m
+            .equals
+            .iter()
+            .chain(m.contains.iter())
+            .chain(m.one_of.iter().flatten())
+        {
+            template::check(value, known).map_err(|e| format!("{at}: {e}"))?;
+        }
+        let pattern = match &m.pattern {
+            Some(p) => {
+                Some(regex::Regex::new(p).map_err(|e| format!("{at}: bad pattern `{p}`: {e}"))?)
+            }
+            None => None,
+        };
+        let matcher = Matcher {
+            requirement,
+            level,
+            equals: m.equals.clone(),
+            one_of: m.one_of.clone(),
+            types: m.type_.as_ref().map(|t| t.to_vec()),
+            pattern,
+            absent: m.absent,
+            length: m.length,
+            contains: m.contains.clone(),
+            near_now: m.near_now,
+        };
+        let checks = [
+            matcher.equals.is_some(),
+            matcher.one_of.is_some(),
+            matcher.types.is_some(),
+            matcher.pattern.is_some(),
+            matcher.absent.is_some(),
+            matcher.length.is_some(),
+            matcher.contains.is_some(),
+            matcher.near_now.is_some(),
+        ];
+        if !checks.contains(&true) {
+            return Err(format!(
+                "{at}: this expectation checks nothing: give equals, one_of, type, pattern, \
+                 absent, length, contains or near_now"
+            ));
+        }
+        Ok(matcher)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    fn load_one(text: &str) -> Result<Case, String> {
+        let mut cases = load("x", "cases/x.yaml", text, &spec());
+        assert_eq!(cases.len(), 1);
+        cases.remove(0).map_err(|b| b.error)
+    }
+
+    #[test]
+    fn loads_a_case_with_captures_and_templates() {
+        let case = load_one(
+            "requirement: UPD-03\nsteps:\n\
+             - operation: createConversation\n  capture: {conv: $}\n\
+             - operation: updateConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n  body: {metadata: null}\n  expect:\n    status: 200\n    json:\n      id: {equals: '{{conv.id}}'}\n",
+        )
+        .unwrap();
+        assert_eq!(case.level, Level::Must);
+        assert_eq!(case.steps.len(), 2);
+        assert_eq!(case.steps[1].method, "POST");
+        assert!(
+            matches!(&case.steps[1].body, Body::Json(v) if v == &serde_json::json!({"metadata": null}))
+        );
+        assert!(matches!(case.steps[0].body, Body::None));
+        let null_body = load_one(
+            "requirement: UPD-16\nsteps:\n- operation: createConversation\n  body: null\n",
+        )
+        .unwrap();
+        assert!(matches!(null_body.steps[0].body, Body::Json(Value::Null)));
+    }
+
+    #[test]
+    fn points_at_unknown_operations_fields_and_variables() {
+        let err = load_one("requirement: UPD-01\nsteps:\n- operation: updateConvo\n").unwrap_err();
+        assert!(
+            err.starts_with("cases/x.yaml:3:14: unknown operation `updateConvo`"),
+            "{err}"
+        );
+        let err =
+            load_one("requirement: UPD-01\nsteps:\n- operation: createConversation\n  bdy: {}\n")
+                .unwrap_err();
+        assert!(
+            err.starts_with("cases/x.yaml:4:3: unknown field `bdy`"),
+            "{err}"
+        );
+        let err = load_one(
+            "requirement: UPD-01\nsteps:\n- operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "cases/x.yaml:3:3: step 1: path_params.conversation_id: undefined variable `conv`"
+            ),
+            "{err}"
+        );
+        let err =
+            load_one("requirement: NOPE-1\nsteps:\n- operation: createConversation\n").unwrap_err();
+        assert!(
+            err.starts_with("cases/x.yaml:1:14: unknown requirement `NOPE-1`"),
+            "{err}"
+        );
+        let err = load_one(
+            "requirement: UPD-01\nsteps:\n- operation: createConversation\n  expect:\n    json:\n      'data[': {absent: true}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("cases/x.yaml:6:16: bad selector `data[`"),
+            "{err}"
+        );
+        let err = load_one(
+            "requirement: UPD-01\nlevel: SHOULD\nsteps:\n- operation: createConversation\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("level SHOULD does not match the catalogue, which says UPD-01 is MUST"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parameter_rows_become_tests_with_their_own_variables() {
+        let cases = load(
+            "x",
+            "cases/x.yaml",
+            "requirement: UPD-07\nparameters:\n- {name: number, value: 1}\n- {name: boolean, value: true}\n\
+             steps:\n- operation: createConversation\n  body: {metadata: {k: '{{value}}'}}\n",
+            &spec(),
+        );
+        let ids: Vec<_> = cases
+            .iter()
+            .map(|c| c.as_ref().unwrap().id.clone())
+            .collect();
+        assert_eq!(ids, vec!["x/number", "x/boolean"]);
+    }
+
+    #[test]
+    fn an_expectation_must_check_something() {
+        let err = load_one(
+            "requirement: UPD-01\nsteps:\n- operation: createConversation\n  expect:\n    json:\n      id: {}\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("this expectation checks nothing"), "{err}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The command line: `conformance [run] [options] [libtest options]` and `conformance serve`.
+//! The `cargo test` entry takes the same settings from `CONFORMANCE_*` variables instead,
+//! because cargo, nextest and cargo-insta pass it libtest's flags only.
+
+use crate::harness::{self, Settings};
+use crate::target::{HeaderConfig, TargetConfig};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "conformance",
+    version,
+    about = "Checks a server against the OpenAI Conversations API contract",
+    long_about = "Checks a server against the OpenAI Conversations API contract.\n\n\
+        Without a subcommand, runs the suite (as `conformance run`). Without --base-url, the \
+        suite runs against the embedded reference server.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the suite (the default).
+    Run(RunArgs),
+    /// Serve the reference server until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Base URL of the server under test, ending in /v1 [default: the embedded reference server]
+    #[arg(long, env = "CONFORMANCE_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+    /// Fail on SHOULD requirements too (otherwise they are warnings)
+    #[arg(long, env = "CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    strict: bool,
+    /// Seconds to wait for each answer
+    #[arg(
+        long,
+        env = "CONFORMANCE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value = "30"
+    )]
+    timeout: f64,
+    /// Name of the target: keeps its snapshots apart, under snapshots/NAME/
+    #[arg(long, env = "CONFORMANCE_TARGET_NAME", value_name = "NAME")]
+    target_name: Option<String>,
+    /// Extra header sent with every request, 'Name: value'; a value 'env:VAR' is read from
+    /// the environment and redacted like the key (repeatable)
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    headers: Vec<String>,
+    /// Accept invalid TLS certificates (said in the results)
+    #[arg(long)]
+    insecure: bool,
+    /// Folder of the spec (openapi.yaml, overlay.yaml, requirements.yaml)
+    #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Folder of the cases
+    #[arg(long, env = "CONFORMANCE_CASES_DIR", value_name = "DIR")]
+    cases: Option<PathBuf>,
+    /// Folder of the snapshots
+    #[arg(long, env = "CONFORMANCE_SNAPSHOT_DIR", value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    #[command(flatten)]
+    libtest: libtest_mimic::Arguments,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks a free one
+    #[arg(long, default_value = "8000")]
+    port: u16,
+    /// Accept only this bearer key [default: any non-empty key]
+    #[arg(long, env = "CONFORMANCE_SERVE_API_KEY", value_name = "KEY")]
+    api_key: Option<String>,
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                harness::exit::USAGE
+            } else {
+                0
+            });
+        }
+    };
+    match cli.command {
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Run(args)) => run(args),
+        None => run(cli.run),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    match settings(&args) {
+        Ok(settings) => harness::run(settings, args.libtest),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
+fn settings(args: &RunArgs) -> Result<Settings, String> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(format!(
+            "--timeout {}: give a number of seconds above 0",
+            args.timeout
+        ));
+    }
+    let target = TargetConfig {
+        base_url: args.base_url.clone().filter(|u| !u.is_empty()),
+        api_key: api_key_from_env(),
+        headers: args
+            .headers
+            .iter()
+            .map(|h| HeaderConfig::parse(h))
+            .collect::<Result<_, _>>()?,
+        timeout: Duration::from_secs_f64(args.timeout),
+        name: args.target_name.clone().filter(|n| !n.is_empty()),
+        insecure: args.insecure,
+    };
+    if let Some(name) = &target.name {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || name.starts_with('.')
+        {
+            return Err(format!(
+                "--target-name `{name}`: use letters, digits, `-`, `_` or `.` (it names a folder)"
+            ));
+        }
+    }
+    let mut settings = Settings::with_defaults(target);
+    settings.strict = args.strict;
+    if let Some(dir) = &args.spec_dir {
+        settings.spec_dir = dir.clone();
+    }
+    if let Some(dir) = &args.cases {
+        settings.cases_dir = dir.clone();
+    }
+    if let Some(dir) = &args.snapshots {
+        settings.snapshot_dir = dir.clone();
+    }
+    Ok(settings)
+}
+
+/// The key comes from `CONFORMANCE_API_KEY` and nowhere else: the harness talks to
+/// third-party servers and must never pick up a user's real OpenAI key by accident.
+fn api_key_from_env() -> Option<String> {
+    std::env::var("CONFORMANCE_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+}
+
+/// The `cargo test` entry: libtest's flags from the command line, the rest from the
+/// environment (`CONFORMANCE_BASE_URL`, `CONFORMANCE_STRICT`, `CONFORMANCE_TIMEOUT`,
+/// `CONFORMANCE_TARGET_NAME`, `CONFORMANCE_HEADERS` as 'A: b' lines).
+pub fn test_main() -> ExitCode {
+    let mut argv: Vec<String> = vec!["conformance".into()];
+    if let Ok(headers) = std::env::var("CONFORMANCE_HEADERS") {
+        for line in headers.lines().filter(|l| !l.trim().is_empty()) {
+            argv.push("--header".into());
+            argv.push(line.trim().to_string());
+        }
+    }
+    argv.extend(std::env::args().skip(1));
+    match Cli::try_parse_from(argv) {
+        Ok(Cli { run: args, .. }) => run(args),
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(harness::exit::USAGE);
+        }
+    };
+    let config = crate::server::ServerConfig {
+        api_key: args.api_key.filter(|k| !k.is_empty()),
+    };
+    let served = runtime.block_on(crate::server::serve_until_ctrl_c(
+        config,
+        &args.host,
+        args.port,
+        |addr| {
+            println!("reference server listening on http://{addr}/v1 (Ctrl-C stops it)");
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+        },
+    ));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot serve on {}:{}: {e}", args.host, args.port);
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}

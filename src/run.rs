@@ -1,0 +1,612 @@
+//! Runs one case against the target: for each step, build the request, send it, read the
+//! answer, run the implicit checks, capture, run the expectations, observe. A gating failure
+//! (no answer, wrong status, nothing to capture) ends the steps; cleanup always runs.
+
+use crate::case::{Body, Case, Step};
+use crate::check::{self, Response};
+use crate::spec::{Level, Spec};
+use crate::target::Target;
+use crate::template::{self, Vars};
+use crate::verdict::{CaseOutcome, Finding, FindingKind, Observation, StepRecord};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The most of a body the harness reads; a larger one fails the step instead of filling memory.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// A snapshot a step asks for, taken on the test's own thread once the case is done.
+#[derive(Debug, Clone)]
+pub struct SnapshotRequest {
+    pub name: String,
+    pub value: Value,
+}
+
+/// A resource the case created, to delete when it ends.
+#[derive(Debug, Clone)]
+struct Created {
+    operation: String,
+    path_params: Vec<(String, Value)>,
+}
+
+pub struct Executed {
+    pub outcome: CaseOutcome,
+    pub snapshots: Vec<SnapshotRequest>,
+}
+
+/// Runs the case. Steps run in a task of their own so that even a panic in them is caught:
+/// the resources recorded up to that point are deleted all the same.
+pub async fn execute(case: Arc<Case>, target: Arc<Target>, spec: Arc<Spec>) -> Executed {
+    let started = Instant::now();
+    let created: Arc<Mutex<Vec<Created>>> = Arc::default();
+    let steps = tokio::spawn({
+        let (case, target, spec, created) =
+            (case.clone(), target.clone(), spec.clone(), created.clone());
+        async move { run_steps(&case, &target, &spec, &created).await }
+    })
+    .await;
+    let (mut outcome, mut snapshots, vars) = match steps {
+        Ok(done) => done,
+        Err(e) => {
+            let outcome = CaseOutcome {
+                findings: vec![Finding {
+                    requirement: None,
+                    level: Level::Must,
+                    kind: FindingKind::Target,
+                    summary: format!("the harness failed while running the case: {e}"),
+                    details: vec!["this is a bug in conformance; please report it".into()],
+                    step: None,
+                }],
+                ..Default::default()
+            };
+            (outcome, Vec::new(), case.vars.clone())
+        }
+    };
+    cleanup(&case, &target, &spec, &vars, &created, &mut outcome).await;
+    if outcome.failed(true) {
+        // A step that did not pass must not become a snapshot to accept.
+        snapshots.clear();
+    }
+    outcome.elapsed = started.elapsed();
+    Executed { outcome, snapshots }
+}
+
+async fn run_steps(
+    case: &Case,
+    target: &Target,
+    spec: &Spec,
+    created: &Mutex<Vec<Created>>,
+) -> (CaseOutcome, Vec<SnapshotRequest>, Vars) {
+    let mut outcome = CaseOutcome::default();
+    let mut snapshots = Vec::new();
+    let mut vars = case.vars.clone();
+    for step in &case.steps {
+        let index = outcome.steps.len();
+        let (record, response) = send(step, target, &vars).await;
+        outcome.steps.push(record);
+        let response = match response {
+            Ok(response) => response,
+            Err(finding) => {
+                outcome.findings.push(Finding {
+                    step: Some(index),
+                    ..finding
+                });
+                break;
+            }
+        };
+        let findings_before = outcome.findings.len();
+        let gate = check_step(step, spec, &response, &mut vars, &mut outcome, index);
+        if response.status < 300 {
+            record_created(step, spec, &response, created);
+        }
+        let step_clean = outcome.findings[findings_before..].is_empty();
+        if let (Some(redactions), true) = (&step.snapshot, step_clean) {
+            if let Some(body) = response.json_value() {
+                let mut value = target.secrets.redact_json(body);
+                match crate::snapshot::redact(&mut value, redactions) {
+                    Ok(()) => snapshots.push(SnapshotRequest {
+                        name: crate::snapshot::name(&case.id, index + 1),
+                        value,
+                    }),
+                    Err(e) => outcome.findings.push(Finding {
+                        requirement: None,
+                        level: Level::Must,
+                        kind: FindingKind::Snapshot,
+                        summary: e,
+                        details: Vec::new(),
+                        step: Some(index),
+                    }),
+                }
+            }
+        }
+        if gate.is_err() {
+            break;
+        }
+    }
+    (outcome, snapshots, vars)
+}
+
+/// Runs the implicit checks, the status check, the captures and the expectations of a step.
+/// `Err` means the case cannot go on.
+fn check_step(
+    step: &Step,
+    spec: &Spec,
+    response: &Response,
+    vars: &mut Vars,
+    outcome: &mut CaseOutcome,
+    index: usize,
+) -> Result<(), ()> {
+    let operation = match &step.operation {
+        Some(id) => spec.operation(id),
+        None => spec.match_path(&step.method, &step.path),
+    };
+    let push = |outcome: &mut CaseOutcome, f: Finding| {
+        outcome.findings.push(Finding {
+            step: Some(index),
+            ..f
+        })
+    };
+    for f in check::implicit(spec, operation, response, (&step.requirement, step.level)) {
+        push(outcome, f);
+    }
+    let requirement_finding =
+        |requirement: &str, level: Level, summary: String, details: Vec<String>| Finding {
+            requirement: Some(requirement.to_string()),
+            level,
+            kind: FindingKind::Requirement,
+            summary,
+            details,
+            step: Some(index),
+        };
+    if let Some(expected) = &step.expect.status {
+        if !expected.contains(&response.status) {
+            let want = expected
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let mut details = Vec::new();
+            if !response.body.is_empty() {
+                details.push(format!(
+                    "body: {}",
+                    crate::spec::shorten(&String::from_utf8_lossy(&response.body), 400)
+                ));
+            }
+            push(
+                outcome,
+                requirement_finding(
+                    &step.requirement,
+                    step.level,
+                    format!("expected status {want}, got {}", response.status),
+                    details,
+                ),
+            );
+            return Err(());
+        }
+    }
+    let body = response.json_value();
+    for (name, selector) in &step.capture {
+        match body.and_then(|b| selector.find(b)) {
+            Some(value) => {
+                vars.insert(name.clone(), value.clone());
+            }
+            None => {
+                let why = match &response.json {
+                    None => "the answer has no body".to_string(),
+                    Some(Err(e)) => e.clone(),
+                    Some(Ok(_)) => format!("nothing is at `{selector}`"),
+                };
+                push(
+                    outcome,
+                    requirement_finding(
+                        &step.requirement,
+                        step.level,
+                        format!("capture `{name}` captured nothing: {why}"),
+                        Vec::new(),
+                    ),
+                );
+                return Err(());
+            }
+        }
+    }
+    for (name, matcher) in &step.expect.headers {
+        let value = response
+            .headers
+            .get(name.as_str())
+            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        if let Err(m) = check::expect(&format!("header {name}"), matcher, value.as_ref(), vars) {
+            push(
+                outcome,
+                requirement_finding(&matcher.requirement, matcher.level, m.summary, m.details),
+            );
+        }
+    }
+    if !step.expect.json.is_empty() {
+        match (&response.json, body) {
+            (_, Some(body)) => {
+                for (selector, matcher) in &step.expect.json {
+                    if let Err(m) =
+                        check::expect(&selector.to_string(), matcher, selector.find(body), vars)
+                    {
+                        push(
+                            outcome,
+                            requirement_finding(
+                                &matcher.requirement,
+                                matcher.level,
+                                m.summary,
+                                m.details,
+                            ),
+                        );
+                    }
+                }
+            }
+            (json, None) => {
+                let why = match json {
+                    Some(Err(e)) => e.clone(),
+                    _ => "the answer has no body".into(),
+                };
+                push(
+                    outcome,
+                    requirement_finding(
+                        &step.requirement,
+                        step.level,
+                        format!("cannot check the body: {why}"),
+                        Vec::new(),
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(observe) = &step.observe {
+        let found = body.and_then(|b| observe.path.find(b));
+        let value = match found {
+            Some(v) => observe
+                .present
+                .clone()
+                .unwrap_or_else(|| check::compact(v, 200)),
+            None => observe.absent.clone().unwrap_or_else(|| "absent".into()),
+        };
+        outcome.observations.push(Observation {
+            requirement: step.requirement.clone(),
+            value,
+        });
+    }
+    Ok(())
+}
+
+fn record_created(step: &Step, spec: &Spec, response: &Response, created: &Mutex<Vec<Created>>) {
+    let Some(cleanup) = step
+        .operation
+        .as_deref()
+        .and_then(|id| spec.operation(id))
+        .and_then(|op| op.cleanup.as_ref())
+    else {
+        return;
+    };
+    let Some(body) = response.json_value() else {
+        return;
+    };
+    let params: Option<Vec<(String, Value)>> = cleanup
+        .path_params
+        .iter()
+        .map(|(name, selector)| {
+            crate::selector::Selector::parse(selector)
+                .ok()
+                .and_then(|s| s.find(body).cloned())
+                .map(|v| (name.clone(), v))
+        })
+        .collect();
+    if let Some(path_params) = params {
+        created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Created {
+                operation: cleanup.operation.clone(),
+                path_params,
+            });
+    }
+}
+
+/// The case's own cleanup steps, then a delete for every resource it created (newest first).
+/// Failures here are notes, not verdicts: the case's checks are done.
+async fn cleanup(
+    case: &Case,
+    target: &Target,
+    spec: &Spec,
+    vars: &Vars,
+    created: &Mutex<Vec<Created>>,
+    outcome: &mut CaseOutcome,
+) {
+    for step in &case.cleanup {
+        match send(step, target, vars).await {
+            (_, Err(f)) => outcome
+                .notes
+                .push(format!("cleanup {}: {}", step.label, f.summary)),
+            (_, Ok(r)) if r.status >= 300 && r.status != 404 => outcome
+                .notes
+                .push(format!("cleanup {}: answered {}", step.label, r.status)),
+            _ => {}
+        }
+    }
+    let resources: Vec<Created> =
+        std::mem::take(&mut *created.lock().unwrap_or_else(|e| e.into_inner()));
+    for resource in resources.into_iter().rev() {
+        let Some(op) = spec.operation(&resource.operation) else {
+            continue;
+        };
+        let step = Step {
+            label: format!("cleanup ({})", op.id),
+            at: case.file.clone(),
+            requirement: case.requirement.clone(),
+            level: case.level,
+            operation: Some(op.id.clone()),
+            method: op.method.clone(),
+            path: op.path.clone(),
+            path_params: resource.path_params.clone(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            auth: true,
+            body: Body::None,
+            content_type: None,
+            expect: Default::default(),
+            capture: Vec::new(),
+            snapshot: None,
+            observe: None,
+        };
+        match send(&step, target, &Vars::new()).await {
+            (record, Err(f)) => outcome.notes.push(format!(
+                "cleanup: {} failed: {}",
+                record.request_line, f.summary
+            )),
+            // 404: the case deleted it itself.
+            (record, Ok(r)) if r.status >= 300 && r.status != 404 => outcome.notes.push(format!(
+                "cleanup: {} answered {}",
+                record.request_line, r.status
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// Builds the request of a step, sends it and reads the answer (at most [`MAX_BODY_BYTES`]).
+async fn send(
+    step: &Step,
+    target: &Target,
+    vars: &Vars,
+) -> (StepRecord, Result<Response, Finding>) {
+    let started = Instant::now();
+    let target_failure = |summary: String| Finding {
+        requirement: None,
+        level: Level::Must,
+        kind: FindingKind::Target,
+        summary,
+        details: Vec::new(),
+        step: None,
+    };
+    let built = match build(step, target, vars) {
+        Ok(built) => built,
+        Err(e) => {
+            let record = StepRecord {
+                label: step.label.clone(),
+                at: step.at.clone(),
+                request_line: format!("{} {}", step.method, step.path),
+                curl: "(the request could not be built)".into(),
+                status: None,
+                elapsed: Duration::ZERO,
+            };
+            return (
+                record,
+                Err(target_failure(format!("cannot build the request: {e}"))),
+            );
+        }
+    };
+    let mut record = StepRecord {
+        label: step.label.clone(),
+        at: step.at.clone(),
+        request_line: target
+            .secrets
+            .redact(&format!("{} {}", step.method, built.url)),
+        curl: target.secrets.redact(&built.curl),
+        status: None,
+        elapsed: Duration::ZERO,
+    };
+    let result = async {
+        let mut response = built.request.send().await.map_err(describe_error)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe_error)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(format!(
+                    "the body is larger than {} MiB; stopped reading (a Conversations answer is small)",
+                    MAX_BODY_BYTES / 1024 / 1024
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response::new(status, headers, body))
+    }
+    .await;
+    record.elapsed = started.elapsed();
+    match result {
+        Ok(response) => {
+            record.status = Some(response.status);
+            (record, Ok(response))
+        }
+        Err(e) => {
+            let timeout = target.config.timeout.as_secs_f64();
+            let e = e.replace("{timeout}", &format!("{timeout}"));
+            (record, Err(target_failure(target.secrets.redact(&e))))
+        }
+    }
+}
+
+/// One line that says why no answer came.
+fn describe_error(e: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut root = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        root = inner.to_string();
+        source = inner.source();
+    }
+    if e.is_timeout() {
+        "no complete answer within the timeout of {timeout} s (--timeout)".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect to the target: {root}")
+    } else if e.is_body() || e.is_decode() {
+        format!("the answer broke off while its body was read: {root}")
+    } else {
+        format!("the request failed: {root}")
+    }
+}
+
+struct Built {
+    request: reqwest::RequestBuilder,
+    url: String,
+    curl: String,
+}
+
+fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, String> {
+    let mut path = if step.operation.is_some() {
+        step.path.clone()
+    } else {
+        template::expand_str(&step.path, vars)?
+    };
+    for (name, value) in &step.path_params {
+        let value = match template::expand(value, vars)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        path = path.replace(&format!("{{{name}}}"), &encode(&value, false));
+    }
+    let mut query = Vec::new();
+    for (name, value) in &step.query {
+        let name = template::expand_str(name, vars)?;
+        let values = match template::expand(value, vars)? {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        for value in values {
+            let text = match value {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                Value::Object(_) => return Err(format!("query `{name}` cannot be an object")),
+                other => other.to_string(),
+            };
+            query.push(format!("{}={}", encode(&name, true), encode(&text, true)));
+        }
+    }
+    let mut url = format!("{}{path}", target.base_url);
+    if !query.is_empty() {
+        url = format!(
+            "{url}{}{}",
+            if url.contains('?') { '&' } else { '?' },
+            query.join("&")
+        );
+    }
+    let method = reqwest::Method::from_bytes(step.method.as_bytes())
+        .map_err(|_| format!("`{}` is not an HTTP method", step.method))?;
+    let mut request = target.client.request(method, &url);
+    let mut curl = vec![
+        "curl -sS".to_string(),
+        format!("-X {}", step.method),
+        shell_quote(&url),
+    ];
+    let mut header = |request: reqwest::RequestBuilder, name: &str, value: &str, shown: String| {
+        curl.push(format!("-H {shown}"));
+        request.header(name, value)
+    };
+    if step.auth {
+        if let Some(key) = &target.config.api_key {
+            request = header(
+                request,
+                "Authorization",
+                &format!("Bearer {key}"),
+                "\"Authorization: Bearer $CONFORMANCE_API_KEY\"".into(),
+            );
+        }
+    }
+    for h in &target.config.headers {
+        let shown = match &h.from_env {
+            Some(var) => format!("\"{}: ${var}\"", h.name),
+            None => shell_quote(&format!("{}: {}", h.name, h.value)),
+        };
+        request = header(request, &h.name, &h.value, shown);
+    }
+    for (name, value) in &step.headers {
+        let value = template::expand_str(value, vars)?;
+        request = header(
+            request,
+            name,
+            &value,
+            shell_quote(&format!("{name}: {value}")),
+        );
+    }
+    let body = match &step.body {
+        Body::None => None,
+        Body::Json(value) => Some(template::expand(value, vars)?.to_string()),
+        Body::Raw(text) => Some(template::expand_str(text, vars)?),
+    };
+    if let Some(body) = body {
+        let content_type = step.content_type.as_deref().unwrap_or("application/json");
+        request = header(
+            request,
+            "Content-Type",
+            content_type,
+            shell_quote(&format!("Content-Type: {content_type}")),
+        );
+        curl.push(format!("--data-raw {}", shell_quote(&body)));
+        request = request.body(body);
+    } else if let Some(content_type) = &step.content_type {
+        request = header(
+            request,
+            "Content-Type",
+            content_type,
+            shell_quote(&format!("Content-Type: {content_type}")),
+        );
+    }
+    Ok(Built {
+        request,
+        url,
+        curl: curl.join(" "),
+    })
+}
+
+/// Percent-encodes a path segment or a query component (RFC 3986 unreserved stay as they are;
+/// `[]` stay readable in query keys like `include[]`).
+fn encode(text: &str, query: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            b'[' | b']' if query => out.push(byte as char),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_path_segments_and_query_components() {
+        assert_eq!(encode("conv_1", false), "conv_1");
+        assert_eq!(encode("a b/c", false), "a%20b%2Fc");
+        assert_eq!(encode("include[]", true), "include[]");
+        assert_eq!(encode("é", true), "%C3%A9");
+    }
+
+    #[test]
+    fn quotes_for_the_shell() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,399 @@
+//! JSON selectors: the small path language used by captures, expectations, observations,
+//! template variables and overlay targets.
+//!
+//! Grammar: an optional `$`, then segments `.name`, `[N]` (negative counts from the end),
+//! `["any key"]` / `['any key']`, `[*]` (every element or value) and, for overlay targets,
+//! `[?(@.field == 'value')]`. A leading name needs no dot: `data[0].id` == `$.data[0].id`.
+
+use serde_json::Value;
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Segment {
+    Key(String),
+    Index(i64),
+    Wildcard,
+    /// `[?(@.field == 'value')]`: elements of an array whose `field` equals `value`.
+    Filter {
+        field: String,
+        equals: Value,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selector {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl Selector {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let segments = Parser {
+            chars: text.chars().collect(),
+            pos: 0,
+        }
+        .parse()
+        .map_err(|e| format!("bad selector `{text}`: {e}"))?;
+        Ok(Self {
+            source: text.to_string(),
+            segments,
+        })
+    }
+
+    pub fn root() -> Self {
+        Self {
+            source: "$".into(),
+            segments: Vec::new(),
+        }
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// True when the selector can match at most one node (no wildcard, no filter).
+    pub fn is_single(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Key(_) | Segment::Index(_)))
+    }
+
+    /// The single node this selector points at, if it exists.
+    pub fn find<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        self.find_all(value).into_iter().next()
+    }
+
+    /// Every node the selector matches, in document order.
+    pub fn find_all<'v>(&self, value: &'v Value) -> Vec<&'v Value> {
+        let mut current = vec![value];
+        for segment in &self.segments {
+            let mut next = Vec::new();
+            for node in current {
+                match (segment, node) {
+                    (Segment::Key(k), Value::Object(map)) => next.extend(map.get(k)),
+                    (Segment::Index(i), Value::Array(items)) => {
+                        next.extend(resolve_index(*i, items.len()).map(|i| &items[i]))
+                    }
+                    (Segment::Wildcard, Value::Array(items)) => next.extend(items.iter()),
+                    (Segment::Wildcard, Value::Object(map)) => next.extend(map.values()),
+                    (Segment::Filter { field, equals }, Value::Array(items)) => next.extend(
+                        items
+                            .iter()
+                            .filter(|item| item.get(field.as_str()) == Some(equals)),
+                    ),
+                    _ => {}
+                }
+            }
+            current = next;
+        }
+        current
+    }
+
+    /// Mutable access to every matched node (used to apply overlay actions).
+    pub fn for_each_mut(&self, value: &mut Value, f: &mut dyn FnMut(&mut Value)) -> usize {
+        fn walk(segments: &[Segment], node: &mut Value, f: &mut dyn FnMut(&mut Value)) -> usize {
+            let Some((first, rest)) = segments.split_first() else {
+                f(node);
+                return 1;
+            };
+            match (first, node) {
+                (Segment::Key(k), Value::Object(map)) => {
+                    map.get_mut(k).map_or(0, |child| walk(rest, child, f))
+                }
+                (Segment::Index(i), Value::Array(items)) => {
+                    resolve_index(*i, items.len()).map_or(0, |i| walk(rest, &mut items[i], f))
+                }
+                (Segment::Wildcard, Value::Array(items)) => {
+                    items.iter_mut().map(|c| walk(rest, c, f)).sum()
+                }
+                (Segment::Wildcard, Value::Object(map)) => {
+                    map.values_mut().map(|c| walk(rest, c, f)).sum()
+                }
+                (Segment::Filter { field, equals }, Value::Array(items)) => items
+                    .iter_mut()
+                    .filter(|item| item.get(field.as_str()) == Some(&*equals))
+                    .map(|c| walk(rest, c, f))
+                    .sum(),
+                _ => 0,
+            }
+        }
+        walk(&self.segments, value, f)
+    }
+
+    /// Removes every matched node from its parent; answers how many were removed.
+    pub fn remove_from(&self, value: &mut Value) -> usize {
+        let Some((last, parent_segments)) = self.segments.split_last() else {
+            return 0;
+        };
+        let parent = Selector {
+            source: String::new(),
+            segments: parent_segments.to_vec(),
+        };
+        let mut removed = 0;
+        parent.for_each_mut(value, &mut |node| match (last, node) {
+            (Segment::Key(k), Value::Object(map)) => {
+                removed += usize::from(map.shift_remove(k).is_some());
+            }
+            (Segment::Index(i), Value::Array(items)) => {
+                if let Some(i) = resolve_index(*i, items.len()) {
+                    items.remove(i);
+                    removed += 1;
+                }
+            }
+            (Segment::Filter { field, equals }, Value::Array(items)) => {
+                let before = items.len();
+                items.retain(|item| item.get(field.as_str()) != Some(equals));
+                removed += before - items.len();
+            }
+            _ => {}
+        });
+        removed
+    }
+
+    /// The selector in insta's redaction syntax (`.a.b[0]`, `.a[]`), if it has one.
+    pub fn to_insta(&self) -> Option<String> {
+        let mut out = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Key(k) if is_plain_key(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Segment::Key(k) => out.push_str(&format!("[{}]", Value::String(k.clone()))),
+                Segment::Index(i) if *i >= 0 => out.push_str(&format!("[{i}]")),
+                Segment::Wildcard => out.push_str("[]"),
+                _ => return None,
+            }
+        }
+        if out.is_empty() {
+            out.push('.');
+        }
+        Some(out)
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+fn resolve_index(index: i64, len: usize) -> Option<usize> {
+    let len = i64::try_from(len).ok()?;
+    let i = if index < 0 { len + index } else { index };
+    (0..len).contains(&i).then_some(i as usize)
+}
+
+fn is_plain_key(k: &str) -> bool {
+    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn parse(mut self) -> Result<Vec<Segment>, String> {
+        let mut segments = Vec::new();
+        self.eat('$');
+        if self.peek().is_some_and(is_name_char) {
+            segments.push(Segment::Key(self.name()?));
+        }
+        while let Some(c) = self.peek() {
+            match c {
+                '.' => {
+                    self.pos += 1;
+                    if self.eat('*') {
+                        segments.push(Segment::Wildcard);
+                    } else {
+                        segments.push(Segment::Key(self.name()?));
+                    }
+                }
+                '[' => {
+                    self.pos += 1;
+                    segments.push(self.bracket()?);
+                }
+                other => return Err(format!("unexpected `{other}` at column {}", self.pos + 1)),
+            }
+        }
+        Ok(segments)
+    }
+
+    fn name(&mut self) -> Result<String, String> {
+        let start = self.pos;
+        while self.peek().is_some_and(is_name_char) {
+            self.pos += 1;
+        }
+        if start == self.pos {
+            return Err(format!(
+                "expected a field name at column {} (quote unusual keys: [\"a.b\"])",
+                self.pos + 1
+            ));
+        }
+        Ok(self.chars[start..self.pos].iter().collect())
+    }
+
+    fn bracket(&mut self) -> Result<Segment, String> {
+        let segment = match self.peek() {
+            Some('*') => {
+                self.pos += 1;
+                Segment::Wildcard
+            }
+            Some('"' | '\'') => Segment::Key(self.quoted()?),
+            Some('?') => {
+                self.pos += 1;
+                let parenthesised = self.eat('(');
+                self.skip_spaces();
+                if !(self.eat('@') && self.eat('.')) {
+                    return Err("a filter must read [?(@.field == 'value')]".into());
+                }
+                let field = self.name()?;
+                self.skip_spaces();
+                if !(self.eat('=') && self.eat('=')) {
+                    return Err("a filter must compare with ==".into());
+                }
+                self.skip_spaces();
+                let equals = match self.peek() {
+                    Some('"' | '\'') => Value::String(self.quoted()?),
+                    _ => {
+                        let start = self.pos;
+                        while self.peek().is_some_and(|c| c != ')' && c != ']') {
+                            self.pos += 1;
+                        }
+                        let raw: String = self.chars[start..self.pos].iter().collect();
+                        serde_json::from_str(raw.trim())
+                            .map_err(|_| format!("bad filter value `{}`", raw.trim()))?
+                    }
+                };
+                self.skip_spaces();
+                if parenthesised && !self.eat(')') {
+                    return Err("unclosed `(` in filter".into());
+                }
+                Segment::Filter { field, equals }
+            }
+            _ => {
+                let start = self.pos;
+                self.eat('-');
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.pos += 1;
+                }
+                let raw: String = self.chars[start..self.pos].iter().collect();
+                Segment::Index(raw.parse().map_err(|_| {
+                    format!(
+                        "expected an index, a quoted key, * or a filter after `[` at column {}",
+                        start + 1
+                    )
+                })?)
+            }
+        };
+        if !self.eat(']') {
+            return Err(format!("expected `]` at column {}", self.pos + 1));
+        }
+        Ok(segment)
+    }
+
+    fn quoted(&mut self) -> Result<String, String> {
+        let quote = self.chars[self.pos];
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            match self.peek() {
+                None => return Err("unterminated quoted key".into()),
+                Some('\\') => {
+                    self.pos += 1;
+                    out.extend(self.peek());
+                    self.pos += 1;
+                }
+                Some(c) if c == quote => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(' ') {
+            self.pos += 1;
+        }
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_nested_values_by_key_index_and_quoted_key() {
+        let doc = json!({"data": [{"id": "a"}, {"id": "b"}], "metadata": {"a.b": "x"}});
+        let at = |s: &str| Selector::parse(s).unwrap().find(&doc).cloned();
+        assert_eq!(at("data[0].id"), Some(json!("a")));
+        assert_eq!(at("$.data[-1].id"), Some(json!("b")));
+        assert_eq!(at("metadata[\"a.b\"]"), Some(json!("x")));
+        assert_eq!(at("metadata['a.b']"), Some(json!("x")));
+        assert_eq!(at("data[2]"), None);
+        assert_eq!(at("$"), Some(doc.clone()));
+    }
+
+    #[test]
+    fn wildcards_and_filters_match_many() {
+        let doc = json!({"p": [{"name": "limit", "v": 1}, {"name": "order", "v": 2}]});
+        let all = Selector::parse("p[*].v").unwrap();
+        assert_eq!(all.find_all(&doc), vec![&json!(1), &json!(2)]);
+        let filter = Selector::parse("$.p[?(@.name == 'order')].v").unwrap();
+        assert_eq!(filter.find_all(&doc), vec![&json!(2)]);
+        assert!(!filter.is_single());
+    }
+
+    #[test]
+    fn rejects_malformed_selectors_with_a_reason() {
+        for bad in ["data[", "data[x]", "a..b", "a b", "m['x", "p[?(@.n = 1)]"] {
+            let err = Selector::parse(bad).unwrap_err();
+            assert!(err.starts_with(&format!("bad selector `{bad}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn removes_and_mutates_matched_nodes() {
+        let mut doc = json!({"a": {"b": 1, "c": 2}, "l": [1, 2, 3]});
+        assert_eq!(Selector::parse("a.b").unwrap().remove_from(&mut doc), 1);
+        assert_eq!(Selector::parse("l[-1]").unwrap().remove_from(&mut doc), 1);
+        assert_eq!(doc, json!({"a": {"c": 2}, "l": [1, 2]}));
+        let n = Selector::parse("l[*]")
+            .unwrap()
+            .for_each_mut(&mut doc, &mut |v| *v = json!(0));
+        assert_eq!((n, &doc["l"]), (2, &json!([0, 0])));
+    }
+
+    #[test]
+    fn converts_to_insta_redaction_syntax() {
+        let insta = |s: &str| Selector::parse(s).unwrap().to_insta();
+        assert_eq!(insta("data[*].id").as_deref(), Some(".data[].id"));
+        assert_eq!(insta("created_at").as_deref(), Some(".created_at"));
+        assert_eq!(insta("m[\"a.b\"]").as_deref(), Some(".m[\"a.b\"]"));
+        assert_eq!(insta("data[-1]"), None);
+    }
+}

@@ -1,0 +1,172 @@
+//! Regression snapshots of answers, through insta, so `cargo insta review` works on them.
+//!
+//! Snapshots are taken only of steps whose checks all passed (a broken answer must not
+//! become a snapshot to accept), after dynamic values are redacted. Each target has its own
+//! set: the reference server's under `snapshots/`, another target's under
+//! `snapshots/<target-name>/` and only when a target name is given.
+
+use crate::run::SnapshotRequest;
+use crate::selector::Selector;
+use serde_json::Value;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+/// Keys whose values change from run to run, redacted wherever they appear.
+const DYNAMIC_KEYS: &[(&str, &str)] = &[
+    ("id", "[id]"),
+    ("first_id", "[id]"),
+    ("last_id", "[id]"),
+    ("created_at", "[created_at]"),
+];
+
+/// `conversations/update/replaces_metadata`, step 2 -> `conversations__update__replaces_metadata@2`.
+pub fn name(case_id: &str, step: usize) -> String {
+    format!("{}@{step}", case_id.replace('/', "__"))
+}
+
+/// Applies the default redactions, then the step's own (each must match something).
+pub fn redact(value: &mut Value, extra: &[(Selector, String)]) -> Result<(), String> {
+    redact_dynamic(value);
+    for (selector, placeholder) in extra {
+        let placeholder = Value::String(placeholder.clone());
+        let matched = selector.for_each_mut(value, &mut |node| *node = placeholder.clone());
+        if matched == 0 {
+            return Err(format!(
+                "snapshot redaction `{selector}` matches nothing in the answer: fix or remove it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn redact_dynamic(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match DYNAMIC_KEYS.iter().find(|(k, _)| k == key) {
+                    Some((_, placeholder)) if !child.is_null() => {
+                        *child = Value::String((*placeholder).to_string())
+                    }
+                    _ => redact_dynamic(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_dynamic),
+        _ => {}
+    }
+}
+
+/// Where a target's snapshots live, or why it has none.
+#[derive(Debug, Clone)]
+pub enum SnapshotSet {
+    Enabled(PathBuf),
+    /// Snapshots are skipped; the reason is said once after the results.
+    Skipped(String),
+}
+
+impl SnapshotSet {
+    pub fn choose(root: &Path, reference: bool, target_name: Option<&str>) -> Self {
+        match (reference, target_name) {
+            (true, None) => Self::Enabled(root.to_path_buf()),
+            (_, Some(name)) => {
+                let dir = root.join(name);
+                let recording = std::env::var("INSTA_UPDATE")
+                    .is_ok_and(|v| v == "always" || v == "new");
+                if dir.is_dir() || recording {
+                    Self::Enabled(dir)
+                } else {
+                    Self::Skipped(format!(
+                        "snapshots: target `{name}` has no snapshot set ({} does not exist); \
+                         record one with INSTA_UPDATE=always, then review it with `cargo insta review`",
+                        dir.display()
+                    ))
+                }
+            }
+            (false, None) => Self::Skipped(
+                "snapshots: skipped for this target; give --target-name NAME to keep a snapshot set for it".into(),
+            ),
+        }
+    }
+}
+
+thread_local! {
+    /// Set while insta runs, so the panic hook stays quiet for the panic insta uses to report
+    /// a mismatch (it becomes the test's failure message instead).
+    static EXPECTED_PANIC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs a panic hook that keeps expected panics quiet and leaves every other panic as
+/// it was. Call once, before tests run.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !EXPECTED_PANIC.with(Cell::get) {
+            default(info);
+        }
+    }));
+}
+
+/// Asserts the snapshots of one case; must run on the test's own thread (insta's settings
+/// are per thread). Answers one failure line per snapshot that differs.
+pub fn assert(dir: &Path, case_file: &Path, requests: &[SnapshotRequest]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for request in requests {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(dir);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_sort_maps(true);
+        settings.set_omit_expression(true);
+        settings.set_input_file(case_file);
+        settings.set_description(format!("{} ({})", request.name, case_file.display()));
+        EXPECTED_PANIC.with(|p| p.set(true));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_json_snapshot!(request.name.as_str(), &request.value));
+        }));
+        EXPECTED_PANIC.with(|p| p.set(false));
+        if result.is_err() {
+            failures.push(format!(
+                "snapshot `{}` differs from {} (a regression check, not a conformance verdict): \
+                 review with `cargo insta review`, or accept every change with INSTA_UPDATE=always",
+                request.name,
+                dir.join(format!("{}.snap", request.name)).display()
+            ));
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dynamic_values_are_redacted_everywhere() {
+        let mut v = json!({"id": "conv_1", "created_at": 5, "data": [{"id": "msg_1", "text": "hi"}], "first_id": null});
+        redact(&mut v, &[]).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": "[id]", "created_at": "[created_at]", "data": [{"id": "[id]", "text": "hi"}], "first_id": null})
+        );
+    }
+
+    #[test]
+    fn a_redaction_that_matches_nothing_is_an_error() {
+        let mut v = json!({"a": 1});
+        let err = redact(&mut v, &[(Selector::parse("b").unwrap(), "[b]".into())]).unwrap_err();
+        assert_eq!(
+            err,
+            "snapshot redaction `b` matches nothing in the answer: fix or remove it"
+        );
+        redact(&mut v, &[(Selector::parse("a").unwrap(), "[a]".into())]).unwrap();
+        assert_eq!(v, json!({"a": "[a]"}));
+    }
+
+    #[test]
+    fn names_are_flat_and_unique_per_step() {
+        assert_eq!(
+            name("conversations/update/x/number", 2),
+            "conversations__update__x__number@2"
+        );
+    }
+}

@@ -1,0 +1,470 @@
+//! The endpoint spec: the official OpenAPI extract, our overlay on top of it, and the
+//! requirements catalogue. Loaded once per process; response validators are compiled on first
+//! use and shared by every case.
+//!
+//! Files (in the spec folder, `specs/` by default):
+//! - `openapi.yaml`: the official extract, unmodified. Replace it with a newer official file and
+//!   nothing else changes (an overlay target that no longer matches is reported).
+//! - `overlay.yaml`: our additions (limits as `maxProperties`/`maxLength`, error answers,
+//!   which operation creates and which deletes a resource).
+//! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
+
+mod catalogue;
+mod overlay;
+
+pub use catalogue::{Catalogue, Level, Requirement};
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+const DOCUMENT_URI: &str = "urn:conformance:openapi";
+
+/// One operation of the document, indexed by its operationId.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub id: String,
+    pub method: String,
+    /// The path template relative to the base URL, e.g. `/conversations/{conversation_id}`.
+    pub path: String,
+    pub path_params: Vec<String>,
+    pub query_params: Vec<String>,
+    /// Status (`200`, `4XX`, `default`) -> JSON pointer of the response schema, if any.
+    pub responses: BTreeMap<String, Option<String>>,
+    /// JSON pointer of the JSON request body schema, if any.
+    pub request_schema: Option<String>,
+    /// From `x-conformance-cleanup`: how to delete what this operation creates.
+    pub cleanup: Option<Cleanup>,
+}
+
+/// `x-conformance-cleanup: {operation: deleteConversation, path_params: {conversation_id: id}}`:
+/// after a successful call, the resource is recorded and deleted when the case ends.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cleanup {
+    pub operation: String,
+    /// Path parameter of the delete operation -> selector into the creating response.
+    pub path_params: BTreeMap<String, String>,
+}
+
+pub struct Spec {
+    /// `info.version` of the official document.
+    pub version: String,
+    /// FNV-1a of the three source files, hex: identifies exactly what a report was judged by.
+    pub hash: String,
+    pub catalogue: Catalogue,
+    document: Arc<Value>,
+    operations: BTreeMap<String, Operation>,
+    registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
+    validators: Mutex<HashMap<String, Arc<OnceLock<Result<jsonschema::Validator, String>>>>>,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec")
+            .field("version", &self.version)
+            .field("operations", &self.operations.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Spec {
+    /// Loads `openapi.yaml`, `overlay.yaml` and `requirements.yaml` from `dir`.
+    /// Every error names the file (and line and column where there is one).
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path)
+                .map(|text| (path.display().to_string(), text))
+                .map_err(|e| format!("{}: cannot read the spec file: {e}", path.display()))
+        };
+        let (doc_file, doc_text) = read("openapi.yaml")?;
+        let (overlay_file, overlay_text) = read("overlay.yaml")?;
+        let (catalogue_file, catalogue_text) = read("requirements.yaml")?;
+
+        let mut document: Value = crate::yaml::parse(&doc_file, &doc_text)?;
+        if !document.is_object() {
+            return Err(format!(
+                "{doc_file}: not an OpenAPI document (expected a mapping)"
+            ));
+        }
+        let overlay: overlay::Overlay = crate::yaml::parse(&overlay_file, &overlay_text)?;
+        overlay.apply(&overlay_file, &mut document)?;
+        check_local_refs(&document, &doc_file, &doc_text)?;
+        let catalogue = Catalogue::parse(&catalogue_file, &catalogue_text)?;
+
+        let operations = index_operations(&document).map_err(|e| format!("{doc_file}: {e}"))?;
+        for op in operations.values() {
+            if let Some(cleanup) = &op.cleanup {
+                if !operations.contains_key(&cleanup.operation) {
+                    return Err(format!(
+                        "{overlay_file}: x-conformance-cleanup of {} names unknown operation `{}`",
+                        op.id, cleanup.operation
+                    ));
+                }
+            }
+        }
+        let version = document
+            .pointer("/info/version")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let hash = fnv1a([&doc_text, &overlay_text, &catalogue_text]);
+        Ok(Self {
+            version,
+            hash,
+            catalogue,
+            document: Arc::new(document),
+            operations,
+            registry: OnceLock::new(),
+            validators: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn operation(&self, id: &str) -> Option<&Operation> {
+        self.operations.get(id)
+    }
+
+    pub fn operations(&self) -> impl Iterator<Item = &Operation> {
+        self.operations.values()
+    }
+
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// The operation whose method and path template match a concrete request path.
+    pub fn match_path(&self, method: &str, path: &str) -> Option<&Operation> {
+        let path = path.split('?').next().unwrap_or(path);
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.operations.values().find(|op| {
+            let template: Vec<&str> = op.path.trim_matches('/').split('/').collect();
+            op.method.eq_ignore_ascii_case(method)
+                && template.len() == actual.len()
+                && template
+                    .iter()
+                    .zip(&actual)
+                    .all(|(t, a)| (t.starts_with('{') && !a.is_empty()) || t == a)
+        })
+    }
+
+    /// The response schema pointer for a status: the exact code, then `4XX`-style ranges,
+    /// then `default`. `None` when the operation declares nothing for it.
+    pub fn response_schema(&self, op: &Operation, status: u16) -> Option<String> {
+        let range = format!("{}XX", status / 100);
+        [status.to_string(), range, "default".to_string()]
+            .iter()
+            .find_map(|key| op.responses.get(key))
+            .cloned()
+            .flatten()
+    }
+
+    /// Validates `instance` against the schema at `pointer` (compiled once, then shared).
+    /// Answers the errors, one line each with the instance path and the schema path.
+    pub fn validate(&self, pointer: &str, instance: &Value) -> Result<Vec<String>, String> {
+        let cell = {
+            let mut map = self.validators.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(pointer.to_string()).or_default().clone()
+        };
+        let validator = cell
+            .get_or_init(|| self.compile(pointer))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        Ok(validator
+            .iter_errors(instance)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let at = if at.is_empty() { "/".to_string() } else { at };
+                let schema = e.absolute_keyword_location().map_or_else(
+                    || format!("{pointer}{}", e.schema_path()),
+                    |uri| uri.as_str().trim_start_matches(DOCUMENT_URI).to_string(),
+                );
+                format!(
+                    "at {at}: {} (schema {schema})",
+                    shorten(&e.to_string(), 240)
+                )
+            })
+            .collect())
+    }
+
+    fn compile(&self, pointer: &str) -> Result<jsonschema::Validator, String> {
+        let registry = self
+            .registry
+            .get_or_init(|| {
+                jsonschema::Registry::new()
+                    .draft(jsonschema::Draft::Draft202012)
+                    .add(DOCUMENT_URI, Arc::clone(&self.document))
+                    .and_then(|builder| builder.prepare())
+                    .map_err(|e| format!("cannot index the OpenAPI document: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .with_registry(registry)
+            .build(&json!({ "$ref": format!("{DOCUMENT_URI}{}", encode_fragment(pointer)) }))
+            .map_err(|e| format!("cannot compile the schema at {pointer}: {e}"))
+    }
+}
+
+fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, String> {
+    let mut operations = BTreeMap::new();
+    let paths = document
+        .get("paths")
+        .and_then(Value::as_object)
+        .ok_or("the document has no `paths`")?;
+    for (path, item) in paths {
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            let Some(raw) = item.get(method) else {
+                continue;
+            };
+            let base = format!("#/paths/{}/{method}", escape_pointer(path));
+            let id = raw
+                .get("operationId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{} {path} has no operationId", method.to_uppercase()))?;
+            let params: Vec<Value> = item
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .chain(raw.get("parameters").and_then(Value::as_array))
+                .flatten()
+                .map(|p| resolve(document, p).clone())
+                .collect();
+            let names_in = |place: &str| -> Vec<String> {
+                params
+                    .iter()
+                    .filter(|p| p.get("in").and_then(Value::as_str) == Some(place))
+                    .filter_map(|p| p.get("name").and_then(Value::as_str).map(String::from))
+                    .collect()
+            };
+            let mut responses = BTreeMap::new();
+            if let Some(map) = raw.get("responses").and_then(Value::as_object) {
+                for (status, response) in map {
+                    let pointer = match response.get("$ref").and_then(Value::as_str) {
+                        Some(r) => r.to_string(),
+                        None => format!("{base}/responses/{}", escape_pointer(status)),
+                    };
+                    let schema = schema_pointer(document, &pointer);
+                    responses.insert(status.to_uppercase(), schema);
+                }
+            }
+            let request_schema = raw
+                .get("requestBody")
+                .and_then(|_| schema_pointer(document, &format!("{base}/requestBody")));
+            let cleanup = match raw.get("x-conformance-cleanup") {
+                Some(v) => Some(
+                    serde_json::from_value::<Cleanup>(v.clone())
+                        .map_err(|e| format!("x-conformance-cleanup of {id}: {e}"))?,
+                ),
+                None => None,
+            };
+            operations.insert(
+                id.to_string(),
+                Operation {
+                    id: id.to_string(),
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                    path_params: names_in("path"),
+                    query_params: names_in("query"),
+                    responses,
+                    request_schema,
+                    cleanup,
+                },
+            );
+        }
+    }
+    Ok(operations)
+}
+
+/// `#/a/b` of a response or request body object -> pointer of its JSON schema, following a
+/// `$ref` on the object itself.
+fn schema_pointer(document: &Value, pointer: &str) -> Option<String> {
+    let object = document.pointer(pointer.trim_start_matches('#'))?;
+    if let Some(target) = object.get("$ref").and_then(Value::as_str) {
+        return schema_pointer(document, target);
+    }
+    let content = object.get("content")?.as_object()?;
+    let (media, body) = content
+        .iter()
+        .find(|(media, _)| media.starts_with("application/json"))?;
+    body.get("schema")?;
+    Some(format!(
+        "{pointer}/content/{}/schema",
+        escape_pointer(media)
+    ))
+}
+
+fn resolve<'v>(document: &'v Value, value: &'v Value) -> &'v Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(r) if r.starts_with("#/") => document.pointer(&r[1..]).unwrap_or(value),
+        _ => value,
+    }
+}
+
+/// A JSON pointer as a URI fragment: characters a fragment cannot hold are percent-encoded.
+fn encode_fragment(pointer: &str) -> String {
+    let mut out = String::with_capacity(pointer.len());
+    for byte in pointer.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'#' | b'/' | b'~' | b'-' | b'.' | b'_' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// Long instance values would drown the message: keep the head and say how much was cut.
+pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
+    let count = text.chars().count();
+    if count <= max_chars {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max_chars).collect();
+    format!("{head}... ({} more characters)", count - max_chars)
+}
+
+fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Every local `$ref` must point somewhere; a dangling one is reported with its line in the
+/// source text, so the user sees it before any request is sent.
+fn check_local_refs(document: &Value, file: &str, text: &str) -> Result<(), String> {
+    fn walk<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(document, &mut refs);
+    for r in refs {
+        let Some(pointer) = r.strip_prefix('#') else {
+            continue;
+        };
+        if document.pointer(pointer).is_none() {
+            let (line, col) = text
+                .find(r)
+                .map(|at| crate::yaml::line_col(text, at))
+                .unwrap_or((1, 1));
+            return Err(format!(
+                "{file}:{line}:{col}: dangling $ref `{r}`: nothing in the document is at that path"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn fnv1a(parts: [&str; 3]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0xff]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let mut out = String::new();
+    let _ = write!(out, "{hash:016x}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn indexes_every_conversations_operation() {
+        let spec = spec();
+        let update = spec.operation("updateConversation").unwrap();
+        assert_eq!(
+            (update.method.as_str(), update.path.as_str()),
+            ("POST", "/conversations/{conversation_id}")
+        );
+        assert_eq!(update.path_params, vec!["conversation_id"]);
+        assert_eq!(spec.operations().count(), 8);
+        let list = spec.operation("listConversationItems").unwrap();
+        assert!(list.query_params.contains(&"limit".to_string()));
+    }
+
+    #[test]
+    fn matches_concrete_paths_to_operations() {
+        let spec = spec();
+        let op = spec
+            .match_path("post", "/conversations/conv_1?x=1")
+            .unwrap();
+        assert_eq!(op.id, "updateConversation");
+        assert!(spec.match_path("POST", "/conversations/conv_1/x").is_none());
+    }
+
+    #[test]
+    fn overlay_limits_reject_over_the_limit_and_accept_the_boundary() {
+        let spec = spec();
+        let op = spec.operation("updateConversation").unwrap();
+        let schema = op.request_schema.clone().unwrap();
+        let long = "é".repeat(512);
+        assert!(spec
+            .validate(&schema, &json!({"metadata": {"k": long}}))
+            .unwrap()
+            .is_empty());
+        let errors = spec
+            .validate(&schema, &json!({"metadata": {"k": "é".repeat(513)}}))
+            .unwrap();
+        assert!(!errors.is_empty());
+        assert!(errors[0].starts_with("at /metadata: "), "{errors:?}");
+        assert!(errors[0].contains("more characters)"), "{errors:?}");
+    }
+
+    #[test]
+    fn schema_errors_name_the_instance_and_schema_paths() {
+        let spec = spec();
+        let op = spec.operation("getConversation").unwrap();
+        let pointer = spec.response_schema(op, 200).unwrap();
+        let errors = spec
+            .validate(
+                &pointer,
+                &json!({"id": 1, "object": "conversation", "created_at": 1, "metadata": {}}),
+            )
+            .unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("at /id: 1 is not of type \"string\""),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("(schema #/"), "{errors:?}");
+    }
+
+    #[test]
+    fn error_answers_come_from_the_overlay() {
+        let spec = spec();
+        let op = spec.operation("updateConversation").unwrap();
+        for status in [400, 401, 404, 413, 422] {
+            assert!(spec.response_schema(op, status).is_some(), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_dangling_ref_is_located() {
+        let text = "a:\n  b:\n    $ref: '#/nowhere'\n";
+        let doc: Value = crate::yaml::parse("x.yaml", text).unwrap();
+        let err = check_local_refs(&doc, "x.yaml", text).unwrap_err();
+        assert!(
+            err.starts_with("x.yaml:3:12: dangling $ref `#/nowhere`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Our machine-readable additions, kept as an OpenAPI Overlay 1.0 document and applied on top
+//! of the unmodified official extract at load time.
+//!
+//! Supported actions: `update` (deep merge of a mapping into every target; other values
+//! replace) and `remove: true`. Targets use the selector syntax of [`crate::selector`], which
+//! covers the JSONPath subset overlays need (names, quoted keys, indexes, `*`, and
+//! `[?(@.field == 'value')]`). A target that matches nothing is an error: it means the
+//! official document changed under the overlay, and the overlay must be updated.
+
+use crate::selector::Selector;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Overlay {
+    #[allow(dead_code)] // required by the Overlay format, not used
+    overlay: String,
+    #[allow(dead_code)]
+    info: Value,
+    #[serde(default)]
+    #[allow(dead_code)]
+    extends: Option<String>,
+    actions: Vec<Action>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Action {
+    target: serde_saphyr::Spanned<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    update: Option<Value>,
+    #[serde(default)]
+    remove: bool,
+}
+
+impl Overlay {
+    /// Applies every action in order. Errors name the overlay file, line and column.
+    pub(crate) fn apply(&self, file: &str, document: &mut Value) -> Result<(), String> {
+        for action in &self.actions {
+            let at = format!(
+                "{file}:{}:{}",
+                action.target.referenced.line(),
+                action.target.referenced.column()
+            );
+            let target = Selector::parse(&action.target.value).map_err(|e| format!("{at}: {e}"))?;
+            let matched = if action.remove {
+                target.remove_from(document)
+            } else if let Some(update) = &action.update {
+                target.for_each_mut(document, &mut |node| merge(node, update))
+            } else {
+                return Err(format!("{at}: an action needs `update` or `remove: true`"));
+            };
+            if matched == 0 {
+                let what = action.description.as_deref().unwrap_or("this action");
+                return Err(format!(
+                    "{at}: overlay target `{}` matches nothing in the official document ({what}); \
+                     the document changed: update the target in the overlay",
+                    action.target.value
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Overlay `update` semantics: mappings merge recursively, anything else replaces.
+fn merge(node: &mut Value, update: &Value) {
+    match (node, update) {
+        (Value::Object(node), Value::Object(update)) => {
+            for (key, value) in update {
+                match node.get_mut(key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        node.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (node, update) => *node = update.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn overlay(yaml: &str) -> Overlay {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn update_merges_mappings_and_replaces_other_values() {
+        let mut doc = json!({"a": {"b": 1, "c": [1]}, "p": [{"name": "limit"}]});
+        overlay(
+            "overlay: 1.0.0\ninfo: {title: t, version: '1'}\nactions:\n\
+             - target: $.a\n  update: {c: [2], d: true}\n\
+             - target: $.p[?(@.name == 'limit')]\n  update: {schema: {maximum: 100}}\n",
+        )
+        .apply("o.yaml", &mut doc)
+        .unwrap();
+        assert_eq!(
+            doc,
+            json!({"a": {"b": 1, "c": [2], "d": true}, "p": [{"name": "limit", "schema": {"maximum": 100}}]})
+        );
+    }
+
+    #[test]
+    fn a_target_that_matches_nothing_is_a_located_error() {
+        let mut doc = json!({"a": {}});
+        let err = overlay(
+            "overlay: 1.0.0\ninfo: {title: t, version: '1'}\nactions:\n- target: $.missing\n  update: {x: 1}\n",
+        )
+        .apply("specs/overlay.yaml", &mut doc)
+        .unwrap_err();
+        assert!(
+            err.starts_with("specs/overlay.yaml:4:11: overlay target `$.missing` matches nothing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn remove_deletes_the_target() {
+        let mut doc = json!({"a": {"b": 1}});
+        overlay("overlay: 1.0.0\ninfo: {}\nactions:\n- target: a.b\n  remove: true\n")
+            .apply("o", &mut doc)
+            .unwrap();
+        assert_eq!(doc, json!({"a": {}}));
+    }
+}

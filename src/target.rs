@@ -1,0 +1,205 @@
+//! The server under test: a base URL, one shared HTTP client, the credentials to send, and,
+//! when no base URL is given, the embedded reference server started on a loopback port.
+
+use crate::secret::Secrets;
+use std::time::Duration;
+
+/// Where to send requests and what to send with them, as the user configured it.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Ends in `/v1`; `None` starts the embedded reference server.
+    pub base_url: Option<String>,
+    /// Sent as `Authorization: Bearer <key>`; only ever read from `CONFORMANCE_API_KEY`.
+    pub api_key: Option<String>,
+    /// Extra headers; values given as `env:VAR` are read from the environment and secret.
+    pub headers: Vec<HeaderConfig>,
+    pub timeout: Duration,
+    /// Names the target's snapshot set (`snapshots/<name>/`).
+    pub name: Option<String>,
+    /// Accept invalid TLS certificates (explicit, and printed with the results).
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderConfig {
+    pub name: String,
+    pub value: String,
+    /// `Some(VAR)` when the value came from `env:VAR`: it is redacted and curl shows `$VAR`.
+    pub from_env: Option<String>,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(30),
+            name: None,
+            insecure: false,
+        }
+    }
+}
+
+impl HeaderConfig {
+    /// Parses `Name: value`; a value `env:VAR` is read from the environment now.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let (name, value) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("--header `{spec}`: write it as 'Name: value'"))?;
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            return Err(format!("--header `{spec}`: `{name}` is not a header name"));
+        }
+        let value = value.trim();
+        match value.strip_prefix("env:") {
+            Some(var) => {
+                let read = std::env::var(var).map_err(|_| {
+                    format!("--header {name}: environment variable `{var}` is not set")
+                })?;
+                Ok(Self {
+                    name: name.to_string(),
+                    value: read,
+                    from_env: Some(var.to_string()),
+                })
+            }
+            None => Ok(Self {
+                name: name.to_string(),
+                value: value.to_string(),
+                from_env: None,
+            }),
+        }
+    }
+}
+
+impl TargetConfig {
+    /// Checks the base URL before anything runs.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.base_url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| format!("base URL `{url}` is not a URL: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!(
+                    "base URL `{url}` must start with http:// or https://"
+                ));
+            }
+            if !parsed.path().trim_end_matches('/').ends_with("/v1") {
+                return Err(format!(
+                    "base URL `{url}` must end in /v1 (for example http://localhost:8000/v1)"
+                ));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err("--timeout must be more than 0 seconds".into());
+        }
+        Ok(())
+    }
+
+    pub fn secrets(&self) -> Secrets {
+        let mut secrets = Secrets::default();
+        if let Some(key) = &self.api_key {
+            secrets.add(key);
+        }
+        for header in self.headers.iter().filter(|h| h.from_env.is_some()) {
+            secrets.add(&header.value);
+        }
+        secrets
+    }
+}
+
+/// A connected target: ready to send.
+pub struct Target {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub config: TargetConfig,
+    pub secrets: Secrets,
+    /// Keeps the embedded server alive as long as the target.
+    pub reference: Option<crate::server::RunningServer>,
+}
+
+impl Target {
+    /// Builds the one client of the process and, without a base URL, starts the reference
+    /// server on an ephemeral loopback port. Must run inside the tokio runtime.
+    pub async fn connect(config: TargetConfig) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // A conformant API never redirects; following one could carry the key elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(config.insecure)
+            .user_agent(concat!("conformance/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let (base_url, reference) = match &config.base_url {
+            Some(url) => (url.trim_end_matches('/').to_string(), None),
+            None => {
+                let server = crate::server::spawn(
+                    crate::server::ServerConfig {
+                        api_key: config.api_key.clone(),
+                    },
+                    "127.0.0.1",
+                    0,
+                )
+                .await
+                .map_err(|e| format!("cannot start the reference server: {e}"))?;
+                (server.base_url().to_string(), Some(server))
+            }
+        };
+        let mut config = config;
+        if config.base_url.is_none() && config.api_key.is_none() {
+            // The reference server wants a key; any will do, and it is a secret like any other.
+            config.api_key = Some(format!("sk-conformance-{:016x}", rand::random::<u64>()));
+        }
+        let secrets = config.secrets();
+        Ok(Self {
+            base_url,
+            client,
+            config,
+            secrets,
+            reference,
+        })
+    }
+
+    pub fn is_reference(&self) -> bool {
+        self.reference.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_from_the_environment_are_secret() {
+        std::env::set_var("CONFORMANCE_TEST_HEADER_VALUE", "tenant-secret-9");
+        let header = HeaderConfig::parse("X-Tenant: env:CONFORMANCE_TEST_HEADER_VALUE").unwrap();
+        assert_eq!(header.value, "tenant-secret-9");
+        let config = TargetConfig {
+            headers: vec![header, HeaderConfig::parse("X-Plain: visible").unwrap()],
+            ..Default::default()
+        };
+        assert_eq!(
+            config.secrets().redact("tenant-secret-9 visible"),
+            "[redacted] visible"
+        );
+    }
+
+    #[test]
+    fn bad_headers_and_urls_say_how_to_fix_them() {
+        assert!(HeaderConfig::parse("NoColon")
+            .unwrap_err()
+            .contains("'Name: value'"));
+        assert!(HeaderConfig::parse("X: env:CONFORMANCE_SURELY_UNSET")
+            .unwrap_err()
+            .contains("`CONFORMANCE_SURELY_UNSET` is not set"));
+        let config = TargetConfig {
+            base_url: Some("http://localhost:8000".into()),
+            ..Default::default()
+        };
+        assert!(config.validate().unwrap_err().contains("must end in /v1"));
+    }
+}

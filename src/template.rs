@@ -1,0 +1,298 @@
+//! Values in case files may use variables and generators.
+//!
+//! - `{{name}}` or `{{name.path[0]}}`: a variable (a parameter of the row, or a value captured
+//!   by an earlier step) and an optional selector into it. A string that is exactly one
+//!   `{{...}}` becomes the variable's JSON value (a number stays a number); inside a longer
+//!   string the value is interpolated as text.
+//! - Generators, objects with one `$`-key, build large values without writing them out:
+//!   `{$string: {repeat: "é", count: 512}}`, `{$array: {count: 21, item: ...}}` and
+//!   `{$object: {count: 17, key: "k{{index}}", value: ...}}` (`key` may itself be a `$string`).
+//!   Inside `item`, `key` and `value` the variable `index` counts from 0.
+
+use crate::selector::Selector;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub type Vars = BTreeMap<String, Value>;
+
+/// The largest value a generator may make; keeps a typo from eating the machine.
+const MAX_GENERATED: u64 = 100_000;
+
+/// Checks a value before anything runs: every variable is known and every generator is
+/// well-formed. `known` holds the variables defined at this point of the case.
+pub fn check(value: &Value, known: &BTreeSet<String>) -> Result<(), String> {
+    match value {
+        Value::String(s) => check_str(s, known),
+        Value::Array(items) => items.iter().try_for_each(|v| check(v, known)),
+        Value::Object(map) => match generator(map) {
+            Some((kind, spec)) => {
+                let mut inner = known.clone();
+                inner.insert("index".into());
+                let fields: &[&str] = match kind {
+                    "$string" => &["repeat", "count"],
+                    "$array" => &["count", "item"],
+                    _ => &["count", "key", "value"],
+                };
+                let spec = spec
+                    .as_object()
+                    .ok_or_else(|| format!("`{kind}` takes a mapping of {}", fields.join(", ")))?;
+                for field in fields {
+                    if !spec.contains_key(*field) {
+                        return Err(format!("`{kind}` needs `{field}`"));
+                    }
+                }
+                if let Some(extra) = spec.keys().find(|k| !fields.contains(&k.as_str())) {
+                    return Err(format!(
+                        "`{kind}` has unknown field `{extra}` (expected {})",
+                        fields.join(", ")
+                    ));
+                }
+                spec.iter().try_for_each(|(_, v)| check(v, &inner))
+            }
+            None => map.iter().try_for_each(|(k, v)| {
+                check_str(k, known)?;
+                check(v, known)
+            }),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Checks the variables of one string.
+pub fn check_str(text: &str, known: &BTreeSet<String>) -> Result<(), String> {
+    for expr in expressions(text)? {
+        let (name, selector) = split_expr(expr)?;
+        if !known.contains(name) {
+            let hint = if known.is_empty() {
+                "no variable is defined here: capture one in an earlier step".to_string()
+            } else {
+                format!(
+                    "defined here: {}",
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            return Err(format!("undefined variable `{name}` in `{text}` ({hint})"));
+        }
+        let _ = selector;
+    }
+    Ok(())
+}
+
+/// Expands variables and generators.
+pub fn expand(value: &Value, vars: &Vars) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) => expand_str_value(s, vars)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| expand(v, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => match generator(map) {
+            Some((kind, spec)) => generate(kind, spec, vars)?,
+            None => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    out.insert(expand_str(k, vars)?, expand(v, vars)?);
+                }
+                Value::Object(out)
+            }
+        },
+        other => other.clone(),
+    })
+}
+
+/// Expands a string into a string (JSON values are written as JSON, strings as they are).
+pub fn expand_str(text: &str, vars: &Vars) -> Result<String, String> {
+    Ok(match expand_str_value(text, vars)? {
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+fn expand_str_value(text: &str, vars: &Vars) -> Result<Value, String> {
+    let exprs = expressions(text)?;
+    if exprs.is_empty() {
+        return Ok(Value::String(text.to_string()));
+    }
+    let whole = text.trim();
+    if exprs.len() == 1 && whole.starts_with("{{") && whole.ends_with("}}") {
+        return lookup(exprs[0], vars);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
+        match lookup(&rest[start + 2..end], vars)? {
+            Value::String(s) => out.push_str(&s),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[(end + 2).min(rest.len())..];
+    }
+    out.push_str(rest);
+    Ok(Value::String(out))
+}
+
+fn lookup(expr: &str, vars: &Vars) -> Result<Value, String> {
+    let (name, selector) = split_expr(expr)?;
+    let root = vars
+        .get(name)
+        .ok_or_else(|| format!("variable `{name}` has no value (its capture did not run)"))?;
+    selector.find(root).cloned().ok_or_else(|| {
+        format!(
+            "`{{{{{}}}}}`: `{name}` has nothing at `{selector}`",
+            expr.trim()
+        )
+    })
+}
+
+/// The `{{...}}` expressions of a string, trimmed.
+fn expressions(text: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start + 2..].find("}}") else {
+            return Err(format!("unclosed `{{{{` in `{text}`"));
+        };
+        out.push(rest[start + 2..start + 2 + len].trim());
+        rest = &rest[start + 2 + len + 2..];
+    }
+    Ok(out)
+}
+
+fn split_expr(expr: &str) -> Result<(&str, Selector), String> {
+    let cut = expr.find(['.', '[']).unwrap_or(expr.len());
+    let (name, path) = expr.split_at(cut);
+    if name.is_empty() {
+        return Err(format!("`{{{{{expr}}}}}` names no variable"));
+    }
+    let selector = if path.is_empty() {
+        Selector::root()
+    } else {
+        Selector::parse(&format!("${path}"))?
+    };
+    Ok((name, selector))
+}
+
+fn generator(map: &Map<String, Value>) -> Option<(&'static str, &Value)> {
+    if map.len() != 1 {
+        return None;
+    }
+    let (key, spec) = map.iter().next()?;
+    let kind = ["$string", "$array", "$object"]
+        .into_iter()
+        .find(|k| k == key)?;
+    Some((kind, spec))
+}
+
+fn generate(kind: &str, spec: &Value, vars: &Vars) -> Result<Value, String> {
+    let count = expand(&spec["count"], vars)?
+        .as_u64()
+        .filter(|n| *n <= MAX_GENERATED)
+        .ok_or_else(|| format!("`{kind}.count` must be a whole number up to {MAX_GENERATED}"))?;
+    let mut indexed = vars.clone();
+    let mut at = |i: u64| {
+        indexed.insert("index".into(), Value::from(i));
+        indexed.clone()
+    };
+    Ok(match kind {
+        "$string" => {
+            let unit = expand_str(spec["repeat"].as_str().unwrap_or_default(), vars)?;
+            Value::String(unit.repeat(count as usize))
+        }
+        "$array" => Value::Array(
+            (0..count)
+                .map(|i| expand(&spec["item"], &at(i)))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => {
+            let mut out = Map::new();
+            for i in 0..count {
+                let vars = at(i);
+                let key = match expand(&spec["key"], &vars)? {
+                    Value::String(key) => key,
+                    other => return Err(format!("`$object.key` must make a string, not {other}")),
+                };
+                out.insert(key, expand(&spec["value"], &vars)?);
+            }
+            Value::Object(out)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> Vars {
+        Vars::from([
+            ("conv".into(), json!({"id": "conv_1", "created_at": 7})),
+            ("value".into(), json!(42)),
+        ])
+    }
+
+    #[test]
+    fn a_whole_string_variable_keeps_its_json_type() {
+        assert_eq!(
+            expand(&json!("{{ conv.created_at }}"), &vars()).unwrap(),
+            json!(7)
+        );
+        assert_eq!(
+            expand(&json!({"v": "{{value}}"}), &vars()).unwrap(),
+            json!({"v": 42})
+        );
+        assert_eq!(
+            expand(&json!("/conversations/{{conv.id}}/items"), &vars()).unwrap(),
+            json!("/conversations/conv_1/items")
+        );
+    }
+
+    #[test]
+    fn generators_build_strings_arrays_and_objects() {
+        let v = expand(&json!({"$string": {"repeat": "é", "count": 3}}), &vars()).unwrap();
+        assert_eq!(v, json!("ééé"));
+        let v = expand(
+            &json!({"$object": {"count": 2, "key": "k{{index}}", "value": "v"}}),
+            &vars(),
+        )
+        .unwrap();
+        assert_eq!(v, json!({"k0": "v", "k1": "v"}));
+        let v = expand(
+            &json!({"$array": {"count": 2, "item": {"n": "{{index}}"}}}),
+            &vars(),
+        )
+        .unwrap();
+        assert_eq!(v, json!([{"n": 0}, {"n": 1}]));
+    }
+
+    #[test]
+    fn check_reports_undefined_variables_and_bad_generators() {
+        let known = BTreeSet::from(["conv".to_string()]);
+        let err = check(&json!({"a": "{{conv2.id}}"}), &known).unwrap_err();
+        assert_eq!(
+            err,
+            "undefined variable `conv2` in `{{conv2.id}}` (defined here: conv)"
+        );
+        let err = check(&json!({"$array": {"count": 2}}), &known).unwrap_err();
+        assert_eq!(err, "`$array` needs `item`");
+        let err = check(&json!("{{conv.data[}}"), &known).unwrap_err();
+        assert!(err.starts_with("bad selector"), "{err}");
+        assert!(check(
+            &json!({"$array": {"count": 2, "item": "{{index}}"}}),
+            &known
+        )
+        .is_ok());
+        assert!(check(&json!("{{index}}"), &known).is_err());
+    }
+
+    #[test]
+    fn a_missing_path_is_a_clear_runtime_error() {
+        let err = expand(&json!("{{conv.nope}}"), &vars()).unwrap_err();
+        assert_eq!(err, "`{{conv.nope}}`: `conv` has nothing at `$.nope`");
+    }
+}

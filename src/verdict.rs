@@ -1,0 +1,131 @@
+//! What running a case found, and what it means: a MUST finding fails the test, a SHOULD
+//! finding warns (fails with `--strict`), INFO observations are reported, never judged.
+
+use crate::spec::Level;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Something a check found wrong.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The requirement broken; `None` for what is not a requirement (the target could not be
+    /// reached, a snapshot changed, a capture found nothing to capture).
+    pub requirement: Option<String>,
+    pub level: Level,
+    pub kind: FindingKind,
+    /// One line: what was checked and how it failed.
+    pub summary: String,
+    /// Indented detail lines: expected, actual, schema errors, diff.
+    pub details: Vec<String>,
+    /// Index into [`CaseOutcome::steps`] of the step it belongs to.
+    pub step: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    Requirement,
+    /// Transport errors, timeouts, unusable answers: always fail.
+    Target,
+    /// A snapshot differs: a regression, kept apart from conformance verdicts.
+    Snapshot,
+}
+
+/// The request a step sent, for messages and reports.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub label: String,
+    pub at: String,
+    pub request_line: String,
+    pub curl: String,
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub requirement: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseOutcome {
+    pub findings: Vec<Finding>,
+    pub observations: Vec<Observation>,
+    pub steps: Vec<StepRecord>,
+    /// Things worth saying that are not findings (a cleanup that failed, a skipped snapshot).
+    pub notes: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl Finding {
+    pub fn fails(&self, strict: bool) -> bool {
+        match self.kind {
+            FindingKind::Target | FindingKind::Snapshot => true,
+            FindingKind::Requirement => match self.level {
+                Level::Must => true,
+                Level::Should => strict,
+                Level::Info => false,
+            },
+        }
+    }
+
+    pub fn warns(&self, strict: bool) -> bool {
+        !self.fails(strict) && self.level == Level::Should
+    }
+
+    /// `UPD-03 MUST` or `target` / `snapshot`.
+    pub fn tag(&self) -> String {
+        match (&self.requirement, self.kind) {
+            (Some(id), _) => format!("{id} {}", self.level),
+            (None, FindingKind::Snapshot) => "snapshot".into(),
+            (None, _) => "target".into(),
+        }
+    }
+}
+
+impl CaseOutcome {
+    pub fn failed(&self, strict: bool) -> bool {
+        self.findings.iter().any(|f| f.fails(strict))
+    }
+
+    /// True when no request of the case reached the target.
+    pub fn unreachable(&self) -> bool {
+        !self.steps.is_empty() && self.steps.iter().all(|s| s.status.is_none())
+    }
+
+    /// The failure message of a test: every failing finding with its step, the request, a
+    /// command that reproduces it, and what was expected against what came back.
+    pub fn render(&self, file: &str, strict: bool, select: impl Fn(&Finding) -> bool) -> String {
+        let mut out = String::new();
+        let mut last_step = None;
+        let chosen: Vec<&Finding> = self.findings.iter().filter(|f| select(f)).collect();
+        for finding in &chosen {
+            if finding.step != last_step || last_step.is_none() {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                match finding.step.and_then(|i| self.steps.get(i)) {
+                    Some(step) => {
+                        let _ = writeln!(out, "--> {} {}", step.at, step.label);
+                        let _ = writeln!(out, "    request: {}", step.request_line);
+                        let _ = writeln!(out, "    reproduce: {}", step.curl);
+                    }
+                    None => {
+                        let _ = writeln!(out, "--> {file}");
+                    }
+                }
+                last_step = finding.step;
+            }
+            let verdict = if finding.fails(strict) {
+                ""
+            } else {
+                " (warning)"
+            };
+            let _ = writeln!(out, "  {}{verdict}: {}", finding.tag(), finding.summary);
+            for line in &finding.details {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+        out.trim_end().to_string()
+    }
+}
