@@ -1,0 +1,447 @@
+//! End-to-end self-tests: the built `conformance` binary against wiremock servers that break
+//! one check each (the harness must fail, saying why) and servers that honour it (it must pass).
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const KEY: &str = "sk-canary-7f3a9c1e5b2d4f60";
+const CONV: &str = "conv_0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A folder with `cases/` holding the given files, and room for snapshots.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(cases: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in cases {
+            let file = dir.path().join("cases").join(name);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the binary against `base_url` with the fixture's cases and snapshots.
+    async fn run(&self, base_url: &str, extra: &[&str]) -> Run {
+        self.run_with_env(base_url, extra, &[]).await
+    }
+
+    async fn run_with_env(&self, base_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--cases".into(),
+            self.path().join("cases").display().to_string(),
+            "--snapshots".into(),
+            self.path().join("snapshots").display().to_string(),
+        ];
+        if !extra.contains(&"--timeout") {
+            args.extend(["--timeout".into(), "5".into()]);
+        }
+        if !base_url.is_empty() {
+            args.extend(["--base-url".into(), base_url.to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+        command
+            .args(&args)
+            .env_remove("CONFORMANCE_BASE_URL")
+            .env_remove("CONFORMANCE_STRICT")
+            .env_remove("INSTA_UPDATE")
+            .env("CONFORMANCE_API_KEY", KEY)
+            .env("CI", "true")
+            .env("INSTA_OUTPUT", "none")
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let started = Instant::now();
+        let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("the harness did not finish within 120 s")
+            .unwrap();
+        Run::new(output, started.elapsed())
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn new(output: Output, elapsed: Duration) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, code, "exit code; output:\n{}", self.all());
+    }
+
+    #[track_caller]
+    fn assert_contains(&self, text: &str) {
+        assert!(self.all().contains(text), "expected {text:?} in:\n{}", self.all());
+    }
+
+    #[track_caller]
+    fn assert_lacks(&self, text: &str) {
+        assert!(!self.all().contains(text), "did not expect {text:?} in:\n{}", self.all());
+    }
+}
+
+fn conversation(metadata: Value) -> Value {
+    json!({"id": CONV, "object": "conversation", "created_at": now(), "metadata": metadata})
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn json_response(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+/// A server that creates, retrieves and deletes one conversation correctly; tests mount what
+/// they break on top (wiremock answers with the first mock mounted that matches).
+async fn honest_server(create: Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/conversations"))
+        .respond_with(json_response(200, create.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/conversations/{CONV}")))
+        .respond_with(json_response(200, create))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/v1/conversations/{CONV}")))
+        .respond_with(json_response(
+            200,
+            json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn base(server: &MockServer) -> String {
+    format!("{}/v1", server.uri())
+}
+
+const CREATE_CASE: &str = "requirement: CRE-02
+steps:
+  - operation: createConversation
+    body: {metadata: {topic: demo}}
+    expect:
+      status: 200
+      json:
+        metadata: {equals: {topic: demo}}
+";
+
+#[tokio::test]
+async fn a_wrong_status_fails_the_case_and_names_the_requirement() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let broken = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json_response(201, conversation(json!({"topic": "demo"}))))
+        .mount(&broken)
+        .await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("CRE-02 MUST: metadata given at create is answered and persisted");
+    run.assert_contains("expected status 200, got 201");
+    run.assert_contains("--> cases/create.yaml:3:5 step 1");
+    run.assert_contains("reproduce: curl -sS -X POST");
+
+    let honest = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&honest), &[]).await;
+    run.assert_code(0);
+    run.assert_contains("test create ... ok");
+}
+
+#[tokio::test]
+async fn an_answer_that_breaks_the_schema_fails_with_instance_and_schema_paths() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let mut bad = conversation(json!({"topic": "demo"}));
+    bad["created_at"] = json!("yesterday");
+    let broken = honest_server(bad).await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("the 200 answer does not match its schema in the spec (1 error)");
+    run.assert_contains("at /created_at: \"yesterday\" is not of type \"integer\"");
+    run.assert_contains("(schema #/components/schemas/ConversationResource/properties/created_at/type)");
+}
+
+#[tokio::test]
+async fn a_wrong_json_value_fails_with_expected_and_actual() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let broken = honest_server(conversation(json!({}))).await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("metadata: expected {\"topic\":\"demo\"}, got {}");
+    run.assert_contains("diff (- expected, + actual):");
+}
+
+#[tokio::test]
+async fn a_wrong_header_fails_the_header_check_and_gen_01() {
+    let case = "requirement: GEN-01\nsteps:\n- operation: createConversation\n  expect:\n    status: 200\n    headers:\n      content-type: {pattern: '^application/json'}\n";
+    let fixture = Fixture::new(&[("header.yaml", case)]);
+    let broken = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(conversation(json!({})).to_string(), "text/plain"),
+        )
+        .mount(&broken)
+        .await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("header content-type: expected a string matching /^application/json/, got \"text/plain\"");
+    run.assert_contains("GEN-01 MUST: Content-Type is `text/plain`");
+
+    let honest = honest_server(conversation(json!({}))).await;
+    fixture.run(&base(&honest), &[]).await.assert_code(0);
+}
+
+#[tokio::test]
+async fn a_capture_that_finds_nothing_stops_the_case() {
+    let case = "requirement: UPD-02\nsteps:\n- operation: createConversation\n  capture: {conv: conversation.id}\n\
+                - operation: getConversation\n  path_params: {conversation_id: '{{conv}}'}\n";
+    let fixture = Fixture::new(&[("capture.yaml", case)]);
+    let server = honest_server(conversation(json!({}))).await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("capture `conv` captured nothing: nothing is at `conversation.id`");
+    let gets: Vec<Request> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .collect();
+    assert!(gets.is_empty(), "the step after a failed capture must not run");
+
+    let case = case.replace("conversation.id", "id");
+    let fixture = Fixture::new(&[("capture.yaml", &case)]);
+    fixture.run(&base(&server), &[]).await.assert_code(0);
+}
+
+#[tokio::test]
+async fn should_failures_warn_and_fail_only_with_strict_and_info_is_reported() {
+    let should = "requirement: CRE-04\nsteps:\n- operation: createConversation\n  expect:\n    json:\n      id: {pattern: '^conv_'}\n";
+    let info = "requirement: UPD-04\nsteps:\n- operation: createConversation\n  observe: {path: metadata.a, present: merge, absent: replace}\n";
+    let fixture = Fixture::new(&[("should.yaml", should), ("info.yaml", info)]);
+    let mut odd = conversation(json!({}));
+    odd["id"] = json!("c-1");
+    let server = honest_server(odd).await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(0);
+    run.assert_contains("warnings: 1 SHOULD check not met (--strict makes them fail):");
+    run.assert_contains("should: CRE-04 SHOULD: id: expected a string matching /^conv_/, got \"c-1\"");
+    run.assert_contains("info: UPD-04 = replace");
+
+    let strict = fixture.run(&base(&server), &["--strict"]).await;
+    strict.assert_code(1);
+    strict.assert_contains("CRE-04 SHOULD: id: expected a string matching");
+
+    let honest = honest_server(conversation(json!({}))).await;
+    let run = fixture.run(&base(&honest), &["--strict"]).await;
+    run.assert_code(0);
+    run.assert_lacks("warnings:");
+}
+
+#[tokio::test]
+async fn cleanup_deletes_what_the_case_created_even_after_a_failure() {
+    let case = "requirement: UPD-02\nsteps:\n- operation: createConversation\n  capture: {conv: $}\n\
+                - operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n  expect: {status: 418}\n";
+    let fixture = Fixture::new(&[("cleanup.yaml", case)]);
+    let server = honest_server(conversation(json!({}))).await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("expected status 418, got 200");
+    let deletes = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == format!("/v1/conversations/{CONV}"))
+        .count();
+    assert_eq!(deletes, 1, "the conversation the case created must be deleted once");
+}
+
+#[tokio::test]
+async fn snapshots_are_recorded_per_target_and_a_changed_answer_fails() {
+    let case = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {metadata: {topic: demo}}\n  snapshot: true\n";
+    let fixture = Fixture::new(&[("snap.yaml", case)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let url = base(&server);
+
+    // No target name: snapshots are skipped, and said so.
+    let run = fixture.run(&url, &[]).await;
+    run.assert_code(0);
+    run.assert_contains("snapshots: skipped for this target");
+
+    // A target name without a set: skipped, with how to record one.
+    let run = fixture.run(&url, &["--target-name", "mock"]).await;
+    run.assert_code(0);
+    run.assert_contains("target `mock` has no snapshot set");
+
+    // Record, then the same answer passes.
+    let run = fixture
+        .run_with_env(&url, &["--target-name", "mock"], &[("INSTA_UPDATE", "always")])
+        .await;
+    run.assert_code(0);
+    let snap = fixture.path().join("snapshots/mock/snap@1.snap");
+    let text = std::fs::read_to_string(&snap).unwrap();
+    assert!(text.contains("\"id\": \"[id]\""), "{text}");
+    assert!(text.contains("\"created_at\": \"[created_at]\""), "{text}");
+    fixture.run(&url, &["--target-name", "mock"]).await.assert_code(0);
+
+    // A changed answer fails as a regression, apart from conformance verdicts.
+    let changed = honest_server(conversation(json!({"topic": "demo", "extra": "x"}))).await;
+    let case_changed = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {metadata: {topic: demo}}\n  snapshot: true\n";
+    assert_eq!(case, case_changed);
+    let run = fixture.run(&base(&changed), &["--target-name", "mock"]).await;
+    run.assert_code(1);
+    run.assert_contains("snapshot `snap@1` differs from");
+    run.assert_contains("cargo insta review");
+}
+
+#[tokio::test]
+async fn a_target_that_hangs_fails_by_timeout_and_the_run_ends() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json_response(200, conversation(json!({}))).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let run = fixture.run(&base(&server), &["--timeout", "1"]).await;
+    // No request was answered at all: the target counts as unreachable.
+    run.assert_code(3);
+    run.assert_contains("target: no complete answer within the timeout of 1 s (--timeout)");
+    assert!(run.elapsed < Duration::from_secs(20), "took {:?}", run.elapsed);
+}
+
+#[tokio::test]
+async fn a_target_that_is_down_fails_every_case_with_exit_code_3() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let fixture = Fixture::new(&[("a.yaml", CREATE_CASE), ("b.yaml", CREATE_CASE)]);
+    let run = fixture.run(&format!("http://127.0.0.1:{port}/v1"), &[]).await;
+    run.assert_code(3);
+    run.assert_contains("test a ... FAILED");
+    run.assert_contains("test b ... FAILED");
+    run.assert_contains("cannot connect to the target");
+    run.assert_lacks("panicked");
+}
+
+#[tokio::test]
+async fn the_api_key_never_appears_even_when_the_server_echoes_it() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .respond_with(|request: &Request| {
+            let echoed = request.headers.get("authorization").unwrap().to_str().unwrap().to_string();
+            ResponseTemplate::new(400)
+                .insert_header("x-echo", echoed.as_str())
+                .set_body_json(json!({"error": {"message": format!("bad key {echoed}"), "type": "x"}}))
+        })
+        .mount(&server)
+        .await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("bad key Bearer [redacted]");
+    run.assert_contains("$CONFORMANCE_API_KEY");
+    run.assert_lacks(KEY);
+    run.assert_lacks("sk-canary");
+}
+
+#[tokio::test]
+async fn a_broken_case_file_fails_alone_with_its_location() {
+    let broken = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  expect:\n    statsu: 200\n";
+    let fixture = Fixture::new(&[("good.yaml", CREATE_CASE), ("zz_broken.yaml", broken)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(2);
+    assert!(run.stdout.lines().any(|l| l.starts_with("test good ") && l.ends_with("... ok")), "{}", run.all());
+    run.assert_contains("test zz_broken ... FAILED");
+    run.assert_contains("cases/zz_broken.yaml:5:5: unknown field `statsu`");
+}
+
+#[tokio::test]
+async fn a_server_error_fails_gen_05_whatever_the_case_expects() {
+    let case = "requirement: UPD-15\nsteps:\n- operation: getConversation\n  path_params: {conversation_id: x}\n";
+    let fixture = Fixture::new(&[("five.yaml", case)]);
+    let server = MockServer::start().await;
+    Mock::given(path_regex("^/v1/conversations/.*$"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
+        .mount(&server)
+        .await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("GEN-05 MUST: the server answered 502 (a 5xx)");
+}
+
+#[tokio::test]
+async fn errors_without_the_error_object_fail_gen_02_and_warn_gen_03() {
+    let case = "requirement: RET-02\nsteps:\n- operation: getConversation\n  path_params: {conversation_id: conv_x}\n  expect: {status: 404}\n";
+    let fixture = Fixture::new(&[("err.yaml", case)]);
+    let detail = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json_response(404, json!({"detail": "Not Found"})))
+        .mount(&detail)
+        .await;
+    let run = fixture.run(&base(&detail), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("GEN-02 MUST: the 404 answer does not match its schema in the spec");
+
+    let partial = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json_response(404, json!({"error": {"message": "gone", "type": "invalid_request_error"}})))
+        .mount(&partial)
+        .await;
+    let run = fixture.run(&base(&partial), &[]).await;
+    run.assert_code(0);
+    run.assert_contains("err: GEN-03 SHOULD: the error object lacks `param` or `code`");
+}
+
+#[tokio::test]
+async fn listing_starts_nothing_and_filters_select_cases() {
+    let fixture = Fixture::new(&[("a/one.yaml", CREATE_CASE), ("b/two.yaml", CREATE_CASE)]);
+    let run = fixture.run("http://127.0.0.1:9/v1", &["--list"]).await;
+    run.assert_code(0);
+    assert_eq!(run.stdout.trim(), "a/one: test\nb/two: test");
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&server), &["b/", "--format", "json", "-Z", "unstable-options"]).await;
+    run.assert_code(0);
+    run.assert_contains("\"name\": \"b/two\"");
+    run.assert_lacks("a/one");
+}
