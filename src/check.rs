@@ -337,8 +337,9 @@ pub fn expect(
             .map_or(0, |d| d.as_secs()) as i64;
         match value.as_i64() {
             Some(t) if (t - now).unsigned_abs() <= tolerance => {}
-            Some(t) => return fail(
-                format!(
+            Some(t) => {
+                return fail(
+                    format!(
                     "{what}: expected unix seconds within {tolerance}s of now ({now}), got {t}{}",
                     if t > now * 100 {
                         " (milliseconds?)"
@@ -346,8 +347,9 @@ pub fn expect(
                         ""
                     }
                 ),
-                vec![],
-            ),
+                    vec![],
+                )
+            }
             None => {
                 return fail(
                     format!(

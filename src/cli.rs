@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the suite (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve the reference server until Ctrl-C.
     Serve(ServeArgs),
 }
@@ -100,7 +100,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         None => run(cli.run),
     }
 }

@@ -1,3 +1,91 @@
+//! # conformance
+//!
+//! Checks a server against the OpenAI Conversations API contract, requirement by requirement.
+//!
+//! The data flow, one module each: [`spec`] loads the official OpenAPI extract, our overlay
+//! and the requirements catalogue; [`case`] discovers and validates the YAML cases; [`run`]
+//! sends each step to the [`target`] and [`check`]s the answers; [`verdict`] decides what a
+//! finding means (MUST fails, SHOULD warns, INFO is observed); [`snapshot`] keeps regression
+//! snapshots through insta; [`harness`] turns cases into libtest trials and prints the
+//! summary. [`server`] is the embedded reference server, started when no base URL is given.
+//!
+//! # The case format
+//!
+//! One YAML file under `cases/` is one test, named by its path without `.yaml`
+//! (`cases/conversations/update/keeps_identity.yaml` is
+//! `conversations/update/keeps_identity`). The format's JSON Schema, for editors, is
+//! `specs/case.schema.json`.
+//!
+//! ```yaml
+//! requirement: UPD-02            # an ID of specs/requirements.yaml; it gives the level
+//! level: MUST                    # optional; must agree with the catalogue
+//! title: the answer keeps the conversation's id
+//! parameters:                    # optional: one test per row, `<case>/<name>`
+//!   - {name: number, value: 1}   # row fields are variables: {{value}}
+//! steps:
+//!   - name: create
+//!     operation: createConversation          # an operationId of the spec...
+//!     body: {metadata: {topic: demo}}        # JSON body; `body: null` sends null
+//!     expect: {status: 200}
+//!     capture: {conv: $}                     # variable <- selector into the answer
+//!   - name: update
+//!     operation: updateConversation
+//!     path_params: {conversation_id: "{{conv.id}}"}
+//!     body: {metadata: {topic: x}}
+//!     expect:
+//!       status: 200                          # or a list: [400, 404]
+//!       headers:
+//!         content-type: {pattern: "^application/json"}
+//!       json:
+//!         id: {equals: "{{conv.id}}"}
+//!         created_at: {equals: "{{conv.created_at}}"}
+//!         metadata: {contains: {topic: x}}
+//!         error.code: {equals: invalid_type, requirement: UPD-09}   # another requirement
+//!     snapshot: true                         # or {redact: {selector: placeholder}}
+//!   - method: POST                           # ...or a method and a path
+//!     path: /conversations/{{conv.id}}/x
+//!     raw_body: '{"metadata": '              # a body sent as it is
+//!     auth: false                            # no Authorization header
+//!     expect: {status: 404}
+//! cleanup: []                                # steps run after the others, whatever happened
+//! ignore: reason                             # optional: run only with --include-ignored
+//! ```
+//!
+//! **Steps** take `operation` (with `path_params` for its path parameters) or `method` and
+//! `path`; `query` (a list value repeats the parameter: `include[]: [a, b]`), `headers`,
+//! `auth`, `body` or `raw_body`, `content_type`, `expect`, `capture`, `snapshot`, `observe`
+//! and `requirement` (attributes the step's checks to another requirement).
+//!
+//! **Every answer** is checked, whatever the step expects: no 5xx (GEN-05), a body comes with
+//! `Content-Type: application/json` (GEN-01), the body validates against the spec's schema for
+//! the operation and status (for a 4xx, the error object: GEN-02), and a 4xx error object has
+//! `param` and `code` (GEN-03, SHOULD).
+//!
+//! **Matchers** under `expect.json` (selector -> matcher) and `expect.headers` (name ->
+//! matcher): `equals`, `one_of`, `type` (`string`, `integer`, `number`, `boolean`, `object`,
+//! `array`, `null`, or a list), `pattern` (a regular expression), `absent` (`true`: nothing
+//! there; `false`: something there), `length` (elements, properties or characters),
+//! `contains` (object pairs, array elements, substring) and `near_now` (unix seconds within
+//! that many seconds of now). Several in one matcher must all hold.
+//!
+//! **Selectors**: `metadata.topic`, `data[0].id`, `data[-1].id` (from the end),
+//! `metadata["key.with.dots"]`, `data[*].id`, and `$` for the whole answer.
+//!
+//! **Variables and generators**: `{{name}}` or `{{name.path}}` anywhere in a value; a string
+//! that is only a variable keeps the variable's JSON type. `{$string: {repeat: "é", count:
+//! 512}}`, `{$array: {count: 21, item: ...}}` and `{$object: {count: 17, key: "k{{index}}",
+//! value: ...}}` build large values; `{{index}}` counts from 0 inside them.
+//!
+//! **Order in a step**: send; implicit checks; `status` (a mismatch ends the case); captures
+//! (capturing nothing ends the case); header and JSON matchers; `observe` (reports a value for
+//! INFO requirements: `{path: metadata.a, present: merge, absent: replace}`); the snapshot,
+//! taken only when every check of the step passed. Whatever happens, `cleanup` steps run and
+//! every resource created by an operation with `x-conformance-cleanup` (see
+//! `specs/overlay.yaml`) is deleted.
+//!
+//! Loading checks everything it can before any request is sent (unknown fields, operations,
+//! requirements and variables, bad selectors and patterns) and points at `file:line:col`.
+
 pub mod case;
 pub mod check;
 pub mod cli;

@@ -117,7 +117,6 @@ pub fn assert(dir: &Path, case_file: &Path, requests: &[SnapshotRequest]) -> Vec
         settings.set_sort_maps(true);
         settings.set_omit_expression(true);
         settings.set_input_file(case_file);
-        settings.set_description(format!("{} ({})", request.name, case_file.display()));
         EXPECTED_PANIC.with(|p| p.set(true));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             settings.bind(|| insta::assert_json_snapshot!(request.name.as_str(), &request.value));

@@ -4,8 +4,12 @@ use serde::de::DeserializeOwned;
 
 /// Parses YAML (JSON is YAML too). The error starts with `file:line:col:` and carries the
 /// parser's excerpt of the offending line with a caret under the column.
+///
+/// Only `true` and `false` are booleans: YAML 1.1 would read `y`, `no` or `on` as booleans,
+/// and the spec has `required: [x, y]`.
 pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, String> {
-    serde_saphyr::from_str(text).map_err(|e| locate(file, &e))
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| locate(file, &e))
 }
 
 fn locate(file: &str, error: &serde_saphyr::Error) -> String {

@@ -95,11 +95,15 @@ fn every_bundled_case_validates_against_the_schema_and_a_typo_does_not() {
     }
     assert!(files.len() >= 30, "found only {} case files", files.len());
     for file in files {
-        let value: Value =
-            serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let value: Value = conformance::yaml::parse(&file.display().to_string(), &text).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", file.display());
     }
-    let typo: Value = serde_json::json!({"requirement": "UPD-01", "steps": [{"operation": "x", "expct": {}}]});
+    let typo: Value =
+        serde_json::json!({"requirement": "UPD-01", "steps": [{"operation": "x", "expct": {}}]});
     assert!(!validator.is_valid(&typo));
 }

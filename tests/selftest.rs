@@ -101,12 +101,20 @@ impl Run {
 
     #[track_caller]
     fn assert_contains(&self, text: &str) {
-        assert!(self.all().contains(text), "expected {text:?} in:\n{}", self.all());
+        assert!(
+            self.all().contains(text),
+            "expected {text:?} in:\n{}",
+            self.all()
+        );
     }
 
     #[track_caller]
     fn assert_lacks(&self, text: &str) {
-        assert!(!self.all().contains(text), "did not expect {text:?} in:\n{}", self.all());
+        assert!(
+            !self.all().contains(text),
+            "did not expect {text:?} in:\n{}",
+            self.all()
+        );
     }
 }
 
@@ -195,7 +203,9 @@ async fn an_answer_that_breaks_the_schema_fails_with_instance_and_schema_paths()
     run.assert_code(1);
     run.assert_contains("the 200 answer does not match its schema in the spec (1 error)");
     run.assert_contains("at /created_at: \"yesterday\" is not of type \"integer\"");
-    run.assert_contains("(schema #/components/schemas/ConversationResource/properties/created_at/type)");
+    run.assert_contains(
+        "(schema #/components/schemas/ConversationResource/properties/created_at/type)",
+    );
 }
 
 #[tokio::test]
@@ -222,7 +232,9 @@ async fn a_wrong_header_fails_the_header_check_and_gen_01() {
         .await;
     let run = fixture.run(&base(&broken), &[]).await;
     run.assert_code(1);
-    run.assert_contains("header content-type: expected a string matching /^application/json/, got \"text/plain\"");
+    run.assert_contains(
+        "header content-type: expected a string matching /^application/json/, got \"text/plain\"",
+    );
     run.assert_contains("GEN-01 MUST: Content-Type is `text/plain`");
 
     let honest = honest_server(conversation(json!({}))).await;
@@ -245,7 +257,10 @@ async fn a_capture_that_finds_nothing_stops_the_case() {
         .into_iter()
         .filter(|r| r.method.as_str() == "GET")
         .collect();
-    assert!(gets.is_empty(), "the step after a failed capture must not run");
+    assert!(
+        gets.is_empty(),
+        "the step after a failed capture must not run"
+    );
 
     let case = case.replace("conversation.id", "id");
     let fixture = Fixture::new(&[("capture.yaml", &case)]);
@@ -263,7 +278,9 @@ async fn should_failures_warn_and_fail_only_with_strict_and_info_is_reported() {
     let run = fixture.run(&base(&server), &[]).await;
     run.assert_code(0);
     run.assert_contains("warnings: 1 SHOULD check not met (--strict makes them fail):");
-    run.assert_contains("should: CRE-04 SHOULD: id: expected a string matching /^conv_/, got \"c-1\"");
+    run.assert_contains(
+        "should: CRE-04 SHOULD: id: expected a string matching /^conv_/, got \"c-1\"",
+    );
     run.assert_contains("info: UPD-04 = replace");
 
     let strict = fixture.run(&base(&server), &["--strict"]).await;
@@ -290,9 +307,14 @@ async fn cleanup_deletes_what_the_case_created_even_after_a_failure() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == format!("/v1/conversations/{CONV}"))
+        .filter(|r| {
+            r.method.as_str() == "DELETE" && r.url.path() == format!("/v1/conversations/{CONV}")
+        })
         .count();
-    assert_eq!(deletes, 1, "the conversation the case created must be deleted once");
+    assert_eq!(
+        deletes, 1,
+        "the conversation the case created must be deleted once"
+    );
 }
 
 #[tokio::test]
@@ -314,20 +336,29 @@ async fn snapshots_are_recorded_per_target_and_a_changed_answer_fails() {
 
     // Record, then the same answer passes.
     let run = fixture
-        .run_with_env(&url, &["--target-name", "mock"], &[("INSTA_UPDATE", "always")])
+        .run_with_env(
+            &url,
+            &["--target-name", "mock"],
+            &[("INSTA_UPDATE", "always")],
+        )
         .await;
     run.assert_code(0);
     let snap = fixture.path().join("snapshots/mock/snap@1.snap");
     let text = std::fs::read_to_string(&snap).unwrap();
     assert!(text.contains("\"id\": \"[id]\""), "{text}");
     assert!(text.contains("\"created_at\": \"[created_at]\""), "{text}");
-    fixture.run(&url, &["--target-name", "mock"]).await.assert_code(0);
+    fixture
+        .run(&url, &["--target-name", "mock"])
+        .await
+        .assert_code(0);
 
     // A changed answer fails as a regression, apart from conformance verdicts.
     let changed = honest_server(conversation(json!({"topic": "demo", "extra": "x"}))).await;
     let case_changed = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {metadata: {topic: demo}}\n  snapshot: true\n";
     assert_eq!(case, case_changed);
-    let run = fixture.run(&base(&changed), &["--target-name", "mock"]).await;
+    let run = fixture
+        .run(&base(&changed), &["--target-name", "mock"])
+        .await;
     run.assert_code(1);
     run.assert_contains("snapshot `snap@1` differs from");
     run.assert_contains("cargo insta review");
@@ -338,14 +369,20 @@ async fn a_target_that_hangs_fails_by_timeout_and_the_run_ends() {
     let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(json_response(200, conversation(json!({}))).set_delay(Duration::from_secs(60)))
+        .respond_with(
+            json_response(200, conversation(json!({}))).set_delay(Duration::from_secs(60)),
+        )
         .mount(&server)
         .await;
     let run = fixture.run(&base(&server), &["--timeout", "1"]).await;
     // No request was answered at all: the target counts as unreachable.
     run.assert_code(3);
     run.assert_contains("target: no complete answer within the timeout of 1 s (--timeout)");
-    assert!(run.elapsed < Duration::from_secs(20), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
 }
 
 #[tokio::test]
@@ -354,7 +391,9 @@ async fn a_target_that_is_down_fails_every_case_with_exit_code_3() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let fixture = Fixture::new(&[("a.yaml", CREATE_CASE), ("b.yaml", CREATE_CASE)]);
-    let run = fixture.run(&format!("http://127.0.0.1:{port}/v1"), &[]).await;
+    let run = fixture
+        .run(&format!("http://127.0.0.1:{port}/v1"), &[])
+        .await;
     run.assert_code(3);
     run.assert_contains("test a ... FAILED");
     run.assert_contains("test b ... FAILED");
@@ -369,10 +408,18 @@ async fn the_api_key_never_appears_even_when_the_server_echoes_it() {
     Mock::given(method("POST"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
         .respond_with(|request: &Request| {
-            let echoed = request.headers.get("authorization").unwrap().to_str().unwrap().to_string();
+            let echoed = request
+                .headers
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
             ResponseTemplate::new(400)
                 .insert_header("x-echo", echoed.as_str())
-                .set_body_json(json!({"error": {"message": format!("bad key {echoed}"), "type": "x"}}))
+                .set_body_json(
+                    json!({"error": {"message": format!("bad key {echoed}"), "type": "x"}}),
+                )
         })
         .mount(&server)
         .await;
@@ -391,7 +438,13 @@ async fn a_broken_case_file_fails_alone_with_its_location() {
     let server = honest_server(conversation(json!({"topic": "demo"}))).await;
     let run = fixture.run(&base(&server), &[]).await;
     run.assert_code(2);
-    assert!(run.stdout.lines().any(|l| l.starts_with("test good ") && l.ends_with("... ok")), "{}", run.all());
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("test good ") && l.ends_with("... ok")),
+        "{}",
+        run.all()
+    );
     run.assert_contains("test zz_broken ... FAILED");
     run.assert_contains("cases/zz_broken.yaml:5:5: unknown field `statsu`");
 }
@@ -425,7 +478,10 @@ async fn errors_without_the_error_object_fail_gen_02_and_warn_gen_03() {
 
     let partial = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(json_response(404, json!({"error": {"message": "gone", "type": "invalid_request_error"}})))
+        .respond_with(json_response(
+            404,
+            json!({"error": {"message": "gone", "type": "invalid_request_error"}}),
+        ))
         .mount(&partial)
         .await;
     let run = fixture.run(&base(&partial), &[]).await;
@@ -440,7 +496,12 @@ async fn listing_starts_nothing_and_filters_select_cases() {
     run.assert_code(0);
     assert_eq!(run.stdout.trim(), "a/one: test\nb/two: test");
     let server = honest_server(conversation(json!({"topic": "demo"}))).await;
-    let run = fixture.run(&base(&server), &["b/", "--format", "json", "-Z", "unstable-options"]).await;
+    let run = fixture
+        .run(
+            &base(&server),
+            &["b/", "--format", "json", "-Z", "unstable-options"],
+        )
+        .await;
     run.assert_code(0);
     run.assert_contains("\"name\": \"b/two\"");
     run.assert_lacks("a/one");

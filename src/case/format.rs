@@ -148,8 +148,8 @@ pub struct MatcherFile {
     pub requirement: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A JSON type name; a bare YAML `null` means the null type too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonType {
     String,
     Integer,
@@ -186,4 +186,35 @@ pub struct ObserveFile {
     /// What to report when nothing is (default: `absent`).
     #[serde(default)]
     pub absent: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for JsonType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl serde::de::Visitor<'_> for Names {
+            type Value = JsonType;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("one of string, integer, number, boolean, object, array, null")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<JsonType, E> {
+                Ok(JsonType::Null)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<JsonType, E> {
+                Ok(JsonType::Null)
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<JsonType, E> {
+                Ok(match name {
+                    "string" => JsonType::String,
+                    "integer" => JsonType::Integer,
+                    "number" => JsonType::Number,
+                    "boolean" => JsonType::Boolean,
+                    "object" => JsonType::Object,
+                    "array" => JsonType::Array,
+                    "null" => JsonType::Null,
+                    other => return Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                })
+            }
+        }
+        d.deserialize_any(Names)
+    }
 }

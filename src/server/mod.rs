@@ -1,23 +1,154 @@
-//! Placeholder until the reference server lands.
+//! The reference server: a strict, stateful, in-memory implementation of the OpenAI
+//! Conversations API that follows the requirements catalogue
+//! (`conversations-contract.md`) to the letter. The suite runs against it by default.
+//!
+//! All routes live under `/v1` and need `Authorization: Bearer <key>`. Every answer, errors
+//! included, is JSON with `Content-Type: application/json`; every 4xx carries
+//! `{"error": {"message", "type", "param", "code"}}`.
+//!
+//! Where the catalogue is silent, the server decides as follows:
+//! - Auth is checked first, on every path (so an unknown path without a key answers 401).
+//!   A header with another scheme than `Bearer`, or an empty key, counts as no key. A wrong key
+//!   is shown masked: first 3 and last 4 characters (`sk-...abcd`) for keys of 20 characters or
+//!   more, `***` otherwise.
+//! - Unknown paths, and known paths with another method, answer 404 `Invalid URL (METHOD path)`.
+//! - `Content-Type` is not looked at: a body that parses as JSON is accepted. An empty body is
+//!   the same as `{}` (so an empty update answers "missing metadata"); a body that is not a JSON
+//!   object (including `null`, arrays, invalid UTF-8, nesting deeper than 128) answers the
+//!   "could not parse the JSON body" error. Bodies over 1 MiB answer 413 with
+//!   `code: "request_too_large"`.
+//! - Requests are validated (query, then body) before the conversation is looked up, so an
+//!   invalid body sent to an unknown conversation answers 400, a valid one 404.
+//! - Unknown body fields and unknown query parameters answer 400 `unknown_parameter`.
+//!   `include` is accepted on list, create items and retrieve item, as `include=v` or
+//!   `include[]=v`, repeatable; valid values change nothing (message items carry no optional
+//!   data). For `limit`, `order` and `after` the last occurrence counts; `after=` (empty) is
+//!   ignored.
+//! - `limit` that is not an integer answers `invalid_type` ("expected an integer, but got a
+//!   string/decimal instead"); integers outside 1..=100 answer `integer_below_min_value` /
+//!   `integer_above_max_value`.
+//! - `after` naming no item of the conversation answers 404 `Item with id '<id>' not found in
+//!   conversation.` with `param: "after"`.
+//! - An empty item list has `first_id` and `last_id` equal to `""` (the spec requires strings).
+//! - Metadata checks run in this order, each over all pairs in the order sent: type of
+//!   `metadata`, number of pairs, key lengths, value types, value lengths. A too-long key is
+//!   shown in the message as its first 12 and last 4 characters around `...`; `param` carries
+//!   the whole key. Lengths count characters, not bytes. A value's JSON type is named
+//!   `an integer`, `a decimal`, `a boolean`, `an object`, `an array` or `null`.
+//! - Update replaces the metadata; `null` empties it.
+//! - Items: create accepts `items: []` or `null`; adding items needs 1 to 20 (`[]` answers
+//!   `empty_array`). Only message items are stored (`EasyInputMessage` or a message `Item`);
+//!   any other `type` answers `invalid_value` on `items[N].type`. Parts: `input_text`,
+//!   `input_image`, `input_file` for user/system/developer, `output_text` and `refusal` for
+//!   assistant. A given `id` or `status` is checked and then ignored: the server assigns
+//!   `msg_` + 48 hex and stores `status: "completed"`. `phase` is kept.
+//! - Item delete answers the parent conversation. Deleting a conversation drops its items.
+//!
+//! Errors invented here (the live texts are unknown): `request_too_large` (413),
+//! `empty_array`, the `input_image`/`input_file` source checks, and the non-message item text.
+
+mod error;
+mod http;
+mod items;
+mod store;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How the reference server behaves.
+#[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
+    /// The one accepted bearer key; `None` accepts any non-empty key.
     pub api_key: Option<String>,
 }
+
+/// The whole app, its state inside.
+pub fn router(config: ServerConfig) -> Router {
+    let app = Arc::new(http::App {
+        config,
+        store: store::Store::default(),
+    });
+    Router::new().fallback(http::handle).with_state(app)
+}
+
+/// A server started by [`spawn`]. Dropping it shuts the server down gracefully (open requests
+/// finish; the listener closes).
+#[derive(Debug)]
 pub struct RunningServer {
     base_url: String,
+    local_addr: SocketAddr,
+    _shutdown: oneshot::Sender<()>,
 }
+
 impl RunningServer {
+    /// `http://<addr>/v1`.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
 }
-pub async fn spawn(_c: ServerConfig, _h: &str, _p: u16) -> std::io::Result<RunningServer> {
-    Err(std::io::Error::other("not yet"))
+
+async fn bind(host: &str, port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((host, port)).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
 }
-pub async fn serve_until_ctrl_c(
-    _c: ServerConfig,
-    _h: &str,
-    _p: u16,
-    _r: impl FnOnce(std::net::SocketAddr),
+
+async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    Err(std::io::Error::other("not yet"))
+    let listener = listener.tap_io(|tcp| {
+        // Small JSON answers: do not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `host:port` (port 0 picks a free one) and serves in a task on the current tokio
+/// runtime until the returned [`RunningServer`] is dropped.
+pub async fn spawn(config: ServerConfig, host: &str, port: u16) -> std::io::Result<RunningServer> {
+    let (listener, local_addr) = bind(host, port).await?;
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, config, async move {
+        // Resolves when the sender is dropped.
+        let _ = rx.await;
+    }));
+    Ok(RunningServer {
+        base_url: format!("http://{local_addr}/v1"),
+        local_addr,
+        _shutdown: tx,
+    })
+}
+
+/// Binds `host:port`, calls `on_ready` with the bound address, and serves until Ctrl-C, then
+/// shuts down gracefully. Prints nothing.
+pub async fn serve_until_ctrl_c(
+    config: ServerConfig,
+    host: &str,
+    port: u16,
+    on_ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let (listener, addr) = bind(host, port).await?;
+    on_ready(addr);
+    serve(listener, config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

@@ -20,6 +20,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// A validator compiled on first use (or the reason it cannot be).
+type CompiledOnce = OnceLock<Result<jsonschema::Validator, String>>;
+
 const DOCUMENT_URI: &str = "urn:conformance:openapi";
 
 /// One operation of the document, indexed by its operationId.
@@ -58,7 +61,7 @@ pub struct Spec {
     document: Arc<Value>,
     operations: BTreeMap<String, Operation>,
     registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
-    validators: Mutex<HashMap<String, Arc<OnceLock<Result<jsonschema::Validator, String>>>>>,
+    validators: Mutex<HashMap<String, Arc<CompiledOnce>>>,
 }
 
 impl std::fmt::Debug for Spec {
@@ -454,6 +457,21 @@ mod tests {
         let op = spec.operation("updateConversation").unwrap();
         for status in [400, 401, 404, 413, 422] {
             assert!(spec.response_schema(op, status).is_some(), "{status}");
+        }
+    }
+
+    #[test]
+    fn every_declared_schema_compiles() {
+        let spec = spec();
+        let pointers: Vec<String> = spec
+            .operations()
+            .flat_map(|op| op.responses.values().flatten().chain(&op.request_schema))
+            .cloned()
+            .collect();
+        assert!(pointers.len() >= 30, "{pointers:?}");
+        for pointer in pointers {
+            spec.validate(&pointer, &Value::Null)
+                .unwrap_or_else(|e| panic!("{pointer}: {e}"));
         }
     }
 

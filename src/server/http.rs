@@ -1,0 +1,361 @@
+//! Routing, authentication, body reading and the handlers of the eight operations.
+//!
+//! One handler takes every request and routes it itself, so that every answer, including
+//! "no such path" and "wrong method", is the JSON error object with the live API's texts
+//! (axum's own rejections answer plain text).
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use super::items::{parse_items, NewMessage};
+use super::store::{Item, Missing, Store};
+use super::validate::{self, Accepts, DEFAULT_LIMIT};
+use super::ServerConfig;
+
+/// Largest request body accepted, in bytes.
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A body over the limit is still read (and dropped) up to this size, so that the client sees
+/// the 413 answer instead of a reset connection; past it the connection is given up.
+const MAX_DRAINED_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+pub(crate) struct App {
+    pub(crate) config: ServerConfig,
+    pub(crate) store: Store,
+}
+
+type Answer = Result<Response, ApiError>;
+
+pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn ok(body: impl Into<Body>) -> Answer {
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// The single entry point of the app.
+pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    match route(&app, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The operations, by path shape and method.
+enum Operation {
+    CreateConversation,
+    GetConversation(String),
+    UpdateConversation(String),
+    DeleteConversation(String),
+    ListItems(String),
+    CreateItems(String),
+    GetItem(String, String),
+    DeleteItem(String, String),
+}
+
+fn operation(method: &Method, path: &str) -> Option<Operation> {
+    let rest = path.strip_prefix("/v1/conversations")?;
+    let segments: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.strip_prefix('/')?.split('/').collect()
+    };
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let decode = |s: &str| validate::percent_decode(s, false);
+    let op = match (method, segments.as_slice()) {
+        (&Method::POST, []) => Operation::CreateConversation,
+        (&Method::GET, [id]) => Operation::GetConversation(decode(id)),
+        (&Method::POST, [id]) => Operation::UpdateConversation(decode(id)),
+        (&Method::DELETE, [id]) => Operation::DeleteConversation(decode(id)),
+        (&Method::GET, [id, "items"]) => Operation::ListItems(decode(id)),
+        (&Method::POST, [id, "items"]) => Operation::CreateItems(decode(id)),
+        (&Method::GET, [id, "items", item]) => Operation::GetItem(decode(id), decode(item)),
+        (&Method::DELETE, [id, "items", item]) => Operation::DeleteItem(decode(id), decode(item)),
+        _ => return None,
+    };
+    Some(op)
+}
+
+async fn route(app: &App, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    authorize(&parts.headers, &app.config)?;
+    let query = parts.uri.query();
+    let Some(op) = operation(&parts.method, parts.uri.path()) else {
+        return Err(ApiError::invalid_url(
+            parts.method.as_str(),
+            parts.uri.path(),
+        ));
+    };
+    let store = &app.store;
+    match op {
+        Operation::CreateConversation => {
+            validate::query(query, Accepts::Nothing)?;
+            let body = read_body(body, &parts.headers).await?;
+            create_conversation(store, &body)
+        }
+        Operation::GetConversation(id) => {
+            validate::query(query, Accepts::Nothing)?;
+            store
+                .get(&id)
+                .map_or_else(|| Err(ApiError::conversation_not_found(&id)), ok)
+        }
+        Operation::UpdateConversation(id) => {
+            validate::query(query, Accepts::Nothing)?;
+            let body = read_body(body, &parts.headers).await?;
+            update_conversation(store, &id, &body)
+        }
+        Operation::DeleteConversation(id) => {
+            validate::query(query, Accepts::Nothing)?;
+            if !store.delete(&id) {
+                return Err(ApiError::conversation_not_found(&id));
+            }
+            let deleted = serde_json::json!({
+                "id": id,
+                "object": "conversation.deleted",
+                "deleted": true,
+            });
+            ok(serde_json::to_vec(&deleted).unwrap_or_default())
+        }
+        Operation::ListItems(id) => {
+            let query = validate::query(query, Accepts::List)?;
+            let after = query.after.as_deref();
+            let page = store
+                .list(
+                    &id,
+                    query.limit.unwrap_or(DEFAULT_LIMIT),
+                    query.descending.unwrap_or(true),
+                    after,
+                )
+                .map_err(|missing| match missing {
+                    Missing::Conversation => ApiError::conversation_not_found(&id),
+                    Missing::Item => {
+                        let mut error = ApiError::item_not_found(after.unwrap_or_default());
+                        error.param = Some("after".to_owned());
+                        error
+                    }
+                })?;
+            ok(item_list(&page.items, page.has_more))
+        }
+        Operation::CreateItems(id) => {
+            validate::query(query, Accepts::Include)?;
+            let body = read_body(body, &parts.headers).await?;
+            let messages = items_body(&body)?;
+            let items = store
+                .add_items(&id, &messages)
+                .ok_or_else(|| ApiError::conversation_not_found(&id))?;
+            ok(item_list(&items, false))
+        }
+        Operation::GetItem(id, item_id) => {
+            validate::query(query, Accepts::Include)?;
+            store
+                .get_item(&id, &item_id)
+                .map_err(|missing| not_found(missing, &id, &item_id))
+                .and_then(ok)
+        }
+        Operation::DeleteItem(id, item_id) => {
+            validate::query(query, Accepts::Nothing)?;
+            store
+                .delete_item(&id, &item_id)
+                .map_err(|missing| not_found(missing, &id, &item_id))
+                .and_then(ok)
+        }
+    }
+}
+
+fn not_found(missing: Missing, id: &str, item_id: &str) -> ApiError {
+    match missing {
+        Missing::Conversation => ApiError::conversation_not_found(id),
+        Missing::Item => ApiError::item_not_found(item_id),
+    }
+}
+
+fn create_conversation(store: &Store, body: &[u8]) -> Answer {
+    let mut body = validate::object_body(body)?.unwrap_or_default();
+    validate::known_fields(&body, &["metadata", "items"])?;
+    let metadata = validate::metadata(body.remove("metadata").unwrap_or(Value::Null))?;
+    let messages = match body.remove("items") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(items) => parse_items(items, true)?,
+    };
+    ok(store.create(&metadata, &messages))
+}
+
+fn update_conversation(store: &Store, id: &str, body: &[u8]) -> Answer {
+    let mut body = validate::object_body(body)?.unwrap_or_default();
+    validate::known_fields(&body, &["metadata"])?;
+    let metadata = body
+        .remove("metadata")
+        .ok_or_else(|| ApiError::missing_parameter("metadata"))?;
+    let metadata = validate::metadata(metadata)?;
+    store
+        .update(id, &metadata)
+        .map_or_else(|| Err(ApiError::conversation_not_found(id)), ok)
+}
+
+fn items_body(body: &[u8]) -> Result<Vec<NewMessage>, ApiError> {
+    let mut body: Map<String, Value> = validate::object_body(body)?.unwrap_or_default();
+    validate::known_fields(&body, &["items"])?;
+    let items = body
+        .remove("items")
+        .ok_or_else(|| ApiError::missing_parameter("items"))?;
+    parse_items(items, false)
+}
+
+/// `{"object": "list", "data", "first_id", "last_id", "has_more"}` from pre-serialised items.
+/// An empty list has `""` as `first_id` and `last_id` (the spec requires strings).
+fn item_list(items: &[Item], has_more: bool) -> Vec<u8> {
+    let size: usize = items.iter().map(|i| i.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 256);
+    out.extend_from_slice(br#"{"object":"list","data":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&item.json);
+    }
+    let first = items.first().map_or("", |i| i.id.as_str());
+    let last = items.last().map_or("", |i| i.id.as_str());
+    out.extend_from_slice(br#"],"first_id":"#);
+    push_json_string(&mut out, first);
+    out.extend_from_slice(br#","last_id":"#);
+    push_json_string(&mut out, last);
+    out.extend_from_slice(if has_more {
+        br#","has_more":true}"#
+    } else {
+        br#","has_more":false}"#
+    });
+    out
+}
+
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Checks `Authorization: Bearer <key>`. A missing header, another scheme or an empty key is
+/// "no key"; with a configured key, any other key is "incorrect".
+fn authorize(headers: &HeaderMap, config: &ServerConfig) -> Result<(), ApiError> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .filter(|key| !key.is_empty())
+        .ok_or_else(ApiError::missing_api_key)?;
+    match &config.api_key {
+        Some(expected) if !constant_time_eq(key.as_bytes(), expected.as_bytes()) => {
+            Err(ApiError::incorrect_api_key(&mask_key(key)))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A key as shown in an error: its first 3 and last 4 characters for keys of 20 characters or
+/// more (`sk-...abcd`), only `***` for shorter ones. Never the whole key.
+pub(crate) fn mask_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 20 {
+        return "***".to_owned();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+/// Reads the whole body, at most [`MAX_BODY_BYTES`]. The `Content-Type` is not looked at: a body
+/// that parses as JSON is accepted whatever its declared type, as the live API does.
+async fn read_body(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES as u64) {
+        return Err(ApiError::body_too_large(MAX_BODY_BYTES));
+    }
+    let capacity = declared.map_or(0, |n| n.min(MAX_BODY_BYTES as u64) as usize);
+    let mut buffer: Vec<u8> = Vec::with_capacity(capacity);
+    let mut total = 0usize;
+    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::unparsable_json());
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > MAX_DRAINED_BYTES {
+            break;
+        }
+        if total <= MAX_BODY_BYTES {
+            buffer.extend_from_slice(&data);
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(ApiError::body_too_large(MAX_BODY_BYTES));
+    }
+    Ok(Bytes::from(buffer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked() {
+        assert_eq!(mask_key("sk-proj-0123456789abcdefwxyz"), "sk-...wxyz");
+        assert_eq!(mask_key("short-secret"), "***");
+        assert_eq!(mask_key("ключ-ключ-ключ-ключ-ключ"), "клю...ключ");
+    }
+
+    #[test]
+    fn paths_map_to_operations() {
+        let id = |op: Option<Operation>| match op {
+            Some(Operation::GetConversation(id)) => id,
+            _ => String::from("other"),
+        };
+        assert_eq!(
+            id(operation(&Method::GET, "/v1/conversations/conv_%41b")),
+            "conv_Ab"
+        );
+        assert!(operation(&Method::GET, "/v1/conversations").is_none());
+        assert!(operation(&Method::PUT, "/v1/conversations/x").is_none());
+        assert!(operation(&Method::GET, "/v1/conversations/").is_none());
+        assert!(operation(&Method::GET, "/v1/conversations//items").is_none());
+        assert!(operation(&Method::GET, "/v1/conversationsx").is_none());
+        assert!(operation(&Method::GET, "/v1/conversations/a/items/b/c").is_none());
+        assert!(matches!(
+            operation(&Method::DELETE, "/v1/conversations/a/items/b"),
+            Some(Operation::DeleteItem(_, _))
+        ));
+    }
+
+    #[test]
+    fn empty_lists_have_empty_ids() {
+        let body: Value = serde_json::from_slice(&item_list(&[], false)).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"object": "list", "data": [], "first_id": "", "last_id": "", "has_more": false})
+        );
+    }
+}

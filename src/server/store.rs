@@ -1,0 +1,339 @@
+//! The in-memory state: conversations and their items.
+//!
+//! The map is split into shards, each behind its own `std::sync::RwLock`, so requests on
+//! different conversations rarely wait for each other. No lock is held across an `.await`, and
+//! answers are kept pre-serialised (`Bytes`) so that a read clones a reference count, not the
+//! data. Every write to one conversation happens under its shard's write lock, so concurrent
+//! updates are serialised: none is lost, and the stored metadata is always one whole write.
+
+use std::collections::hash_map::{Entry, HashMap};
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Bound;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::items::NewMessage;
+
+const SHARDS: usize = 64;
+
+/// A stored item: its id and its JSON.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub(crate) id: String,
+    pub(crate) json: Bytes,
+}
+
+#[derive(Debug)]
+struct Conversation {
+    created_at: u64,
+    /// The answer of retrieve: `{"id", "object", "created_at", "metadata"}`.
+    json: Bytes,
+    /// Items by insertion sequence number, oldest first.
+    items: BTreeMap<u64, Item>,
+    /// Item id -> sequence number.
+    index: HashMap<String, u64>,
+    next_seq: u64,
+}
+
+impl Conversation {
+    fn push(&mut self, item: Item) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.index.insert(item.id.clone(), seq);
+        self.items.insert(seq, item);
+    }
+}
+
+/// Why a lookup failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    Conversation,
+    Item,
+}
+
+/// One page of a conversation's items.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub(crate) items: Vec<Item>,
+    pub(crate) has_more: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    shards: Box<[RwLock<HashMap<String, Conversation>>]>,
+    hasher: RandomState,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl Store {
+    fn shard(&self, id: &str) -> &RwLock<HashMap<String, Conversation>> {
+        // The modulo keeps the index in range, so this never panics.
+        let index = (self.hasher.hash_one(id) % SHARDS as u64) as usize;
+        &self.shards[index]
+    }
+
+    fn read(&self, id: &str) -> RwLockReadGuard<'_, HashMap<String, Conversation>> {
+        self.shard(id)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self, id: &str) -> RwLockWriteGuard<'_, HashMap<String, Conversation>> {
+        self.shard(id)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates a conversation holding `messages` in order; answers its JSON.
+    pub(crate) fn create(&self, metadata: &Map<String, Value>, messages: &[NewMessage]) -> Bytes {
+        let created_at = now();
+        let items: Vec<Item> = messages.iter().map(new_item).collect();
+        loop {
+            let id = random_id("conv_");
+            let json = conversation_json(&id, created_at, metadata);
+            let mut shard = self.write(&id);
+            // 192 random bits: a clash is practically impossible, but never overwrite.
+            if let Entry::Vacant(slot) = shard.entry(id) {
+                let mut conversation = Conversation {
+                    created_at,
+                    json: json.clone(),
+                    items: BTreeMap::new(),
+                    index: HashMap::with_capacity(items.len()),
+                    next_seq: 0,
+                };
+                for item in items {
+                    conversation.push(item);
+                }
+                slot.insert(conversation);
+                return json;
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<Bytes> {
+        self.read(id).get(id).map(|c| c.json.clone())
+    }
+
+    /// Replaces the metadata; answers the updated JSON.
+    pub(crate) fn update(&self, id: &str, metadata: &Map<String, Value>) -> Option<Bytes> {
+        let mut shard = self.write(id);
+        let conversation = shard.get_mut(id)?;
+        conversation.json = conversation_json(id, conversation.created_at, metadata);
+        Some(conversation.json.clone())
+    }
+
+    /// Removes the conversation and its items; false when there was none.
+    pub(crate) fn delete(&self, id: &str) -> bool {
+        // Dropping the items happens outside the lock.
+        let removed = self.write(id).remove(id);
+        removed.is_some()
+    }
+
+    /// Appends `messages` in order; answers the stored items.
+    pub(crate) fn add_items(&self, id: &str, messages: &[NewMessage]) -> Option<Vec<Item>> {
+        let items: Vec<Item> = messages.iter().map(new_item).collect();
+        let mut shard = self.write(id);
+        let conversation = shard.get_mut(id)?;
+        for item in &items {
+            conversation.push(item.clone());
+        }
+        Some(items)
+    }
+
+    /// Up to `limit` items after `after` (exclusive) in the given order.
+    pub(crate) fn list(
+        &self,
+        id: &str,
+        limit: usize,
+        descending: bool,
+        after: Option<&str>,
+    ) -> Result<Page, Missing> {
+        let shard = self.read(id);
+        let conversation = shard.get(id).ok_or(Missing::Conversation)?;
+        let start = match after {
+            Some(after) => Bound::Excluded(*conversation.index.get(after).ok_or(Missing::Item)?),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::with_capacity(limit.min(conversation.items.len()));
+        let has_more = if descending {
+            let mut iter = conversation.items.range((Bound::Unbounded, start)).rev();
+            items.extend(iter.by_ref().take(limit).map(|(_, item)| item.clone()));
+            iter.next().is_some()
+        } else {
+            let mut iter = conversation.items.range((start, Bound::Unbounded));
+            items.extend(iter.by_ref().take(limit).map(|(_, item)| item.clone()));
+            iter.next().is_some()
+        };
+        Ok(Page { items, has_more })
+    }
+
+    pub(crate) fn get_item(&self, id: &str, item_id: &str) -> Result<Bytes, Missing> {
+        let shard = self.read(id);
+        let conversation = shard.get(id).ok_or(Missing::Conversation)?;
+        conversation
+            .index
+            .get(item_id)
+            .and_then(|seq| conversation.items.get(seq))
+            .map(|item| item.json.clone())
+            .ok_or(Missing::Item)
+    }
+
+    /// Removes one item; answers the conversation's JSON.
+    pub(crate) fn delete_item(&self, id: &str, item_id: &str) -> Result<Bytes, Missing> {
+        let mut shard = self.write(id);
+        let conversation = shard.get_mut(id).ok_or(Missing::Conversation)?;
+        let seq = conversation.index.remove(item_id).ok_or(Missing::Item)?;
+        conversation.items.remove(&seq);
+        Ok(conversation.json.clone())
+    }
+}
+
+fn new_item(message: &NewMessage) -> Item {
+    let id = random_id("msg_");
+    let json = Bytes::from(message.to_json(&id));
+    Item { id, json }
+}
+
+/// `prefix` followed by 48 lowercase hex digits (192 random bits).
+pub(crate) fn random_id(prefix: &str) -> String {
+    use std::fmt::Write;
+    let bytes: [u8; 24] = rand::rng().random();
+    let mut id = String::with_capacity(prefix.len() + 48);
+    id.push_str(prefix);
+    for b in bytes {
+        let _ = write!(id, "{b:02x}");
+    }
+    id
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(Serialize)]
+struct ConversationJson<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: u64,
+    metadata: &'a Map<String, Value>,
+}
+
+fn conversation_json(id: &str, created_at: u64, metadata: &Map<String, Value>) -> Bytes {
+    let json = ConversationJson {
+        id,
+        object: "conversation",
+        created_at,
+        metadata,
+    };
+    Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::items::parse_items;
+    use serde_json::json;
+
+    fn messages(n: usize) -> Vec<NewMessage> {
+        let items: Vec<Value> = (0..n)
+            .map(|i| json!({"role": "user", "content": format!("m{i}")}))
+            .collect();
+        parse_items(Value::Array(items), true).expect("valid")
+    }
+
+    fn id_of(json: &Bytes) -> String {
+        let value: Value = serde_json::from_slice(json).expect("json");
+        value["id"].as_str().expect("id").to_owned()
+    }
+
+    #[test]
+    fn ids_are_prefixed_lowercase_hex() {
+        let id = random_id("conv_");
+        assert_eq!(id.len(), 53);
+        assert!(id[5..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(id, random_id("conv_"));
+    }
+
+    #[test]
+    fn pages_walk_both_ways() {
+        let store = Store::default();
+        let id = id_of(&store.create(&Map::new(), &messages(5)));
+        let all = store.list(&id, 100, false, None).expect("list");
+        let ids: Vec<String> = all.items.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(ids.len(), 5);
+        assert!(!all.has_more);
+
+        let page = store.list(&id, 2, true, None).expect("desc");
+        assert_eq!(page.items[0].id, ids[4]);
+        assert_eq!(page.items[1].id, ids[3]);
+        assert!(page.has_more);
+        let page = store.list(&id, 3, true, Some(&ids[3])).expect("desc after");
+        assert_eq!(
+            page.items.iter().map(|i| &i.id).collect::<Vec<_>>(),
+            [&ids[2], &ids[1], &ids[0]]
+        );
+        assert!(!page.has_more);
+        let page = store.list(&id, 2, false, Some(&ids[2])).expect("asc after");
+        assert_eq!(
+            page.items.iter().map(|i| &i.id).collect::<Vec<_>>(),
+            [&ids[3], &ids[4]]
+        );
+        assert!(!page.has_more);
+        assert_eq!(
+            store.list(&id, 2, false, Some("msg_nope")).err(),
+            Some(Missing::Item)
+        );
+        assert_eq!(
+            store.list("conv_nope", 2, false, None).err(),
+            Some(Missing::Conversation)
+        );
+    }
+
+    #[test]
+    fn deleting_an_item_keeps_the_others_in_order() {
+        let store = Store::default();
+        let id = id_of(&store.create(&Map::new(), &messages(3)));
+        let ids: Vec<String> = store
+            .list(&id, 10, false, None)
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert!(store.delete_item(&id, &ids[1]).is_ok());
+        assert_eq!(store.get_item(&id, &ids[1]).err(), Some(Missing::Item));
+        assert_eq!(store.delete_item(&id, &ids[1]).err(), Some(Missing::Item));
+        let left: Vec<String> = store
+            .list(&id, 10, false, None)
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(left, [ids[0].clone(), ids[2].clone()]);
+        assert!(store.delete(&id));
+        assert!(!store.delete(&id));
+        assert_eq!(
+            store.get_item(&id, &ids[0]).err(),
+            Some(Missing::Conversation)
+        );
+    }
+}
