@@ -123,11 +123,16 @@ pub fn assert(dir: &Path, case_file: &Path, requests: &[SnapshotRequest]) -> Vec
         }));
         EXPECTED_PANIC.with(|p| p.set(false));
         if result.is_err() {
+            let file = dir.join(format!("{}.snap", request.name));
+            let what = if file.exists() {
+                format!("differs from {}", file.display())
+            } else {
+                format!("is new (no {} yet)", file.display())
+            };
             failures.push(format!(
-                "snapshot `{}` differs from {} (a regression check, not a conformance verdict): \
+                "snapshot `{}` {what} (a regression check, not a conformance verdict): \
                  review with `cargo insta review`, or accept every change with INSTA_UPDATE=always",
                 request.name,
-                dir.join(format!("{}.snap", request.name)).display()
             ));
         }
     }

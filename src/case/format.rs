@@ -211,7 +211,9 @@ impl<'de> Deserialize<'de> for JsonType {
                     "object" => JsonType::Object,
                     "array" => JsonType::Array,
                     "null" => JsonType::Null,
-                    other => return Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                    other => {
+                        return Err(E::invalid_value(serde::de::Unexpected::Str(other), &self))
+                    }
                 })
             }
         }

@@ -476,6 +476,20 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_item_list_may_omit_its_ids_but_a_full_one_may_not() {
+        let spec = spec();
+        let op = spec.operation("listConversationItems").unwrap();
+        let pointer = spec.response_schema(op, 200).unwrap();
+        let empty = json!({"object": "list", "data": [], "has_more": false, "first_id": null});
+        assert!(spec.validate(&pointer, &empty).unwrap().is_empty());
+        let item = json!({"type": "message", "id": "msg_1", "status": "completed", "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}]});
+        let full = json!({"object": "list", "data": [item], "has_more": false});
+        let errors = spec.validate(&pointer, &full).unwrap();
+        assert!(errors.iter().any(|e| e.contains("first_id")), "{errors:?}");
+    }
+
+    #[test]
     fn a_dangling_ref_is_located() {
         let text = "a:\n  b:\n    $ref: '#/nowhere'\n";
         let doc: Value = crate::yaml::parse("x.yaml", text).unwrap();
