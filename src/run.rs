@@ -411,11 +411,20 @@ async fn send(
         elapsed: Duration::ZERO,
     };
     let result = async {
-        let mut response = built.request.send().await.map_err(describe_error)?;
+        let timeout = target.config.timeout;
+        let mut response = built
+            .request
+            .send()
+            .await
+            .map_err(|e| describe_error(e, timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(describe_error)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| describe_error(e, timeout))?
+        {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(format!(
                     "the body is larger than {} MiB; stopped reading (a Conversations answer is small)",
@@ -433,16 +442,12 @@ async fn send(
             record.status = Some(response.status);
             (record, Ok(response))
         }
-        Err(e) => {
-            let timeout = target.config.timeout.as_secs_f64();
-            let e = e.replace("{timeout}", &format!("{timeout}"));
-            (record, Err(target_failure(target.secrets.redact(&e))))
-        }
+        Err(e) => (record, Err(target_failure(target.secrets.redact(&e)))),
     }
 }
 
 /// One line that says why no answer came.
-fn describe_error(e: reqwest::Error) -> String {
+fn describe_error(e: reqwest::Error, timeout: Duration) -> String {
     use std::error::Error as _;
     let mut root = e.to_string();
     let mut source = e.source();
@@ -451,7 +456,10 @@ fn describe_error(e: reqwest::Error) -> String {
         source = inner.source();
     }
     if e.is_timeout() {
-        "no complete answer within the timeout of {timeout} s (--timeout)".to_string()
+        format!(
+            "no complete answer within the timeout of {} s (--timeout)",
+            timeout.as_secs_f64()
+        )
     } else if e.is_connect() {
         format!("cannot connect to the target: {root}")
     } else if e.is_body() || e.is_decode() {
