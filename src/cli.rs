@@ -2,7 +2,7 @@
 //! The `cargo test` entry takes the same settings from `CONFORMANCE_*` variables instead,
 //! because cargo, nextest and cargo-insta pass it libtest's flags only.
 
-use crate::harness::{self, Settings};
+use crate::harness::{self, Reports, Settings};
 use crate::target::{HeaderConfig, TargetConfig};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -69,6 +69,18 @@ struct RunArgs {
     /// Folder of the snapshots
     #[arg(long, env = "CONFORMANCE_SNAPSHOT_DIR", value_name = "DIR")]
     snapshots: Option<PathBuf>,
+    /// The target's known failures (YAML): reported as known-failure instead of failing
+    #[arg(long, env = "CONFORMANCE_EXPECTATIONS", value_name = "FILE")]
+    expectations: Option<PathBuf>,
+    /// Write a JUnit XML report
+    #[arg(long, env = "CONFORMANCE_JUNIT", value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the JSON report (specs/report.schema.json)
+    #[arg(long, env = "CONFORMANCE_REPORT_JSON", value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// Write the Markdown conformance matrix
+    #[arg(long, env = "CONFORMANCE_REPORT_MD", value_name = "FILE")]
+    report_md: Option<PathBuf>,
     #[command(flatten)]
     libtest: libtest_mimic::Arguments,
 }
@@ -156,6 +168,28 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
     if let Some(dir) = &args.snapshots {
         settings.snapshot_dir = dir.clone();
     }
+    let given = |path: &Option<PathBuf>| path.clone().filter(|p| !p.as_os_str().is_empty());
+    settings.expectations = given(&args.expectations);
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let github = env("GITHUB_ACTIONS").is_some_and(|v| v == "true");
+    // nextest runs every test in a process of its own: one report per process would
+    // overwrite the last, and the step summary would get one matrix per test.
+    let nextest = env("NEXTEST").is_some();
+    settings.reports = Reports {
+        junit: given(&args.junit),
+        json: given(&args.report_json),
+        markdown: given(&args.report_md),
+        github_annotations: github,
+        step_summary: env("GITHUB_STEP_SUMMARY")
+            .filter(|_| github && !nextest)
+            .map(PathBuf::from),
+    };
+    if nextest && !args.libtest.list && settings.reports.files().next().is_some() {
+        return Err("the reports (CONFORMANCE_JUNIT, CONFORMANCE_REPORT_JSON, CONFORMANCE_REPORT_MD) \
+                    cannot be written under nextest, which runs every test in a process of its own: \
+                    use nextest's JUnit output, or `cargo test --test conformance`"
+            .into());
+    }
     Ok(settings)
 }
 
@@ -169,7 +203,8 @@ fn api_key_from_env() -> Option<String> {
 
 /// The `cargo test` entry: libtest's flags from the command line, the rest from the
 /// environment (`CONFORMANCE_BASE_URL`, `CONFORMANCE_STRICT`, `CONFORMANCE_TIMEOUT`,
-/// `CONFORMANCE_TARGET_NAME`, `CONFORMANCE_HEADERS` as 'A: b' lines).
+/// `CONFORMANCE_TARGET_NAME`, `CONFORMANCE_EXPECTATIONS`, the report files, and
+/// `CONFORMANCE_HEADERS` as 'A: b' lines).
 pub fn test_main() -> ExitCode {
     let mut argv: Vec<String> = vec!["conformance".into()];
     if let Ok(headers) = std::env::var("CONFORMANCE_HEADERS") {

@@ -1,18 +1,23 @@
 //! The suite as standard test output: one libtest-mimic trial per case, run in parallel on one
-//! tokio runtime and one HTTP client; warnings, observations and notes are printed after the
-//! summary, and the exit code says how the run went.
+//! tokio runtime and one HTTP client. The results are collected once; after libtest's summary
+//! they become one [`Report`]: warnings, known failures, observations and notes are printed,
+//! the reports asked for are written, and the exit code says how the run went.
 
 use crate::case::{self, Case};
+use crate::date::Date;
+use crate::expectation::Expectations;
+use crate::report::{self, Report, TargetInfo};
 use crate::run;
 use crate::snapshot::{self, SnapshotSet};
 use crate::spec::{Level, Spec};
 use crate::target::{Target, TargetConfig};
-use crate::verdict::{CaseOutcome, Finding, FindingKind};
+use crate::verdict::{CaseOutcome, Finding, FindingKind, Verdict};
 use libtest_mimic::{Arguments, Failed, FormatSetting, Trial};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -35,6 +40,37 @@ pub struct Settings {
     pub spec_dir: PathBuf,
     pub cases_dir: PathBuf,
     pub snapshot_dir: PathBuf,
+    /// The target's known failures (`--expectations`).
+    pub expectations: Option<PathBuf>,
+    pub reports: Reports,
+}
+
+/// The reports to write after the run, each only when asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Reports {
+    pub junit: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    /// Print failures and warnings as GitHub Actions workflow commands.
+    pub github_annotations: bool,
+    /// `$GITHUB_STEP_SUMMARY`: the Markdown matrix is appended to it.
+    pub step_summary: Option<PathBuf>,
+}
+
+impl Reports {
+    /// The files to write, and what each holds.
+    pub fn files(&self) -> impl Iterator<Item = (&PathBuf, fn(&Report) -> String)> {
+        [
+            (
+                self.junit.as_ref(),
+                report::junit::render as fn(&Report) -> String,
+            ),
+            (self.json.as_ref(), report::json::render),
+            (self.markdown.as_ref(), report::markdown::render),
+        ]
+        .into_iter()
+        .filter_map(|(path, render)| path.map(|p| (p, render)))
+    }
 }
 
 impl Settings {
@@ -47,6 +83,8 @@ impl Settings {
             spec_dir: root.join("specs"),
             cases_dir: root.join("cases"),
             snapshot_dir: root.join("snapshots"),
+            expectations: None,
+            reports: Reports::default(),
         }
     }
 }
@@ -61,6 +99,49 @@ pub struct CaseResult {
     pub outcome: CaseOutcome,
     /// The case file did not load: this is the error.
     pub broken: Option<String>,
+    /// The case is ignored and did not run: this is why.
+    pub skipped: Option<String>,
+    /// For each finding, the expectation entry that excuses it.
+    pub excused: Vec<Option<usize>>,
+    /// Every finding rendered (the test's failure message when it failed), redacted.
+    pub message: Option<String>,
+}
+
+impl CaseResult {
+    /// A case's result before anything is known of it.
+    fn of(case: &Case) -> Self {
+        Self {
+            id: case.id.clone(),
+            file: case.file.clone(),
+            requirement: Some(case.requirement.clone()),
+            level: Some(case.level),
+            outcome: CaseOutcome::default(),
+            broken: None,
+            skipped: None,
+            excused: Vec::new(),
+            message: None,
+        }
+    }
+
+    pub fn verdict(&self, strict: bool) -> Verdict {
+        let findings = &self.outcome.findings;
+        let excused = |i: usize| self.excused.get(i).copied().flatten().is_some();
+        if self.broken.is_some() {
+            Verdict::Fail
+        } else if self.skipped.is_some() {
+            Verdict::Skipped
+        } else if (0..findings.len()).any(|i| findings[i].fails(strict) && !excused(i)) {
+            Verdict::Fail
+        } else if (0..findings.len()).any(excused) {
+            Verdict::KnownFailure
+        } else if findings.iter().any(|f| f.warns(strict)) {
+            Verdict::Warn
+        } else if self.level == Some(Level::Info) {
+            Verdict::Info
+        } else {
+            Verdict::Pass
+        }
+    }
 }
 
 /// The shared state of a run.
@@ -69,6 +150,8 @@ struct Run {
     spec: Arc<Spec>,
     runtime: tokio::runtime::Runtime,
     target: OnceLock<Result<(Arc<Target>, SnapshotSet), String>>,
+    expectations: Option<Expectations>,
+    started: SystemTime,
     results: Mutex<Vec<CaseResult>>,
 }
 
@@ -106,7 +189,28 @@ impl Run {
     }
 
     fn execute(&self, case: &Arc<Case>) -> Result<(), Failed> {
-        let (target, snapshots) = self.target().map_err(Failed::from)?;
+        let (target, snapshots) = match self.target() {
+            Ok(connected) => connected,
+            Err(e) => {
+                self.record(CaseResult {
+                    outcome: CaseOutcome {
+                        findings: vec![Finding {
+                            requirement: None,
+                            level: Level::Must,
+                            kind: FindingKind::Target,
+                            summary: e.clone(),
+                            details: Vec::new(),
+                            step: None,
+                        }],
+                        ..Default::default()
+                    },
+                    excused: vec![None],
+                    message: Some(e.clone()),
+                    ..CaseResult::of(case)
+                });
+                return Err(e.into());
+            }
+        };
         let executed = self.runtime.block_on(run::execute(
             Arc::clone(case),
             Arc::clone(target),
@@ -131,28 +235,46 @@ impl Run {
             }
         }
         let strict = self.settings.strict;
-        let failed = outcome.failed(strict);
-        let message = failed.then(|| {
+        let excused = self.expectations.as_ref().map_or_else(
+            || vec![None; outcome.findings.len()],
+            |e| e.excuse(&case.id, &outcome.findings, strict),
+        );
+        let message = (!outcome.findings.is_empty()).then(|| {
             let requirement = self.spec.catalogue.get(&case.requirement);
-            let headline = format!(
+            let mut headline = format!(
                 "{} {}: {}\n    case: {}",
                 case.requirement,
                 case.level,
                 requirement.map_or("", |r| r.text.as_str()),
                 case.file
             );
-            let body = outcome.render(&case.file, strict, |_| true);
+            let mut used: Vec<usize> = excused.iter().flatten().copied().collect();
+            used.sort_unstable();
+            used.dedup();
+            for entry in used
+                .iter()
+                .filter_map(|&i| self.expectations.as_ref()?.entries.get(i))
+            {
+                headline.push_str(&format!(
+                    "\n    known failure ({}): {}",
+                    entry.at, entry.reason
+                ));
+            }
+            let known: Vec<bool> = excused.iter().map(Option::is_some).collect();
+            let body = outcome.render(&case.file, strict, &known);
             target.secrets.redact(&format!("{headline}\n{body}"))
         });
-        self.record(CaseResult {
-            id: case.id.clone(),
-            file: case.file.clone(),
-            requirement: Some(case.requirement.clone()),
-            level: Some(case.level),
+        let result = CaseResult {
             outcome,
-            broken: None,
-        });
-        match message {
+            excused,
+            message,
+            ..CaseResult::of(case)
+        };
+        let verdict = result.verdict(strict);
+        let failure =
+            (verdict == Verdict::Fail).then(|| result.message.clone().unwrap_or_default());
+        self.record(result);
+        match failure {
             Some(message) => Err(message.into()),
             None => Ok(()),
         }
@@ -173,7 +295,33 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
 fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Trial>), String> {
     settings.target.validate()?;
     let spec = Arc::new(Spec::load(&settings.spec_dir)?);
-    let cases = case::discover(&settings.cases_dir, &spec)?;
+    // `--exact NAME` (how nextest runs each test) needs only the file NAME comes from.
+    let exact = args.filter.clone().filter(|_| args.exact);
+    let wanted = |file_id: &str| {
+        exact.as_deref().is_none_or(|name| {
+            name.strip_prefix(file_id)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    };
+    let discovered = case::discover(&settings.cases_dir, &spec, &wanted)?;
+    let expectations = match &settings.expectations {
+        Some(path) => {
+            let ids: Vec<String> = discovered
+                .cases
+                .iter()
+                .map(|c| c.as_ref().map_or_else(|b| b.id.clone(), |c| c.id.clone()))
+                .collect();
+            let known = Expectations::load(path, &spec, &ids, &discovered.unread, Date::today())?;
+            Some(known)
+        }
+        None => None,
+    };
+    let cases = discovered.cases;
+    if !args.list {
+        for (path, _) in settings.reports.files() {
+            create(path, "")?;
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("conformance-io")
@@ -187,12 +335,27 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
         spec,
         runtime,
         target: OnceLock::new(),
+        expectations,
+        started: SystemTime::now(),
         results: Mutex::new(Vec::new()),
     });
     let trials = cases
         .into_iter()
         .map(|loaded| match loaded {
-            Ok(case) => run.trial(case),
+            Ok(case) => {
+                let skipped = case.ignored.as_ref().map(|why| CaseResult {
+                    skipped: Some(why.clone()),
+                    ..CaseResult::of(&case)
+                });
+                let trial = run.trial(case);
+                // libtest does not call an ignored test: it is recorded as skipped here.
+                if let Some(skipped) = skipped {
+                    if args.is_ignored(&trial) && !args.is_filtered_out(&trial) {
+                        run.record(skipped);
+                    }
+                }
+                trial
+            }
             Err(broken) => {
                 let record = Arc::clone(&run);
                 Trial::test(broken.id.clone(), move || {
@@ -203,6 +366,9 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
                         level: None,
                         outcome: CaseOutcome::default(),
                         broken: Some(broken.error.clone()),
+                        skipped: None,
+                        excused: Vec::new(),
+                        message: None,
                     });
                     Err(format!("the case file does not load:\n{}", broken.error).into())
                 })
@@ -212,91 +378,30 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
     Ok((run, trials))
 }
 
+/// Creates (or empties) a report file and its folder.
+fn create(path: &std::path::Path, text: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("{}: cannot create the folder: {e}", parent.display()))?;
+    }
+    std::fs::write(path, text)
+        .map_err(|e| format!("{}: cannot write the report: {e}", path.display()))
+}
+
 fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) -> ExitCode {
     if args.list {
         return ExitCode::SUCCESS;
     }
+    let finished = SystemTime::now();
     let results = std::mem::take(&mut *run.results.lock().unwrap_or_else(|e| e.into_inner()));
-    let secrets = match run.target.get() {
-        Some(Ok((target, _))) => target.secrets.clone(),
-        _ => run.settings.target.secrets(),
+    let (secrets, reference) = match run.target.get() {
+        Some(Ok((target, _))) => (target.secrets.clone(), target.is_reference()),
+        _ => (
+            run.settings.target.secrets(),
+            run.settings.target.base_url.is_none(),
+        ),
     };
-    let summary = secrets.redact(&summarize(run, &results));
-    if !summary.is_empty() {
-        // libtest's JSON lines stay parseable: the summary goes to stderr then.
-        if matches!(args.format, Some(FormatSetting::Json)) {
-            eprint!("{summary}");
-        } else {
-            print!("{summary}");
-            let _ = std::io::stdout().flush();
-        }
-    }
-    let code = if results.iter().any(|r| r.broken.is_some()) {
-        exit::USAGE
-    } else if let Some(Err(_)) = run.target.get() {
-        exit::UNREACHABLE
-    } else if !results.is_empty() && results.iter().all(|r| r.outcome.unreachable()) {
-        exit::UNREACHABLE
-    } else if conclusion.has_failed() {
-        exit::FAILED
-    } else {
-        exit::PASSED
-    };
-    ExitCode::from(code)
-}
-
-/// Warnings, observations and notes, after libtest's own summary.
-fn summarize(run: &Run, results: &[CaseResult]) -> String {
-    use std::fmt::Write as _;
-    let strict = run.settings.strict;
-    let mut results: Vec<&CaseResult> = results.iter().collect();
-    results.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut out = String::new();
-    let warnings: Vec<(&str, &Finding)> = results
-        .iter()
-        .flat_map(|r| r.outcome.findings.iter().map(move |f| (r.id.as_str(), f)))
-        .filter(|(_, f)| f.warns(strict))
-        .collect();
-    if !warnings.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nwarnings: {} SHOULD check{} not met (--strict makes them fail):",
-            warnings.len(),
-            if warnings.len() == 1 { "" } else { "s" }
-        );
-        for (id, f) in warnings {
-            let _ = writeln!(out, "    {id}: {}: {}", f.tag(), f.summary);
-        }
-    }
-    let observations: Vec<(&str, &crate::verdict::Observation)> = results
-        .iter()
-        .flat_map(|r| {
-            r.outcome
-                .observations
-                .iter()
-                .map(move |o| (r.id.as_str(), o))
-        })
-        .collect();
-    if !observations.is_empty() {
-        let _ = writeln!(out, "\nobservations (INFO, not judged):");
-        for (id, o) in observations {
-            let text = run
-                .spec
-                .catalogue
-                .get(&o.requirement)
-                .map_or("", |r| r.text.as_str());
-            let _ = writeln!(out, "    {id}: {} = {}   ({text})", o.requirement, o.value);
-        }
-    }
-    let mut notes: Vec<String> = results
-        .iter()
-        .flat_map(|r| {
-            r.outcome
-                .notes
-                .iter()
-                .map(move |n| format!("{}: {n}", r.id))
-        })
-        .collect();
+    let mut notes = Vec::new();
     if let Some(Ok((target, set))) = run.target.get() {
         if let SnapshotSet::Skipped(why) = set {
             notes.push(why.clone());
@@ -305,6 +410,152 @@ fn summarize(run: &Run, results: &[CaseResult]) -> String {
             notes.push("TLS certificates were NOT verified (--insecure)".into());
         }
     }
+    let config = &run.settings.target;
+    let report = Report::build(report::Inputs {
+        spec: &run.spec,
+        results: &results,
+        expectations: run.expectations.as_ref(),
+        secrets: &secrets,
+        target: TargetInfo {
+            url: if reference {
+                "reference".into()
+            } else {
+                config.display_url()
+            },
+            name: config.name.clone(),
+            insecure: config.insecure,
+        },
+        strict: run.settings.strict,
+        complete: args.filter.is_none() && args.skip.is_empty() && !args.ignored,
+        started: run.started,
+        finished,
+        notes,
+    });
+    let reports = &run.settings.reports;
+    let mut out = summarize(&report);
+    if reports.github_annotations {
+        out.push_str(&report::github::annotations(&report));
+    }
+    let out = secrets.redact(&out);
+    if !out.is_empty() {
+        // libtest's JSON lines stay parseable: the summary goes to stderr then.
+        if matches!(args.format, Some(FormatSetting::Json)) {
+            eprint!("{out}");
+        } else {
+            print!("{out}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+    let mut unwritten: Vec<String> = reports
+        .files()
+        .filter_map(|(path, render)| create(path, &secrets.redact(&render(&report))).err())
+        .collect();
+    if let Some(path) = &reports.step_summary {
+        let markdown = secrets.redact(&report::markdown::render(&report));
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut file| writeln!(file, "{markdown}"));
+        if let Err(e) = appended {
+            unwritten.push(format!(
+                "{}: cannot append the step summary: {e}",
+                path.display()
+            ));
+        }
+    }
+    for e in &unwritten {
+        eprintln!("error: {e}");
+    }
+    let code = if results.iter().any(|r| r.broken.is_some()) || !unwritten.is_empty() {
+        exit::USAGE
+    } else if let Some(Err(_)) = run.target.get() {
+        exit::UNREACHABLE
+    } else if results.iter().any(|r| r.skipped.is_none())
+        && results
+            .iter()
+            .filter(|r| r.skipped.is_none())
+            .all(|r| r.outcome.unreachable())
+    {
+        exit::UNREACHABLE
+    } else if conclusion.has_failed() || !report.expectation_problems().is_empty() {
+        exit::FAILED
+    } else {
+        exit::PASSED
+    };
+    ExitCode::from(code)
+}
+
+/// Warnings, known failures, expectation problems, observations and notes, after libtest's
+/// own summary.
+fn summarize(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let findings = |verdict: Verdict| -> Vec<(&str, &report::FindingReport)> {
+        report
+            .cases
+            .iter()
+            .flat_map(|c| c.findings.iter().map(move |f| (c.id.as_str(), f)))
+            .filter(|(_, f)| f.verdict == verdict)
+            .collect()
+    };
+    let warnings = findings(Verdict::Warn);
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nwarnings: {} SHOULD check{} not met (--strict makes them fail):",
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
+        );
+        for (id, f) in warnings {
+            let _ = writeln!(out, "    {id}: {}: {}", f.tag, f.summary);
+        }
+    }
+    if let Some(expectations) = &report.expectations {
+        let known = findings(Verdict::KnownFailure);
+        if !known.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nknown failures: {} listed in {} (they do not fail the run):",
+                known.len(),
+                expectations.file
+            );
+            for (id, f) in known {
+                let _ = writeln!(
+                    out,
+                    "    {id}: {}: {}   (known: {})",
+                    f.tag,
+                    f.summary,
+                    f.known.as_deref().unwrap_or_default()
+                );
+            }
+        }
+        let problems = report.expectation_problems();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "\nexpectations that fail the run:");
+            for (entry, problem) in problems {
+                let _ = writeln!(out, "    {}: {problem}", entry.at);
+            }
+        }
+    }
+    let observations: Vec<(&str, &crate::verdict::Observation)> = report
+        .cases
+        .iter()
+        .flat_map(|c| c.observations.iter().map(move |o| (c.id.as_str(), o)))
+        .collect();
+    if !observations.is_empty() {
+        let _ = writeln!(out, "\nobservations (INFO, not judged):");
+        for (id, o) in observations {
+            let text = report.requirement(&o.requirement).map_or("", |r| &r.text);
+            let _ = writeln!(out, "    {id}: {} = {}   ({text})", o.requirement, o.value);
+        }
+    }
+    let notes: Vec<String> = report
+        .cases
+        .iter()
+        .flat_map(|c| c.notes.iter().map(move |n| format!("{}: {n}", c.id)))
+        .chain(report.notes.iter().cloned())
+        .collect();
     if !notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
         for note in notes {

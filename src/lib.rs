@@ -6,8 +6,10 @@
 //! and the requirements catalogue; [`case`] discovers and validates the YAML cases; [`run`]
 //! sends each step to the [`target`] and [`check`]s the answers; [`verdict`] decides what a
 //! finding means (MUST fails, SHOULD warns, INFO is observed); [`snapshot`] keeps regression
-//! snapshots through insta; [`harness`] turns cases into libtest trials and prints the
-//! summary. [`server`] is the embedded reference server, started when no base URL is given.
+//! snapshots through insta; [`harness`] turns cases into libtest trials, applies the
+//! target's [`expectation`]s (known failures) and hands the results to [`report`], which
+//! renders the summary and the reports. [`server`] is the embedded reference server, started
+//! when no base URL is given.
 //!
 //! # The case format
 //!
@@ -89,7 +91,10 @@
 pub mod case;
 pub mod check;
 pub mod cli;
+pub mod date;
+pub mod expectation;
 pub mod harness;
+pub mod report;
 pub mod run;
 pub mod secret;
 pub mod selector;

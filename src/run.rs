@@ -146,6 +146,7 @@ fn check_step(
             ..f
         })
     };
+    outcome.checked.insert(step.requirement.clone());
     for f in check::implicit(spec, operation, response, (&step.requirement, step.level)) {
         push(outcome, f);
     }
@@ -210,6 +211,7 @@ fn check_step(
         }
     }
     for (name, matcher) in &step.expect.headers {
+        outcome.checked.insert(matcher.requirement.clone());
         let value = response
             .headers
             .get(name.as_str())
@@ -225,6 +227,7 @@ fn check_step(
         match (&response.json, body) {
             (_, Some(body)) => {
                 for (selector, matcher) in &step.expect.json {
+                    outcome.checked.insert(matcher.requirement.clone());
                     if let Err(m) =
                         check::expect(&selector.to_string(), matcher, selector.find(body), vars)
                     {

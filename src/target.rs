@@ -77,6 +77,19 @@ impl HeaderConfig {
 }
 
 impl TargetConfig {
+    /// The base URL as reports show it: without a query, which may hold credentials.
+    pub fn display_url(&self) -> String {
+        let url = self.base_url.as_deref().unwrap_or_default();
+        match reqwest::Url::parse(url) {
+            Ok(mut parsed) => {
+                parsed.set_query(None);
+                parsed.set_fragment(None);
+                parsed.to_string().trim_end_matches('/').to_string()
+            }
+            Err(_) => url.to_string(),
+        }
+    }
+
     /// Checks the base URL before anything runs.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(url) = &self.base_url {
@@ -85,6 +98,14 @@ impl TargetConfig {
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(format!(
                     "base URL `{url}` must start with http:// or https://"
+                ));
+            }
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                // They would travel as Basic auth next to the key, and show in every message.
+                return Err(format!(
+                    "base URL `{}` holds a user or password: give the key in CONFORMANCE_API_KEY, \
+                     or a header with --header 'Authorization: env:VAR'",
+                    parsed.host_str().unwrap_or_default()
                 ));
             }
             if !parsed.path().trim_end_matches('/').ends_with("/v1") {
@@ -104,6 +125,7 @@ impl TargetConfig {
         if let Some(key) = &self.api_key {
             secrets.add(key);
         }
+
         for header in self.headers.iter().filter(|h| h.from_env.is_some()) {
             secrets.add(&header.value);
         }
@@ -201,5 +223,21 @@ mod tests {
             ..Default::default()
         };
         assert!(config.validate().unwrap_err().contains("must end in /v1"));
+    }
+
+    #[test]
+    fn credentials_stay_out_of_the_base_url_and_the_reports() {
+        let config = TargetConfig {
+            base_url: Some("https://api.example.com/v1/?api-key=k".into()),
+            ..Default::default()
+        };
+        assert_eq!(config.display_url(), "https://api.example.com/v1");
+        let config = TargetConfig {
+            base_url: Some("https://user:pa55word@api.example.com/v1".into()),
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("holds a user or password"), "{err}");
+        assert!(!err.contains("pa55word"), "{err}");
     }
 }

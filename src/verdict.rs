@@ -2,6 +2,7 @@
 //! finding warns (fails with `--strict`), INFO observations are reported, never judged.
 
 use crate::spec::Level;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -55,6 +56,35 @@ pub struct CaseOutcome {
     /// Things worth saying that are not findings (a cleanup that failed, a skipped snapshot).
     pub notes: Vec<String>,
     pub elapsed: Duration,
+    /// Requirements whose checks ran (the status and schema of a step, its matchers, its
+    /// observation), passed or not: a requirement with no finding is met only if it is here.
+    pub checked: BTreeSet<String>,
+}
+
+/// What a case, or a requirement over its cases, came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// Ordered from least to most telling: aggregating keeps the maximum.
+    Skipped,
+    Pass,
+    Info,
+    Warn,
+    KnownFailure,
+    Fail,
+}
+
+impl Verdict {
+    /// The word reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Skipped => "skipped",
+            Verdict::Pass => "pass",
+            Verdict::Info => "info",
+            Verdict::Warn => "warn",
+            Verdict::KnownFailure => "known-failure",
+            Verdict::Fail => "fail",
+        }
+    }
 }
 
 impl Finding {
@@ -93,13 +123,13 @@ impl CaseOutcome {
         !self.steps.is_empty() && self.steps.iter().all(|s| s.status.is_none())
     }
 
-    /// The failure message of a test: every failing finding with its step, the request, a
-    /// command that reproduces it, and what was expected against what came back.
-    pub fn render(&self, file: &str, strict: bool, select: impl Fn(&Finding) -> bool) -> String {
+    /// The failure message of a test: every finding with its step, the request, a command
+    /// that reproduces it, and what was expected against what came back. `known[i]` marks a
+    /// finding the target's expectations excuse.
+    pub fn render(&self, file: &str, strict: bool, known: &[bool]) -> String {
         let mut out = String::new();
         let mut last_step = None;
-        let chosen: Vec<&Finding> = self.findings.iter().filter(|f| select(f)).collect();
-        for finding in &chosen {
+        for (index, finding) in self.findings.iter().enumerate() {
             if finding.step != last_step || last_step.is_none() {
                 if !out.is_empty() {
                     out.push('\n');
@@ -116,7 +146,9 @@ impl CaseOutcome {
                 }
                 last_step = finding.step;
             }
-            let verdict = if finding.fails(strict) {
+            let verdict = if known.get(index).copied().unwrap_or(false) {
+                " (known failure)"
+            } else if finding.fails(strict) {
                 ""
             } else {
                 " (warning)"

@@ -56,6 +56,13 @@ impl Fixture {
             .args(&args)
             .env_remove("CONFORMANCE_BASE_URL")
             .env_remove("CONFORMANCE_STRICT")
+            .env_remove("CONFORMANCE_EXPECTATIONS")
+            .env_remove("CONFORMANCE_JUNIT")
+            .env_remove("CONFORMANCE_REPORT_JSON")
+            .env_remove("CONFORMANCE_REPORT_MD")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("NEXTEST")
             .env_remove("INSTA_UPDATE")
             .env("CONFORMANCE_API_KEY", KEY)
             .env("CI", "true")
@@ -104,6 +111,18 @@ impl Run {
         assert!(
             self.all().contains(text),
             "expected {text:?} in:\n{}",
+            self.all()
+        );
+    }
+
+    /// libtest pads names to a column: `test a/one    ... ok`.
+    #[track_caller]
+    fn assert_test(&self, name: &str, result: &str) {
+        assert!(
+            self.stdout.lines().any(|l| l
+                .strip_prefix(&format!("test {name} "))
+                .is_some_and(|rest| rest.trim_start() == format!("... {result}"))),
+            "expected test {name} ... {result} in:\n{}",
             self.all()
         );
     }
@@ -505,4 +524,396 @@ async fn listing_starts_nothing_and_filters_select_cases() {
     run.assert_code(0);
     run.assert_contains("\"name\": \"b/two\"");
     run.assert_lacks("a/one");
+}
+
+#[tokio::test]
+async fn usage_errors_exit_with_2_and_say_what_to_fix() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let url = "http://127.0.0.1:9/v1";
+    let run = fixture.run(url, &["--no-such-flag"]).await;
+    run.assert_code(2);
+    run.assert_contains("unexpected argument '--no-such-flag'");
+
+    let missing = fixture.path().join("no-specs");
+    let run = fixture
+        .run(url, &["--spec-dir", missing.to_str().unwrap()])
+        .await;
+    run.assert_code(2);
+    run.assert_contains("no-specs/openapi.yaml: cannot read the spec file");
+
+    // A report that cannot be written is found before anything is sent.
+    let blocked = fixture.path().join("cases/create.yaml/junit.xml");
+    let run = fixture
+        .run(url, &["--junit", blocked.to_str().unwrap()])
+        .await;
+    run.assert_code(2);
+    run.assert_contains("cannot create the folder");
+    run.assert_lacks("test create");
+
+    let run = fixture
+        .run("http://user:hunter2-canary@127.0.0.1:9/v1", &[])
+        .await;
+    run.assert_code(2);
+    run.assert_contains("base URL `127.0.0.1` holds a user or password");
+    run.assert_lacks("hunter2-canary");
+}
+
+/// One case per verdict; the server tells them apart by the `x-case` header they send.
+async fn verdicts_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-case", "fails"))
+        .respond_with(|request: &Request| {
+            let echoed = request
+                .headers
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap();
+            ResponseTemplate::new(418).set_body_raw(
+                format!("no coffee for {echoed}\u{1b}[31m\u{0} <tea> & \"milk\"\u{7}"),
+                "text/plain",
+            )
+        })
+        .mount(&server)
+        .await;
+    let mut odd_id = conversation(json!({}));
+    odd_id["id"] = json!("c-1");
+    Mock::given(method("POST"))
+        .and(header("x-case", "warns"))
+        .respond_with(json_response(200, odd_id))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(json_response(200, conversation(json!({}))))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(json_response(
+            200,
+            json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn verdict_cases() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "a/fails.yaml",
+            "requirement: CRE-02\nsteps:\n  - operation: createConversation\n    headers: {x-case: fails}\n    expect: {status: 200}\n",
+        ),
+        (
+            "a/warns.yaml",
+            "requirement: CRE-04\nsteps:\n  - operation: createConversation\n    headers: {x-case: warns}\n    expect:\n      json:\n        id: {pattern: '^conv_'}\n",
+        ),
+        (
+            "a/observes.yaml",
+            "requirement: UPD-04\nsteps:\n  - operation: createConversation\n    observe: {path: metadata.a, present: merge, absent: replace}\n",
+        ),
+        (
+            "b/ignored.yaml",
+            "requirement: RET-01\nignore: not yet\nsteps:\n  - operation: createConversation\n",
+        ),
+        // The case is CRE-01's; one matcher is attributed to UPD-03, a known failure.
+        (
+            "b/known.yaml",
+            "requirement: CRE-01\nsteps:\n  - operation: createConversation\n    expect:\n      status: 200\n      json:\n        metadata: {equals: {topic: demo}, requirement: UPD-03}\n",
+        ),
+    ]
+}
+
+const KNOWN_UPD_03: &str =
+    "known_failures:\n  - id: UPD-03\n    reason: metadata is dropped <for now> & fixed in 2.0\n";
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
+    let fixture = Fixture::new(&verdict_cases());
+    std::fs::write(fixture.path().join("acme.yaml"), KNOWN_UPD_03).unwrap();
+    let server = verdicts_server().await;
+    let out = fixture.path().join("out");
+    let (junit, json_file, md) = (
+        out.join("junit.xml"),
+        out.join("report.json"),
+        out.join("matrix.md"),
+    );
+    let run = fixture
+        .run(
+            &base(&server),
+            &[
+                "--expectations",
+                fixture.path().join("acme.yaml").to_str().unwrap(),
+                "--junit",
+                junit.to_str().unwrap(),
+                "--report-json",
+                json_file.to_str().unwrap(),
+                "--report-md",
+                md.to_str().unwrap(),
+            ],
+        )
+        .await;
+    run.assert_code(1);
+    run.assert_test("a/fails", "FAILED");
+    run.assert_test("b/known", "ok");
+    run.assert_test("b/ignored", "ignored");
+    run.assert_contains("known failures: 1 listed in");
+    run.assert_contains("b/known: UPD-03 MUST: metadata: expected {\"topic\":\"demo\"}, got {}   (known: metadata is dropped");
+
+    let (junit, json_text, md) = (read(&junit), read(&json_file), read(&md));
+    for text in [&junit, &json_text, &md, &run.all()] {
+        assert!(!text.contains(KEY), "the key leaked:\n{text}");
+    }
+
+    // JUnit: parses (control characters and markup escaped), counts agree, one testcase each.
+    let xml = roxmltree::Document::parse(&junit).unwrap_or_else(|e| panic!("{e}:\n{junit}"));
+    let suite = xml
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    let attr = |name: &str| suite.attribute(name).unwrap();
+    assert_eq!(
+        (
+            attr("tests"),
+            attr("failures"),
+            attr("errors"),
+            attr("skipped")
+        ),
+        ("5", "1", "0", "2"),
+        "{junit}"
+    );
+    let testcase = |class: &str, name: &str| {
+        suite
+            .children()
+            .find(|n| n.attribute("classname") == Some(class) && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("no testcase {class} {name}:\n{junit}"))
+    };
+    let child_text = |node: roxmltree::Node, tag: &str| {
+        node.children()
+            .find(|n| n.has_tag_name(tag))
+            .unwrap_or_else(|| panic!("no <{tag}> in {:?}:\n{junit}", node.attribute("name")))
+            .text()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let fails = testcase("a", "fails");
+    assert_eq!(fails.attribute("file"), Some("cases/a/fails.yaml"));
+    assert!(fails.attribute("time").unwrap().parse::<f64>().is_ok());
+    let failure = fails
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(failure.attribute("type"), Some("CRE-02"));
+    let text = failure.text().unwrap();
+    for part in [
+        "CRE-02 MUST: metadata given at create is answered and persisted",
+        "expected status 200, got 418",
+        "request: POST http://127.0.0.1:",
+        "reproduce: curl -sS -X POST",
+        "Bearer [redacted]\\u{1b}[31m\\u{0} <tea> & \"milk\"\\u{7}",
+    ] {
+        assert!(text.contains(part), "{part:?} not in:\n{text}");
+    }
+    assert!(child_text(testcase("a", "warns"), "system-out")
+        .contains("CRE-04 SHOULD (warning): id: expected a string matching /^conv_/"));
+    assert!(child_text(testcase("a", "observes"), "system-out")
+        .contains("observation: UPD-04 = replace"));
+    let skipped = |class, name| {
+        testcase(class, name)
+            .children()
+            .find(|n| n.has_tag_name("skipped"))
+            .and_then(|n| n.attribute("message"))
+            .unwrap_or_else(|| panic!("{name} is not skipped:\n{junit}"))
+            .to_string()
+    };
+    assert_eq!(skipped("b", "ignored"), "not yet");
+    assert_eq!(
+        skipped("b", "known"),
+        "known failure: metadata is dropped <for now> & fixed in 2.0"
+    );
+    assert!(
+        child_text(testcase("b", "known"), "system-out").contains("UPD-03 MUST (known failure)")
+    );
+
+    // JSON: valid against the published schema, with the verdicts of the run.
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    let schema: Value = serde_json::from_str(&read(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/report.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let port = server.address().port();
+    assert_eq!(
+        report["target"]["url"],
+        format!("http://127.0.0.1:{port}/v1")
+    );
+    assert_eq!(report["spec"]["hash"].as_str().unwrap().len(), 16);
+    assert_eq!(report["suite"]["version"], env!("CARGO_PKG_VERSION"));
+    let verdicts: Vec<(&str, &str)> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("a/fails", "fail"),
+            ("a/observes", "info"),
+            ("a/warns", "warn"),
+            ("b/ignored", "skipped"),
+            ("b/known", "known-failure")
+        ]
+    );
+    let fails = &report["cases"][0];
+    assert_eq!(fails["requests"][0]["status"], 418);
+    assert_eq!(fails["requests"][0]["label"], "step 1");
+    assert!(fails["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["requirement"] == "GEN-01" && f["verdict"] == "fail"));
+    let requirement = |id: &str| {
+        report["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(requirement("CRE-02")["verdict"], "fail");
+    assert_eq!(requirement("GEN-01")["verdict"], "fail");
+    assert_eq!(requirement("CRE-04")["verdict"], "warn");
+    assert_eq!(requirement("UPD-04")["verdict"], "info");
+    assert_eq!(requirement("RET-01")["verdict"], "skipped");
+    assert_eq!(requirement("CRE-01")["verdict"], "pass");
+    assert_eq!(requirement("UPD-03")["verdict"], "known-failure");
+    assert_eq!(requirement("UPD-03")["cases"], json!(["b/known"]));
+    assert_eq!(requirement("DEL-01")["verdict"], "not-run");
+    assert_eq!(report["expectations"]["entries"][0]["status"], "used");
+
+    // Markdown: every requirement of the catalogue, per area, scored per level.
+    assert!(md.contains("| CRE-02 | MUST | metadata given at create is answered and persisted (retrieve shows it) | ❌ fail |"), "{md}");
+    assert!(md.contains("| DEL-01 | MUST |"), "{md}");
+    assert!(md.contains("| not run |"), "{md}");
+    assert!(md.contains("| UPD-03 | MUST |"), "{md}");
+    assert!(md.contains("🟡 known failure |"), "{md}");
+    assert!(md.contains("### Create, retrieve, delete"), "{md}");
+    assert!(md.contains("| UPD-04 | replace or merge"), "{md}");
+    assert!(md.contains("| a/observes | `replace` |"), "{md}");
+    let must_total = report["summary"]["levels"]["MUST"]["total"]
+        .as_u64()
+        .unwrap();
+    let must_passed = report["summary"]["levels"]["MUST"]["pass"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        md.contains(&format!("**MUST {must_passed}/{must_total}**")),
+        "{md}"
+    );
+    assert_eq!(must_passed, 1, "CRE-01 alone");
+}
+
+#[tokio::test]
+async fn under_github_actions_failures_are_annotations_and_the_matrix_a_step_summary() {
+    let fixture = Fixture::new(&verdict_cases());
+    let server = verdicts_server().await;
+    let summary = fixture.path().join("step_summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let run = fixture
+        .run_with_env(
+            &base(&server),
+            &[],
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ],
+        )
+        .await;
+    run.assert_code(1);
+    run.assert_contains(
+        "::error file=cases/a/fails.yaml,line=3,title=a/fails::CRE-02 MUST: expected status 200, got 418%0Arequest: POST http",
+    );
+    run.assert_contains("::warning file=cases/a/warns.yaml,line=3,title=a/warns::CRE-04 SHOULD: id: expected a string matching");
+    run.assert_lacks(KEY);
+    let written = read(&summary);
+    assert!(
+        written.starts_with("earlier step\n## Conversations API conformance"),
+        "{written}"
+    );
+    assert!(written.contains("| CRE-02 | MUST |"), "{written}");
+    // No report was asked for: none was written.
+    let entries: Vec<_> = std::fs::read_dir(fixture.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+}
+
+#[tokio::test]
+async fn expectations_excuse_known_failures_and_fail_stale_or_expired_entries() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let expectations = fixture.path().join("acme.yaml");
+    let with = |text: &str| {
+        std::fs::write(&expectations, text).unwrap();
+        ["--expectations", expectations.to_str().unwrap()]
+    };
+    let broken = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json_response(201, conversation(json!({"topic": "demo"}))))
+        .mount(&broken)
+        .await;
+    let honest = honest_server(conversation(json!({"topic": "demo"}))).await;
+
+    // Known: the failing test passes, and the failure is listed as known.
+    let args =
+        with("known_failures:\n  - id: CRE-02\n    reason: answers 201\n    expires: 2999-12-31\n");
+    let run = fixture.run(&base(&broken), &args).await;
+    run.assert_code(0);
+    run.assert_contains("test create ... ok");
+    run.assert_contains("known failures: 1 listed in");
+    run.assert_contains("create: CRE-02 MUST: expected status 200, got 201   (known: answers 201)");
+
+    // A case ID works the same.
+    let args = with("known_failures:\n  - id: create\n    reason: answers 201\n");
+    fixture.run(&base(&broken), &args).await.assert_code(0);
+
+    // Stale: the server is fixed; the entry must go.
+    let args = with("known_failures:\n  - id: CRE-02\n    reason: answers 201\n");
+    let run = fixture.run(&base(&honest), &args).await;
+    run.assert_code(1);
+    run.assert_contains("test create ... ok");
+    run.assert_contains("acme.yaml:2:9: stale expectation: remove it: `CRE-02` is listed as a known failure, but every case it covers passes");
+    // A filtered run cannot tell: nothing is said.
+    let run = fixture
+        .run(&base(&honest), &[&args[..], &["nothing-matches"]].concat())
+        .await;
+    run.assert_code(0);
+    run.assert_lacks("stale");
+
+    // Expired: the entry excuses nothing and fails the run.
+    let args =
+        with("known_failures:\n  - id: CRE-02\n    reason: answers 201\n    expires: 2000-01-31\n");
+    let run = fixture.run(&base(&broken), &args).await;
+    run.assert_code(1);
+    run.assert_contains("test create ... FAILED");
+    run.assert_contains("acme.yaml:2:9: expired expectation: `CRE-02` expired on 2000-01-31: fix the failure or move the date");
+
+    // An unknown ID is a usage error, located.
+    let args =
+        with("known_failures:\n  - id: CRE-02\n    reason: x\n  - id: creat\n    reason: typo\n");
+    let run = fixture.run(&base(&honest), &args).await;
+    run.assert_code(2);
+    run.assert_contains("acme.yaml:4:9: unknown ID `creat`: use a requirement ID of specs/requirements.yaml or a case ID");
+    run.assert_lacks("test create");
 }

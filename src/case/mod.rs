@@ -99,9 +99,24 @@ pub struct Broken {
     pub error: String,
 }
 
-/// Finds every `*.yaml` / `*.yml` below `root`, sorted, and loads each. An empty folder is an
-/// error: a suite that finds nothing must not pass.
-pub fn discover(root: &Path, spec: &Spec) -> Result<Vec<Result<Case, Broken>>, String> {
+/// What discovery found.
+#[derive(Debug)]
+pub struct Discovered {
+    /// The cases of the files read, in order.
+    pub cases: Vec<Result<Case, Broken>>,
+    /// Ids of the files left unread: the selection cannot include any of their cases.
+    pub unread: Vec<String>,
+}
+
+/// Finds every `*.yaml` / `*.yml` below `root`, sorted, and loads each whose id `wanted`
+/// accepts (a file's tests are its id and `<id>/<row>`; skipping the others keeps a process
+/// that runs one test, as nextest starts them, from parsing the whole suite). An empty folder
+/// is an error: a suite that finds nothing must not pass.
+pub fn discover(
+    root: &Path,
+    spec: &Spec,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Discovered, String> {
     let mut files = Vec::new();
     collect(root, &mut files)
         .map_err(|e| format!("{}: cannot read the cases folder: {e}", root.display()))?;
@@ -113,27 +128,33 @@ pub fn discover(root: &Path, spec: &Spec) -> Result<Vec<Result<Case, Broken>>, S
         ));
     }
     let shown_root = root.file_name().map(PathBuf::from).unwrap_or_default();
-    Ok(files
-        .iter()
-        .flat_map(|path| {
-            let relative = path.strip_prefix(root).unwrap_or(path);
-            let id = relative
-                .with_extension("")
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            let file = shown_root.join(relative).display().to_string();
-            match std::fs::read_to_string(path) {
-                Ok(text) => load(&id, &file, &text, spec),
-                Err(e) => vec![Err(Broken {
-                    error: format!("{file}: cannot read: {e}"),
-                    id,
-                    file,
-                })],
-            }
-        })
-        .collect())
+    let mut discovered = Discovered {
+        cases: Vec::new(),
+        unread: Vec::new(),
+    };
+    for path in &files {
+        let relative = path.strip_prefix(root).unwrap_or(path);
+        let id = relative
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        if !wanted(&id) {
+            discovered.unread.push(id);
+            continue;
+        }
+        let file = shown_root.join(relative).display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => discovered.cases.extend(load(&id, &file, &text, spec)),
+            Err(e) => discovered.cases.push(Err(Broken {
+                error: format!("{file}: cannot read: {e}"),
+                id,
+                file,
+            })),
+        }
+    }
+    Ok(discovered)
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

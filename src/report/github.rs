@@ -1,0 +1,83 @@
+//! Under GitHub Actions (`GITHUB_ACTIONS=true`): failures and warnings as workflow commands
+//! (`::error file=cases/x.yaml,line=12,title=…::…`), which GitHub shows as annotations on the
+//! run and on the files. The Markdown matrix goes to `$GITHUB_STEP_SUMMARY` (see the harness).
+
+use super::{file_and_line, Report};
+use crate::verdict::Verdict;
+use std::fmt::Write as _;
+
+pub fn annotations(report: &Report) -> String {
+    let mut out = String::new();
+    for case in &report.cases {
+        if let Some(error) = &case.error {
+            let at = error.split(": ").next().unwrap_or_default();
+            let (file, line) = file_and_line(at).unwrap_or((case.file.as_str(), 1));
+            command(&mut out, "error", file, line, &case.id, error);
+            continue;
+        }
+        for finding in &case.findings {
+            let kind = match finding.verdict {
+                Verdict::Fail => "error",
+                Verdict::Warn => "warning",
+                _ => continue,
+            };
+            let (file, line) = finding
+                .at
+                .as_deref()
+                .and_then(file_and_line)
+                .unwrap_or((case.file.as_str(), 1));
+            let mut message = format!("{}: {}", finding.tag, finding.summary);
+            if let Some(request) = &finding.request {
+                let _ = write!(message, "\nrequest: {request}");
+            }
+            for detail in &finding.details {
+                let _ = write!(message, "\n  {detail}");
+            }
+            command(&mut out, kind, file, line, &case.id, &message);
+        }
+    }
+    for (entry, problem) in report.expectation_problems() {
+        let file = report.expectations.as_ref().map_or("", |e| e.file.as_str());
+        command(
+            &mut out,
+            "error",
+            file,
+            entry.line,
+            "expectations",
+            &problem,
+        );
+    }
+    out
+}
+
+fn command(out: &mut String, kind: &str, file: &str, line: usize, title: &str, message: &str) {
+    let _ = writeln!(
+        out,
+        "::{kind} file={},line={line},title={}::{}",
+        property(file),
+        property(title),
+        data(message)
+    );
+}
+
+/// The escaping of GitHub's toolkit: a message keeps its lines as `%0A`.
+fn data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_the_actions_toolkit() {
+        assert_eq!(data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
+    }
+}

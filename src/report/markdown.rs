@@ -1,0 +1,155 @@
+//! `--report-md FILE` (and the GitHub step summary): the conformance matrix in Markdown, to
+//! paste into a README. A score per level, one table per area of the catalogue with one row per
+//! requirement, the INFO observations, and the known failures.
+
+use super::Report;
+use crate::spec::Level;
+use crate::verdict::Verdict;
+use std::fmt::Write as _;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::from("## Conversations API conformance\n\n");
+    let scores: Vec<String> = report
+        .scores()
+        .into_iter()
+        .map(|(level, s)| {
+            let observed = if level == Level::Info {
+                " observed"
+            } else {
+                ""
+            };
+            format!("**{level} {}/{}**{observed}", s.passed, s.total)
+        })
+        .collect();
+    let _ = writeln!(out, "{}\n", scores.join(" · "));
+    let target = match &report.target.name {
+        Some(name) => format!("{name} (`{}`)", report.target.url),
+        None => format!("`{}`", report.target.url),
+    };
+    let _ = writeln!(
+        out,
+        "Target {target} · spec {} (`{}`) · conformance {} · {} · {}{}\n",
+        cell(&report.spec_version),
+        report.spec_hash,
+        report.suite_version,
+        if report.strict {
+            "strict"
+        } else {
+            "not strict"
+        },
+        crate::date::rfc3339(report.started),
+        if report.complete {
+            ""
+        } else {
+            " · a filtered run"
+        }
+    );
+    out.push_str(
+        "| Level | Requirements | Pass | Fail | Warn | Known failure | Skipped | Not run |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (level, s) in report.scores() {
+        let _ = writeln!(
+            out,
+            "| {level} | {} | {} | {} | {} | {} | {} | {} |",
+            s.total, s.passed, s.failed, s.warned, s.known, s.skipped, s.not_run
+        );
+    }
+    let mut areas: Vec<&str> = Vec::new();
+    for r in &report.requirements {
+        if !areas.contains(&r.area.as_str()) {
+            areas.push(&r.area);
+        }
+    }
+    for area in areas {
+        let _ = writeln!(
+            out,
+            "\n### {}\n\n| ID | Level | Requirement | Verdict |\n|---|---|---|---|",
+            cell(area)
+        );
+        for r in report.requirements.iter().filter(|r| r.area == area) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                r.id,
+                r.level,
+                cell(&r.text),
+                shown(r.verdict)
+            );
+        }
+    }
+    let observations: Vec<(&str, &crate::verdict::Observation)> = report
+        .cases
+        .iter()
+        .flat_map(|c| c.observations.iter().map(move |o| (c.id.as_str(), o)))
+        .collect();
+    if !observations.is_empty() {
+        out.push_str(
+            "\n### Observations (INFO, not judged)\n\n| ID | Requirement | Case | Observed |\n|---|---|---|---|\n",
+        );
+        for (case, o) in observations {
+            let text = report.requirement(&o.requirement).map_or("", |r| &r.text);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                o.requirement,
+                cell(text),
+                cell(case),
+                code(&o.value)
+            );
+        }
+    }
+    if let Some(expectations) = &report.expectations {
+        if !expectations.entries.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### Known failures ({})\n\n| Entry | Reason | Expires | Status |\n|---|---|---|---|",
+                code(&expectations.file)
+            );
+            for e in &expectations.entries {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    code(&e.id),
+                    cell(&e.reason),
+                    e.expires.as_deref().unwrap_or("—"),
+                    e.status.as_str()
+                );
+            }
+        }
+    }
+    out
+}
+
+fn shown(verdict: Option<Verdict>) -> &'static str {
+    match verdict {
+        None => "not run",
+        Some(Verdict::Pass) => "✅ pass",
+        Some(Verdict::Fail) => "❌ fail",
+        Some(Verdict::Warn) => "⚠️ warn",
+        Some(Verdict::Info) => "ℹ️ observed",
+        Some(Verdict::KnownFailure) => "🟡 known failure",
+        Some(Verdict::Skipped) => "⏭️ skipped",
+    }
+}
+
+/// Text in a table cell: a `|` would end the cell, a line break the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// A value from the server, shown as code so that no markup in it takes effect.
+fn code(text: &str) -> String {
+    format!("`{}`", cell(&text.replace('`', "'")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_keep_their_row_and_values_stay_code() {
+        assert_eq!(cell("a | b\nc"), "a \\| b c");
+        assert_eq!(code("<b>`x`|</b>"), "`<b>'x'\\|</b>`");
+    }
+}

@@ -1,0 +1,586 @@
+//! What a run found, for people and for CI: the summary after libtest's output and the reports
+//! written on request (JUnit XML, a JSON document, a Markdown conformance matrix, GitHub
+//! Actions annotations). All of them render one [`Report`], built once after the run from the
+//! harness's results; every text in it is already redacted.
+
+pub mod github;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+use crate::expectation::Expectations;
+use crate::harness::CaseResult;
+use crate::secret::Secrets;
+use crate::spec::{Level, Spec};
+use crate::verdict::{FindingKind, Observation, StepRecord, Verdict};
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+/// One run, ready to render.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub suite_version: &'static str,
+    pub spec_version: String,
+    pub spec_hash: String,
+    pub target: TargetInfo,
+    pub strict: bool,
+    /// Every case was selected (no filter, no `--skip`): only then can an expectation be stale.
+    pub complete: bool,
+    pub started: SystemTime,
+    pub finished: SystemTime,
+    /// Sorted by id.
+    pub cases: Vec<CaseReport>,
+    /// Every requirement of the catalogue, by id.
+    pub requirements: Vec<RequirementReport>,
+    pub expectations: Option<ExpectationsReport>,
+    /// Run-wide notes (snapshots skipped, TLS not verified).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetInfo {
+    /// The base URL without credentials or query, or `reference` for the embedded server.
+    pub url: String,
+    pub name: Option<String>,
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    pub id: String,
+    pub file: String,
+    pub requirement: Option<String>,
+    pub level: Option<Level>,
+    pub verdict: Verdict,
+    pub duration: Duration,
+    pub findings: Vec<FindingReport>,
+    pub observations: Vec<Observation>,
+    pub requests: Vec<StepRecord>,
+    pub notes: Vec<String>,
+    /// The full message of its findings (the test's failure message when it failed).
+    pub message: Option<String>,
+    /// The case file did not load: why.
+    pub error: Option<String>,
+    /// Why it did not run (`ignore:` in the case).
+    pub skipped: Option<String>,
+    /// Requirements whose checks ran in this case.
+    pub checked: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FindingReport {
+    /// `UPD-03 MUST`, `target` or `snapshot`.
+    pub tag: String,
+    pub requirement: Option<String>,
+    pub level: Level,
+    pub kind: FindingKind,
+    pub summary: String,
+    pub details: Vec<String>,
+    /// `file:line:col` of the step it belongs to.
+    pub at: Option<String>,
+    /// The request line of that step.
+    pub request: Option<String>,
+    /// `fail`, `warn`, `info` or `known-failure`.
+    pub verdict: Verdict,
+    /// The reason of the expectation that excuses it.
+    pub known: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequirementReport {
+    pub id: String,
+    pub level: Level,
+    pub area: String,
+    pub text: String,
+    /// `None`: no case selected checked it.
+    pub verdict: Option<Verdict>,
+    pub cases: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectationsReport {
+    pub file: String,
+    pub entries: Vec<EntryReport>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryReport {
+    pub id: String,
+    pub reason: String,
+    pub expires: Option<String>,
+    pub at: String,
+    pub line: usize,
+    pub status: EntryStatus,
+    /// Cases whose findings it excused.
+    pub cases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// It excused at least one finding.
+    Used,
+    /// A complete run found nothing for it to excuse.
+    Stale,
+    /// Its date is past.
+    Expired,
+    /// The run did not select what it covers.
+    Unchecked,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Used => "used",
+            EntryStatus::Stale => "stale",
+            EntryStatus::Expired => "expired",
+            EntryStatus::Unchecked => "unchecked",
+        }
+    }
+}
+
+impl EntryReport {
+    /// What fails the run because of this entry, if anything.
+    pub fn problem(&self) -> Option<String> {
+        match self.status {
+            EntryStatus::Stale => Some(format!(
+                "stale expectation: remove it: `{}` is listed as a known failure, but every case it covers passes",
+                self.id
+            )),
+            EntryStatus::Expired => Some(format!(
+                "expired expectation: `{}` expired on {}: fix the failure or move the date",
+                self.id,
+                self.expires.as_deref().unwrap_or("?")
+            )),
+            EntryStatus::Used | EntryStatus::Unchecked => None,
+        }
+    }
+}
+
+/// How a level of the catalogue fared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Score {
+    pub total: usize,
+    /// Passed (for INFO: observed).
+    pub passed: usize,
+    pub failed: usize,
+    pub warned: usize,
+    pub known: usize,
+    pub skipped: usize,
+    pub not_run: usize,
+}
+
+/// What the harness hands over after the run.
+pub struct Inputs<'a> {
+    pub spec: &'a Spec,
+    pub results: &'a [CaseResult],
+    pub expectations: Option<&'a Expectations>,
+    pub secrets: &'a Secrets,
+    pub target: TargetInfo,
+    pub strict: bool,
+    pub complete: bool,
+    pub started: SystemTime,
+    pub finished: SystemTime,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn build(inputs: Inputs<'_>) -> Self {
+        let redact = |s: &str| inputs.secrets.redact(s);
+        let mut cases: Vec<CaseReport> = inputs
+            .results
+            .iter()
+            .map(|r| case_report(r, inputs.strict, inputs.expectations, &redact))
+            .collect();
+        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        let requirements = inputs
+            .spec
+            .catalogue
+            .iter()
+            .map(|requirement| {
+                let mut verdict = None;
+                let mut ids = Vec::new();
+                for case in &cases {
+                    if let Some(v) = contribution(&requirement.id, requirement.level, case) {
+                        verdict = verdict.max(Some(v));
+                        ids.push(case.id.clone());
+                    }
+                }
+                RequirementReport {
+                    id: requirement.id.clone(),
+                    level: requirement.level,
+                    area: requirement.area.clone(),
+                    text: requirement.text.clone(),
+                    verdict,
+                    cases: ids,
+                }
+            })
+            .collect();
+        let expectations = inputs.expectations.map(|expectations| {
+            expectations_report(expectations, inputs.results, inputs.complete, &redact)
+        });
+        Report {
+            suite_version: env!("CARGO_PKG_VERSION"),
+            spec_version: inputs.spec.version.clone(),
+            spec_hash: inputs.spec.hash.clone(),
+            target: TargetInfo {
+                url: redact(&inputs.target.url),
+                ..inputs.target
+            },
+            strict: inputs.strict,
+            complete: inputs.complete,
+            started: inputs.started,
+            finished: inputs.finished,
+            cases,
+            requirements,
+            expectations,
+            notes: inputs.notes.iter().map(|n| redact(n)).collect(),
+        }
+    }
+
+    /// The score of each level, MUST first.
+    pub fn scores(&self) -> Vec<(Level, Score)> {
+        [Level::Must, Level::Should, Level::Info]
+            .into_iter()
+            .map(|level| {
+                let mut score = Score::default();
+                for r in self.requirements.iter().filter(|r| r.level == level) {
+                    score.total += 1;
+                    match r.verdict {
+                        None => score.not_run += 1,
+                        Some(Verdict::Pass | Verdict::Info) => score.passed += 1,
+                        Some(Verdict::Fail) => score.failed += 1,
+                        Some(Verdict::Warn) => score.warned += 1,
+                        Some(Verdict::KnownFailure) => score.known += 1,
+                        Some(Verdict::Skipped) => score.skipped += 1,
+                    }
+                }
+                (level, score)
+            })
+            .collect()
+    }
+
+    /// What fails the run besides the tests: stale and expired expectations.
+    pub fn expectation_problems(&self) -> Vec<(&EntryReport, String)> {
+        self.expectations
+            .iter()
+            .flat_map(|e| &e.entries)
+            .filter_map(|entry| entry.problem().map(|p| (entry, p)))
+            .collect()
+    }
+
+    pub fn requirement(&self, id: &str) -> Option<&RequirementReport> {
+        self.requirements.iter().find(|r| r.id == id)
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.finished
+            .duration_since(self.started)
+            .unwrap_or_default()
+    }
+}
+
+fn case_report(
+    result: &CaseResult,
+    strict: bool,
+    expectations: Option<&Expectations>,
+    redact: &dyn Fn(&str) -> String,
+) -> CaseReport {
+    let outcome = &result.outcome;
+    let findings = outcome
+        .findings
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let step = f.step.and_then(|i| outcome.steps.get(i));
+            let known = result
+                .excused
+                .get(index)
+                .copied()
+                .flatten()
+                .and_then(|entry| expectations.and_then(|e| e.entries.get(entry)));
+            let verdict = if known.is_some() {
+                Verdict::KnownFailure
+            } else if f.fails(strict) {
+                Verdict::Fail
+            } else if f.warns(strict) {
+                Verdict::Warn
+            } else {
+                Verdict::Info
+            };
+            FindingReport {
+                tag: f.tag(),
+                requirement: f.requirement.clone(),
+                level: f.level,
+                kind: f.kind,
+                summary: redact(&f.summary),
+                details: f.details.iter().map(|d| redact(d)).collect(),
+                at: step.map(|s| s.at.clone()),
+                request: step.map(|s| redact(&s.request_line)),
+                verdict,
+                known: known.map(|e| redact(&e.reason)),
+            }
+        })
+        .collect();
+    CaseReport {
+        id: result.id.clone(),
+        file: result.file.clone(),
+        requirement: result.requirement.clone(),
+        level: result.level,
+        verdict: result.verdict(strict),
+        duration: outcome.elapsed,
+        findings,
+        observations: outcome
+            .observations
+            .iter()
+            .map(|o| Observation {
+                requirement: o.requirement.clone(),
+                value: redact(&o.value),
+            })
+            .collect(),
+        requests: outcome
+            .steps
+            .iter()
+            .map(|s| StepRecord {
+                request_line: redact(&s.request_line),
+                curl: redact(&s.curl),
+                ..s.clone()
+            })
+            .collect(),
+        notes: outcome.notes.iter().map(|n| redact(n)).collect(),
+        message: result.message.as_deref().map(redact),
+        error: result.broken.as_deref().map(redact),
+        skipped: result.skipped.as_deref().map(redact),
+        checked: outcome.checked.clone(),
+    }
+}
+
+/// What one case says about one requirement, if it says anything: the worst of the findings
+/// attributed to the requirement; otherwise met if its checks ran; otherwise, for the case's
+/// own requirement, the case's verdict (a case that ended before its checks ran proves
+/// nothing).
+fn contribution(id: &str, level: Level, case: &CaseReport) -> Option<Verdict> {
+    let own = case.requirement.as_deref() == Some(id);
+    let checked = case.checked.contains(id);
+    let worst_finding = case
+        .findings
+        .iter()
+        .filter(|f| f.requirement.as_deref() == Some(id))
+        .map(|f| f.verdict)
+        .max();
+    if !own && !checked && worst_finding.is_none() {
+        return None;
+    }
+    let met = if level == Level::Info {
+        Verdict::Info
+    } else {
+        Verdict::Pass
+    };
+    Some(match worst_finding {
+        _ if case.verdict == Verdict::Skipped => Verdict::Skipped,
+        Some(v) if v >= Verdict::Warn => v,
+        _ if checked => met,
+        _ => case.verdict.max(met),
+    })
+}
+
+fn expectations_report(
+    expectations: &Expectations,
+    results: &[CaseResult],
+    complete: bool,
+    redact: &dyn Fn(&str) -> String,
+) -> ExpectationsReport {
+    let entries = expectations
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let ran = results.iter().filter(|r| r.skipped.is_none());
+            let covered: Vec<&CaseResult> = ran
+                .filter(|r| {
+                    if entry.is_requirement {
+                        r.requirement.as_deref() == Some(entry.id.as_str())
+                            || r.outcome.checked.contains(&entry.id)
+                            || r.outcome
+                                .findings
+                                .iter()
+                                .any(|f| f.requirement.as_deref() == Some(entry.id.as_str()))
+                    } else {
+                        entry.names_case(&r.id)
+                    }
+                })
+                .collect();
+            let used: Vec<String> = covered
+                .iter()
+                .filter(|r| r.excused.contains(&Some(index)))
+                .map(|r| r.id.clone())
+                .collect();
+            let status = if entry.expired {
+                if complete || !covered.is_empty() {
+                    EntryStatus::Expired
+                } else {
+                    EntryStatus::Unchecked
+                }
+            } else if !used.is_empty() {
+                EntryStatus::Used
+            } else if complete && !covered.is_empty() {
+                EntryStatus::Stale
+            } else {
+                EntryStatus::Unchecked
+            };
+            EntryReport {
+                id: entry.id.clone(),
+                reason: redact(&entry.reason),
+                expires: entry.expires.map(|d| d.to_string()),
+                at: entry.at.clone(),
+                line: entry.line,
+                status,
+                cases: used,
+            }
+        })
+        .collect();
+    ExpectationsReport {
+        file: expectations.file.clone(),
+        entries,
+    }
+}
+
+/// The case's folder under the cases root, dotted (`conversations.update`), and the rest of
+/// its id (`keeps_identity`, or `rejects_non_string_values/boolean` for a row).
+pub fn class_and_name(case: &CaseReport) -> (String, String) {
+    let mut parts: Vec<&str> = case.file.split('/').collect();
+    parts.pop();
+    let root = if parts.is_empty() {
+        String::new()
+    } else {
+        parts.remove(0).to_string()
+    };
+    let folder = parts.join("/");
+    match case
+        .id
+        .strip_prefix(folder.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(name) if !folder.is_empty() => (parts.join("."), name.to_string()),
+        _ if root.is_empty() => ("conformance".into(), case.id.clone()),
+        _ => (root, case.id.clone()),
+    }
+}
+
+/// `file` and `line` of a `file:line:col` location.
+pub fn file_and_line(at: &str) -> Option<(&str, usize)> {
+    let mut parts = at.rsplitn(3, ':');
+    let _col: usize = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    Some((parts.next()?, line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str, file: &str) -> CaseReport {
+        CaseReport {
+            id: id.into(),
+            file: file.into(),
+            requirement: Some("UPD-03".into()),
+            level: Some(Level::Must),
+            verdict: Verdict::Pass,
+            duration: Duration::ZERO,
+            findings: Vec::new(),
+            observations: Vec::new(),
+            requests: Vec::new(),
+            notes: Vec::new(),
+            message: None,
+            error: None,
+            skipped: None,
+            checked: BTreeSet::new(),
+        }
+    }
+
+    fn finding(requirement: &str, verdict: Verdict) -> FindingReport {
+        FindingReport {
+            tag: String::new(),
+            requirement: Some(requirement.into()),
+            level: Level::Must,
+            kind: FindingKind::Requirement,
+            summary: String::new(),
+            details: Vec::new(),
+            at: None,
+            request: None,
+            verdict,
+            known: None,
+        }
+    }
+
+    #[test]
+    fn classes_are_case_folders_and_names_the_rest() {
+        let named = |id: &str, file: &str| class_and_name(&case(id, file));
+        assert_eq!(
+            named(
+                "conversations/update/keeps_identity",
+                "cases/conversations/update/keeps_identity.yaml"
+            ),
+            ("conversations.update".into(), "keeps_identity".into())
+        );
+        assert_eq!(
+            named(
+                "conversations/update/rejects/boolean",
+                "cases/conversations/update/rejects.yaml"
+            ),
+            ("conversations.update".into(), "rejects/boolean".into())
+        );
+        assert_eq!(
+            named("create", "cases/create.yaml"),
+            ("cases".into(), "create".into())
+        );
+    }
+
+    #[test]
+    fn locations_split_into_file_and_line() {
+        assert_eq!(
+            file_and_line("cases/a:b.yaml:12:5"),
+            Some(("cases/a:b.yaml", 12))
+        );
+        assert_eq!(file_and_line("cases/a.yaml"), None);
+    }
+
+    #[test]
+    fn a_requirement_is_judged_by_its_findings_then_by_whether_its_checks_ran() {
+        let mut own = case("a", "cases/a.yaml");
+        // Its checks never ran and the case failed (the target could not be reached).
+        own.verdict = Verdict::Fail;
+        assert_eq!(
+            contribution("UPD-03", Level::Must, &own),
+            Some(Verdict::Fail)
+        );
+        // Its checks ran and found nothing; another requirement failed the case.
+        own.checked.insert("UPD-03".into());
+        own.findings.push(finding("GEN-05", Verdict::Fail));
+        assert_eq!(
+            contribution("UPD-03", Level::Must, &own),
+            Some(Verdict::Pass)
+        );
+        assert_eq!(
+            contribution("GEN-05", Level::Must, &own),
+            Some(Verdict::Fail)
+        );
+        assert_eq!(contribution("UPD-09", Level::Should, &own), None);
+        // A matcher attributed to another requirement ran in this case.
+        own.checked.insert("UPD-09".into());
+        own.findings.push(finding("UPD-09", Verdict::KnownFailure));
+        assert_eq!(
+            contribution("UPD-09", Level::Should, &own),
+            Some(Verdict::KnownFailure)
+        );
+        own.checked.insert("UPD-04".into());
+        assert_eq!(
+            contribution("UPD-04", Level::Info, &own),
+            Some(Verdict::Info)
+        );
+        own.verdict = Verdict::Skipped;
+        assert_eq!(
+            contribution("UPD-03", Level::Must, &own),
+            Some(Verdict::Skipped)
+        );
+    }
+}
