@@ -32,6 +32,19 @@ enum Command {
     Run(Box<RunArgs>),
     /// Serve the reference server until Ctrl-C.
     Serve(ServeArgs),
+    /// Print, per operation, which statuses, request fields and constraints the suite
+    /// exercises (hand-written and derived cases, read statically; nothing is sent).
+    Coverage(CoverageArgs),
+}
+
+#[derive(Debug, Args)]
+struct CoverageArgs {
+    /// Folder of the spec (openapi.yaml, overlay.yaml, requirements.yaml)
+    #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Folder of the cases
+    #[arg(long, env = "CONFORMANCE_CASES_DIR", value_name = "DIR")]
+    cases: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +73,9 @@ struct RunArgs {
     /// Accept invalid TLS certificates (said in the results)
     #[arg(long)]
     insecure: bool,
+    /// Run only the case files, not the cases derived from the spec (`derived/...`)
+    #[arg(long, env = "CONFORMANCE_NO_DERIVED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    no_derived: bool,
     /// Folder of the spec (openapi.yaml, overlay.yaml, requirements.yaml)
     #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
     spec_dir: Option<PathBuf>,
@@ -113,6 +129,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Run(args)) => run(*args),
+        Some(Command::Coverage(args)) => coverage(args),
         None => run(cli.run),
     }
 }
@@ -159,6 +176,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
     }
     let mut settings = Settings::with_defaults(target);
     settings.strict = args.strict;
+    settings.derived = !args.no_derived;
     if let Some(dir) = &args.spec_dir {
         settings.spec_dir = dir.clone();
     }
@@ -218,6 +236,28 @@ pub fn test_main() -> ExitCode {
         Ok(Cli { run: args, .. }) => run(args),
         Err(e) => {
             let _ = e.print();
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
+fn coverage(args: CoverageArgs) -> ExitCode {
+    let defaults = Settings::with_defaults(TargetConfig::default());
+    let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
+    let cases_dir = args.cases.unwrap_or(defaults.cases_dir);
+    let report = crate::spec::Spec::load(&spec_dir).and_then(|spec| {
+        let handwritten = crate::case::discover(&cases_dir, &spec, &|_| true)?.cases;
+        let derived = crate::case::derive::derive(&spec);
+        let cases = crate::case::derive::merge(&spec, handwritten, &derived);
+        Ok(crate::coverage::report(&spec, &cases, &derived))
+    });
+    match report {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(harness::exit::USAGE)
         }
     }

@@ -37,6 +37,8 @@ pub struct Settings {
     pub target: TargetConfig,
     /// SHOULD findings fail tests instead of warning.
     pub strict: bool,
+    /// Run the cases derived from the spec besides the case files.
+    pub derived: bool,
     pub spec_dir: PathBuf,
     pub cases_dir: PathBuf,
     pub snapshot_dir: PathBuf,
@@ -80,6 +82,7 @@ impl Settings {
         Self {
             target,
             strict: false,
+            derived: true,
             spec_dir: root.join("specs"),
             cases_dir: root.join("cases"),
             snapshot_dir: root.join("snapshots"),
@@ -295,19 +298,34 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
 fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Trial>), String> {
     settings.target.validate()?;
     let spec = Arc::new(Spec::load(&settings.spec_dir)?);
-    // `--exact NAME` (how nextest runs each test) needs only the file NAME comes from.
+    // `--exact NAME` (how nextest runs each test) needs only the file NAME comes from; a
+    // derived NAME needs every file (their `covers` decide which derived cases exist).
     let exact = args.filter.clone().filter(|_| args.exact);
+    let derived_wanted = settings.derived
+        && exact
+            .as_deref()
+            .is_none_or(|name| name.starts_with(case::derive::PREFIX));
     let wanted = |file_id: &str| {
         exact.as_deref().is_none_or(|name| {
-            name.strip_prefix(file_id)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            (derived_wanted && name.starts_with(case::derive::PREFIX))
+                || name
+                    .strip_prefix(file_id)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     };
-    let discovered = case::discover(&settings.cases_dir, &spec, &wanted)?;
+    let mut discovered = case::discover(&settings.cases_dir, &spec, &wanted)?;
+    let cases = if derived_wanted {
+        let derived = case::derive::derive(&spec);
+        case::derive::merge(&spec, discovered.cases, &derived)
+    } else {
+        // Not built: expectations may still name derived cases.
+        let derived = case::derive::PREFIX.trim_end_matches('/');
+        discovered.unread.push(derived.to_string());
+        discovered.cases
+    };
     let expectations = match &settings.expectations {
         Some(path) => {
-            let ids: Vec<String> = discovered
-                .cases
+            let ids: Vec<String> = cases
                 .iter()
                 .map(|c| c.as_ref().map_or_else(|b| b.id.clone(), |c| c.id.clone()))
                 .collect();
@@ -316,7 +334,6 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
         }
         None => None,
     };
-    let cases = discovered.cases;
     if !args.list {
         for (path, _) in settings.reports.files() {
             create(path, "")?;
@@ -370,7 +387,7 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
                         excused: Vec::new(),
                         message: None,
                     });
-                    Err(format!("the case file does not load:\n{}", broken.error).into())
+                    Err(format!("the case does not load:\n{}", broken.error).into())
                 })
             }
         })

@@ -3,13 +3,14 @@
 //! Checks a server against the OpenAI Conversations API contract, requirement by requirement.
 //!
 //! The data flow, one module each: [`spec`] loads the official OpenAPI extract, our overlay
-//! and the requirements catalogue; [`case`] discovers and validates the YAML cases; [`run`]
+//! and the requirements catalogue; [`case`] discovers and validates the YAML cases, and
+//! [`case::derive`] derives more from the request schemas; [`run`]
 //! sends each step to the [`target`] and [`check`]s the answers; [`verdict`] decides what a
 //! finding means (MUST fails, SHOULD warns, INFO is observed); [`snapshot`] keeps regression
 //! snapshots through insta; [`harness`] turns cases into libtest trials, applies the
 //! target's [`expectation`]s (known failures) and hands the results to [`report`], which
-//! renders the summary and the reports. [`server`] is the embedded reference server, started
-//! when no base URL is given.
+//! renders the summary and the reports; [`coverage`] reports what the suite exercises.
+//! [`server`] is the embedded reference server, started when no base URL is given.
 //!
 //! # The case format
 //!
@@ -51,6 +52,7 @@
 //!     expect: {status: 404}
 //! cleanup: []                                # steps run after the others, whatever happened
 //! ignore: reason                             # optional: run only with --include-ignored
+//! covers: [derived/updateConversation/metadata/maxProperties/at_limit]   # see below
 //! ```
 //!
 //! **Steps** take `operation` (with `path_params` for its path parameters) or `method` and
@@ -87,10 +89,44 @@
 //!
 //! Loading checks everything it can before any request is sent (unknown fields, operations,
 //! requirements and variables, bad selectors and patterns) and points at `file:line:col`.
+//!
+//! # Derived cases
+//!
+//! [`case::derive`] turns every constraint of the request schemas and query parameters into
+//! cases named `derived/<operation>/<field>/<constraint>/<variant>`: the value at the limit
+//! (`at_limit`, `at_limit_multibyte`, `at_limit_emoji`, every `enum` value) must be accepted,
+//! the value past it (`over`, `over_multibyte`, `under`, `other`, each wrong JSON type under
+//! `type/`, `required/absent`) must answer 400, with `param` and `code` checked as SHOULD. They
+//! are ordinary cases (loaded from generated case documents) with the same runner, verdicts and
+//! cleanup; `--no-derived` leaves them out. The overlay gives what a schema cannot:
+//!
+//! ```yaml
+//! x-conformance-derive:                    # on an operation
+//!   setup:                                 # steps in the case format, run first
+//!     - {operation: createConversation, expect: {status: 200}, capture: {conv: $}}
+//!   path_params: {conversation_id: '{{conv.id}}'}
+//!   requirements:                          # longest prefix of <field>/<constraint>/<variant>
+//!     metadata: {accept: UPD-05, reject: UPD-06, param: UPD-09}
+//!     metadata/type: {reject: DER-01, param: UPD-18}
+//! x-conformance-example: {...}             # on a schema the generator cannot build a value for
+//! x-conformance-error-codes: {maxLength: string_above_max_length, ...}   # at the root
+//! ```
+//!
+//! Without an entry, a case checks DER-02 (accepted at the boundary), DER-01 (rejected past it)
+//! or DER-03 (`param`/`code`). Choices (`anyOf`/`oneOf`) of more than
+//! [`case::derive::MAX_CHOICE`] non-null schemas, and keywords the generator does not know
+//! (`pattern`, `allOf`, ...), are not entered; `conformance coverage` lists them. Every derived
+//! request is validated against the spec before it is sent: one that disagrees (a generator bug,
+//! or an `x-conformance-example` that does not validate) is not sent, and the failing case
+//! `derived/generator-self-check` names it.
+//!
+//! `covers:` in a case file lists derived cases the file checks at least as strictly (the same
+//! request, and more): they are not generated. A name that is no derived case is an error.
 
 pub mod case;
 pub mod check;
 pub mod cli;
+pub mod coverage;
 pub mod date;
 pub mod expectation;
 pub mod harness;

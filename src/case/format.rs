@@ -30,6 +30,10 @@ pub struct CaseFile {
     /// Mark the case ignored (runs only with `--include-ignored`), with the reason.
     #[serde(default)]
     pub ignore: Option<String>,
+    /// Derived cases (`derived/...` test names) this file checks at least as strictly: they
+    /// are not generated.
+    #[serde(default)]
+    pub covers: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

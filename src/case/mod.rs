@@ -2,6 +2,7 @@
 //! the spec and the catalogue before anything is sent. A file that does not load becomes a
 //! failing test of its own, named by its path, and the other cases still run.
 
+pub mod derive;
 pub mod format;
 
 use crate::selector::Selector;
@@ -28,6 +29,8 @@ pub struct Case {
     pub steps: Vec<Step>,
     pub cleanup: Vec<Step>,
     pub ignored: Option<String>,
+    /// Derived cases this case stands for (`derived/...` ids), each with where it is named.
+    pub covers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +297,19 @@ impl Validator<'_> {
         if parsed.steps.is_empty() {
             return Err(format!("{}: a case needs at least one step", self.file));
         }
+        let mut covers = Vec::new();
+        for covered in &parsed.covers {
+            let at = self.at(&covered.referenced);
+            if !covered.value.starts_with(derive::PREFIX) {
+                return Err(format!(
+                    "{at}: covers `{}`: name a derived case (`{}<operation>/...`, listed by `--list {}`)",
+                    covered.value,
+                    derive::PREFIX,
+                    derive::PREFIX
+                ));
+            }
+            covers.push((covered.value.clone(), at));
+        }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
         let steps = parsed
             .steps
@@ -317,6 +333,7 @@ impl Validator<'_> {
             steps,
             cleanup,
             ignored: parsed.ignore.clone(),
+            covers,
         })
     }
 

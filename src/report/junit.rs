@@ -124,7 +124,7 @@ fn testcase(out: &mut String, case: &CaseReport) {
             let error = case.error.as_deref().unwrap_or_default();
             let _ = writeln!(
                 out,
-                r#"      <error message="the case file does not load" type="case">{}</error>"#,
+                r#"      <error message="the case does not load" type="case">{}</error>"#,
                 text(error)
             );
         }

@@ -29,17 +29,66 @@ const DOCUMENT_URI: &str = "urn:conformance:openapi";
 #[derive(Debug, Clone)]
 pub struct Operation {
     pub id: String,
+    /// JSON pointer of the operation object, e.g. `#/paths/~1conversations/post`.
+    pub pointer: String,
     pub method: String,
     /// The path template relative to the base URL, e.g. `/conversations/{conversation_id}`.
     pub path: String,
     pub path_params: Vec<String>,
     pub query_params: Vec<String>,
+    /// Path and query parameters with their schemas, in the document's order.
+    pub parameters: Vec<Parameter>,
     /// Status (`200`, `4XX`, `default`) -> JSON pointer of the response schema, if any.
     pub responses: BTreeMap<String, Option<String>>,
     /// JSON pointer of the JSON request body schema, if any.
     pub request_schema: Option<String>,
     /// From `x-conformance-cleanup`: how to delete what this operation creates.
     pub cleanup: Option<Cleanup>,
+    /// From `x-conformance-derive`: how the cases derived from the schemas call it.
+    pub derive: Option<DeriveConfig>,
+}
+
+/// One parameter of an operation.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    /// `path`, `query`, `header` or `cookie`.
+    pub location: String,
+    pub required: bool,
+    /// JSON pointer of the parameter's schema, if it has one.
+    pub schema: Option<String>,
+}
+
+/// `x-conformance-derive` on an operation: what the derived cases need to call it (steps that
+/// make the resources it works on, and its path parameters from what they captured), and
+/// which catalogue requirement each derived case checks.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveConfig {
+    /// Steps in the case format, run before the derived request.
+    #[serde(default)]
+    pub setup: Vec<Value>,
+    /// Path parameter -> value, usually a variable captured by `setup` (`{{conv.id}}`).
+    #[serde(default)]
+    pub path_params: BTreeMap<String, String>,
+    /// Case path prefix (`metadata`, `metadata/required`, `query.limit`) -> requirements. The
+    /// longest prefix that names a requirement of the kind wins.
+    #[serde(default)]
+    pub requirements: BTreeMap<String, DerivedRequirements>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedRequirements {
+    /// A value at the boundary is accepted.
+    #[serde(default)]
+    pub accept: Option<String>,
+    /// A value past the boundary (or of a wrong type, or a missing field) answers 400.
+    #[serde(default)]
+    pub reject: Option<String>,
+    /// The rejection names the field in `param` (and the constraint in `code`).
+    #[serde(default)]
+    pub param: Option<String>,
 }
 
 /// `x-conformance-cleanup: {operation: deleteConversation, path_params: {conversation_id: id}}`:
@@ -58,6 +107,9 @@ pub struct Spec {
     /// FNV-1a of the three source files, hex: identifies exactly what a report was judged by.
     pub hash: String,
     pub catalogue: Catalogue,
+    /// From `x-conformance-error-codes` at the document's root: constraint keyword (or keyword
+    /// path such as `propertyNames.maxLength`) -> the `code` a rejection of it carries.
+    pub error_codes: BTreeMap<String, String>,
     document: Arc<Value>,
     operations: BTreeMap<String, Operation>,
     registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
@@ -100,6 +152,8 @@ impl Spec {
 
         let operations = index_operations(&document).map_err(|e| format!("{doc_file}: {e}"))?;
         for op in operations.values() {
+            check_derive(op, &catalogue)
+                .map_err(|e| format!("{overlay_file}: x-conformance-derive of {}: {e}", op.id))?;
             if let Some(cleanup) = &op.cleanup {
                 if !operations.contains_key(&cleanup.operation) {
                     return Err(format!(
@@ -114,11 +168,18 @@ impl Spec {
             .and_then(Value::as_str)
             .unwrap_or("unknown")
             .to_string();
+        let error_codes = match document.get("x-conformance-error-codes") {
+            Some(codes) => serde_json::from_value(codes.clone()).map_err(|e| {
+                format!("{overlay_file}: x-conformance-error-codes: {e} (expected keyword: code)")
+            })?,
+            None => BTreeMap::new(),
+        };
         let hash = fnv1a([&doc_text, &overlay_text, &catalogue_text]);
         Ok(Self {
             version,
             hash,
             catalogue,
+            error_codes,
             document: Arc::new(document),
             operations,
             registry: OnceLock::new(),
@@ -228,13 +289,35 @@ fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, Str
                 .get("operationId")
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("{} {path} has no operationId", method.to_uppercase()))?;
-            let params: Vec<Value> = item
-                .get("parameters")
-                .and_then(Value::as_array)
+            let path_level = format!("#/paths/{}/parameters", escape_pointer(path));
+            let listed = |at: &str, list: Option<&Value>| -> Vec<(String, Value)> {
+                list.and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, p)| match p.get("$ref").and_then(Value::as_str) {
+                        Some(r) if r.starts_with("#/") => {
+                            (r.to_string(), resolve(document, p).clone())
+                        }
+                        _ => (format!("{at}/{i}"), p.clone()),
+                    })
+                    .collect()
+            };
+            let located: Vec<(String, Value)> = listed(&path_level, item.get("parameters"))
                 .into_iter()
-                .chain(raw.get("parameters").and_then(Value::as_array))
-                .flatten()
-                .map(|p| resolve(document, p).clone())
+                .chain(listed(&format!("{base}/parameters"), raw.get("parameters")))
+                .collect();
+            let params: Vec<Value> = located.iter().map(|(_, p)| p.clone()).collect();
+            let parameters: Vec<Parameter> = located
+                .iter()
+                .filter_map(|(at, p)| {
+                    Some(Parameter {
+                        name: p.get("name")?.as_str()?.to_string(),
+                        location: p.get("in")?.as_str()?.to_string(),
+                        required: p.get("required").and_then(Value::as_bool).unwrap_or(false),
+                        schema: p.get("schema").map(|_| format!("{at}/schema")),
+                    })
+                })
                 .collect();
             let names_in = |place: &str| -> Vec<String> {
                 params
@@ -264,6 +347,13 @@ fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, Str
                 ),
                 None => None,
             };
+            let derive = match raw.get("x-conformance-derive") {
+                Some(v) => Some(
+                    serde_json::from_value::<DeriveConfig>(v.clone())
+                        .map_err(|e| format!("x-conformance-derive of {id}: {e}"))?,
+                ),
+                None => None,
+            };
             operations.insert(
                 id.to_string(),
                 Operation {
@@ -272,14 +362,49 @@ fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, Str
                     path: path.clone(),
                     path_params: names_in("path"),
                     query_params: names_in("query"),
+                    parameters,
                     responses,
                     request_schema,
                     cleanup,
+                    derive,
+                    pointer: base.clone(),
                 },
             );
         }
     }
     Ok(operations)
+}
+
+/// The requirements an `x-conformance-derive` names exist, and its path parameters are the
+/// operation's.
+fn check_derive(op: &Operation, catalogue: &Catalogue) -> Result<(), String> {
+    let Some(derive) = &op.derive else {
+        return Ok(());
+    };
+    for (prefix, ids) in &derive.requirements {
+        for (kind, id) in [
+            ("accept", &ids.accept),
+            ("reject", &ids.reject),
+            ("param", &ids.param),
+        ] {
+            if let Some(id) = id {
+                if catalogue.get(id).is_none() {
+                    return Err(format!(
+                        "requirements.{prefix}.{kind}: unknown requirement `{id}` (not in requirements.yaml)"
+                    ));
+                }
+            }
+        }
+    }
+    let given: Vec<&String> = derive.path_params.keys().collect();
+    let mut wanted: Vec<&String> = op.path_params.iter().collect();
+    wanted.sort();
+    if given != wanted {
+        return Err(format!(
+            "path_params gives {given:?}; the operation's path parameters are {wanted:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// `#/a/b` of a response or request body object -> pointer of its JSON schema, following a
