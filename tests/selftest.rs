@@ -1149,3 +1149,36 @@ steps:
     run.assert_code(0);
     run.assert_contains("1 case is not counted (does not load; the run says why): update");
 }
+
+#[tokio::test]
+async fn a_server_that_counts_bytes_fails_the_multibyte_boundary() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let server = honest_server(conversation(json!({}))).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/conversations/{CONV}")))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let too_long = body["metadata"]
+                .as_object()
+                .is_some_and(|m| m.values().any(|v| v.as_str().is_some_and(|s| s.len() > 512)));
+            if too_long {
+                json_response(
+                    400,
+                    json!({"error": {"message": "too long", "type": "invalid_request_error", "param": "metadata.k0", "code": "string_above_max_length"}}),
+                )
+            } else {
+                json_response(200, conversation(json!({})))
+            }
+        })
+        .mount(&server)
+        .await;
+    let prefix = "derived/updateConversation/metadata/additionalProperties.maxLength/";
+    let run = fixture.run(&base(&server), &[prefix]).await;
+    run.assert_code(1);
+    run.assert_test(&format!("{prefix}at_limit"), "ok");
+    run.assert_test(&format!("{prefix}over"), "ok");
+    run.assert_test(&format!("{prefix}at_limit_multibyte"), "FAILED");
+    run.assert_test(&format!("{prefix}at_limit_emoji"), "FAILED");
+    run.assert_contains("UPD-05 MUST: the limits are accepted at the boundary");
+    run.assert_contains("expected status 200, got 400");
+}

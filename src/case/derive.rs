@@ -202,32 +202,16 @@ pub fn merge(
     }
     if !derived.inconsistent.is_empty() {
         let mut error = format!(
-            "generator self-check: {} derived request{} disagree{} with the spec, so {} not \
-             sent; this is a bug in the generator or a wrong `{EXAMPLE}` in the overlay, not a \
-             finding against the server:",
-            derived.inconsistent.len(),
-            if derived.inconsistent.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            if derived.inconsistent.len() == 1 {
-                "s"
-            } else {
-                ""
-            },
-            if derived.inconsistent.len() == 1 {
-                "it is"
-            } else {
-                "they are"
-            },
+            "generator self-check: what follows disagrees with the spec and is not sent; this is \
+             a bug in the generator or a wrong `{EXAMPLE}` in the overlay, not a finding against \
+             the server:"
         );
         for (id, why) in &derived.inconsistent {
             error.push_str(&format!("\n  {id}: {why}"));
         }
         out.push(Err(Broken {
             id: SELF_CHECK_ID.to_string(),
-            file: "specs/overlay.yaml".to_string(),
+            file: "derived from the spec (openapi.yaml and overlay.yaml)".to_string(),
             error,
         }));
     }
@@ -248,7 +232,7 @@ fn load(spec: &Spec, probe: &Probe) -> Result<Case, Broken> {
     let document = case_document(spec, op, probe);
     let text = serde_json::to_string_pretty(&document).unwrap_or_default();
     let mut loaded = super::load(&probe.id, &file, &text, spec);
-    let case = match loaded.pop() {
+    let mut case = match loaded.pop() {
         Some(Ok(case)) => case,
         Some(Err(b)) => {
             return Err(broken(format!(
@@ -261,7 +245,6 @@ fn load(spec: &Spec, probe: &Probe) -> Result<Case, Broken> {
         }
         None => return Err(broken("the derived case document is empty".into())),
     };
-    let mut case = case;
     // Failures point at the constraint, not at the generated text.
     let last = case.steps.len().saturating_sub(1);
     for (i, step) in case.steps.iter_mut().enumerate() {
