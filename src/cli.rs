@@ -3,6 +3,7 @@
 //! because cargo, nextest and cargo-insta pass it libtest's flags only.
 
 use crate::harness::{self, Reports, Settings};
+use crate::server::Deviation;
 use crate::target::{HeaderConfig, TargetConfig};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -111,6 +112,39 @@ struct ServeArgs {
     /// Accept only this bearer key [default: any non-empty key]
     #[arg(long, env = "CONFORMANCE_SERVE_API_KEY", value_name = "KEY")]
     api_key: Option<String>,
+    /// Behave like a real server that breaks the contract in this known way, to see what the
+    /// suite reports for it (repeatable; `--deviate list` lists them)
+    #[arg(
+        long = "deviate",
+        value_name = "NAME",
+        value_parser = deviation_names(),
+        hide_possible_values = true,
+        long_help = format!(
+            "Behave like a real server that breaks the contract in this known way, to see what \
+             the suite reports for it (repeatable):\n\n{}",
+            deviation_list()
+        )
+    )]
+    deviate: Vec<String>,
+}
+
+/// The names of the deviations, and `list`.
+fn deviation_names() -> clap::builder::PossibleValuesParser {
+    let names = Deviation::ALL.iter().map(|d| d.name()).chain(["list"]);
+    clap::builder::PossibleValuesParser::new(names)
+}
+
+/// One deviation a line, with what it breaks (`--deviate list`, `serve --help`).
+fn deviation_list() -> String {
+    let width = Deviation::ALL
+        .iter()
+        .map(|d| d.name().len())
+        .max()
+        .unwrap_or(0);
+    Deviation::ALL
+        .iter()
+        .map(|d| format!("{:width$}  {}\n", d.name(), d.summary()))
+        .collect()
 }
 
 /// The binary's entry point.
@@ -264,6 +298,16 @@ fn coverage(args: CoverageArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    if args.deviate.iter().any(|name| name == "list") {
+        print!("{}", deviation_list());
+        return ExitCode::SUCCESS;
+    }
+    // The parser only lets known names through.
+    let deviations: Vec<Deviation> = args
+        .deviate
+        .iter()
+        .filter_map(|name| name.parse().ok())
+        .collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -276,6 +320,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     let config = crate::server::ServerConfig {
         api_key: args.api_key.filter(|k| !k.is_empty()),
+        deviations: deviations.clone(),
     };
     let served = runtime.block_on(crate::server::serve_until_ctrl_c(
         config,
@@ -283,6 +328,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         args.port,
         |addr| {
             println!("reference server listening on http://{addr}/v1 (Ctrl-C stops it)");
+            for d in &deviations {
+                println!("deviating from the contract: {d} ({})", d.summary());
+            }
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         },

@@ -58,7 +58,10 @@
 //! **Steps** take `operation` (with `path_params` for its path parameters) or `method` and
 //! `path`; `query` (a list value repeats the parameter: `include[]: [a, b]`), `headers`,
 //! `auth`, `body` or `raw_body`, `content_type`, `expect`, `capture`, `snapshot`, `observe`
-//! and `requirement` (attributes the step's checks to another requirement).
+//! and `requirement` (attributes the step's checks to another requirement). A step that only
+//! sets up or provokes an answer names the requirement that owns that answer (a retrieve of an
+//! unknown id to get a 404 is `requirement: RET-02`), so a server that breaks it is reported
+//! under that ID, not under the case's; its matchers name the case's requirement again.
 //!
 //! **Every answer** is checked, whatever the step expects: no 5xx (GEN-05), a body comes with
 //! `Content-Type: application/json` (GEN-01), the body validates against the spec's schema for

@@ -162,6 +162,7 @@ impl Target {
                 let server = crate::server::spawn(
                     crate::server::ServerConfig {
                         api_key: config.api_key.clone(),
+                        deviations: Vec::new(),
                     },
                     "127.0.0.1",
                     0,

@@ -2,7 +2,9 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use super::deviation::{Deviation, Deviations};
 
 /// The `type` of every error this server answers.
 const INVALID_REQUEST: &str = "invalid_request_error";
@@ -91,6 +93,17 @@ impl ApiError {
                       payload, but what was sent was not valid JSON. If you have trouble figuring \
                       out how to fix this, please contact us through our help center at \
                       help.openai.com.)"
+                .to_owned(),
+            param: None,
+            code: None,
+        }
+    }
+
+    /// 500: what a server answers when it crashes on a request.
+    pub(crate) fn server_error() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "The server had an error while processing your request. Sorry about that!"
                 .to_owned(),
             param: None,
             code: None,
@@ -239,21 +252,35 @@ impl ApiError {
     }
 
     /// The JSON body of the answer.
-    pub(crate) fn body(&self) -> Vec<u8> {
-        let value = serde_json::json!({
-            "error": {
-                "message": self.message,
-                "type": INVALID_REQUEST,
-                "param": self.param,
-                "code": self.code,
-            }
-        });
+    pub(crate) fn body(&self, deviations: Deviations) -> Vec<u8> {
+        let mut error = Map::new();
+        error.insert("message".into(), Value::from(self.message.as_str()));
+        if !deviations.deviates(Deviation::ErrorsWithoutType) {
+            let kind = if self.status.is_server_error() {
+                "server_error"
+            } else {
+                INVALID_REQUEST
+            };
+            error.insert("type".into(), Value::from(kind));
+        }
+        if !deviations.deviates(Deviation::ErrorsWithoutParamCode) {
+            error.insert("param".into(), Value::from(self.param.as_deref()));
+            error.insert("code".into(), Value::from(self.code));
+        }
+        let value = if deviations.deviates(Deviation::ErrorsAsDetail) {
+            serde_json::json!({ "detail": self.message })
+        } else if deviations.deviates(Deviation::ErrorsAsString) {
+            serde_json::json!({ "error": self.message })
+        } else {
+            serde_json::json!({ "error": error })
+        };
         // Serialising a `Value` built from strings cannot fail.
         serde_json::to_vec(&value).unwrap_or_default()
     }
 
-    pub(crate) fn into_response(self) -> Response {
-        super::http::json_response(self.status, self.body())
+    pub(crate) fn into_response(self, deviations: Deviations) -> Response {
+        let body = self.body(deviations);
+        super::http::json_response(self.status, body)
     }
 }
 
@@ -307,7 +334,7 @@ mod tests {
 
     #[test]
     fn the_body_has_all_four_keys() {
-        let body = ApiError::conversation_not_found("conv_x").body();
+        let body = ApiError::conversation_not_found("conv_x").body(Deviations::default());
         let value: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(
             value,

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::items::{parse_items, NewMessage};
 use super::store::{Item, Missing, Store};
@@ -28,8 +29,24 @@ const MAX_DRAINED_BYTES: usize = 8 * MAX_BODY_BYTES;
 
 pub(crate) struct App {
     pub(crate) config: ServerConfig,
+    pub(crate) deviations: Deviations,
     pub(crate) store: Store,
 }
+
+impl App {
+    fn deviates(&self, d: Deviation) -> bool {
+        self.deviations.deviates(d)
+    }
+}
+
+/// What a server answers for unknown ids when it serves placeholder data
+/// ([`Deviation::UnknownIdsPlaceholder`], [`Deviation::UnknownItemsPlaceholder`]).
+const PLACEHOLDER_CONVERSATION: &str =
+    r#"{"id":"string","object":"conversation","created_at":0,"metadata":{}}"#;
+const PLACEHOLDER_DELETED: &str =
+    r#"{"id":"string","object":"conversation.deleted","deleted":true}"#;
+const PLACEHOLDER_ITEM: &str =
+    r#"{"type":"message","id":"string","status":"completed","role":"user","content":[]}"#;
 
 type Answer = Result<Response, ApiError>;
 
@@ -49,10 +66,16 @@ fn ok(body: impl Into<Body>) -> Answer {
 
 /// The single entry point of the app.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    match route(&app, request).await {
+    let mut response = match route(&app, request).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => error.into_response(app.deviations),
+    };
+    if app.deviates(Deviation::JsonAsTextPlain) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
+    response
 }
 
 /// The operations, by path shape and method.
@@ -92,54 +115,98 @@ fn operation(method: &Method, path: &str) -> Option<Operation> {
     Some(op)
 }
 
+impl Operation {
+    fn conversation_id(&self) -> Option<&str> {
+        match self {
+            Operation::CreateConversation => None,
+            Operation::GetConversation(id)
+            | Operation::UpdateConversation(id)
+            | Operation::DeleteConversation(id)
+            | Operation::ListItems(id)
+            | Operation::CreateItems(id)
+            | Operation::GetItem(id, _)
+            | Operation::DeleteItem(id, _) => Some(id),
+        }
+    }
+}
+
 async fn route(app: &App, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
-    authorize(&parts.headers, &app.config)?;
+    if !app.deviates(Deviation::NoKeyServed) {
+        authorize(&parts.headers, &app.config)?;
+    }
     let query = parts.uri.query();
     let Some(op) = operation(&parts.method, parts.uri.path()) else {
+        if app.deviates(Deviation::UnknownPath200) {
+            return ok("{}");
+        }
+        if app.deviates(Deviation::UnknownPathText404) {
+            return Ok((StatusCode::NOT_FOUND, "Not Found").into_response());
+        }
         return Err(ApiError::invalid_url(
             parts.method.as_str(),
             parts.uri.path(),
         ));
     };
     let store = &app.store;
+    let deviations = app.deviations;
+    if let Some(id) = op.conversation_id() {
+        if app.deviates(Deviation::MalformedId500) && !id.starts_with("conv_") {
+            return Err(ApiError::server_error());
+        }
+        if app.deviates(Deviation::UnknownIdsCreated) {
+            store.create_if_missing(id);
+        }
+    }
     match op {
         Operation::CreateConversation => {
-            validate::query(query, Accepts::Nothing)?;
+            validate::query(query, Accepts::Nothing, deviations)?;
             let body = read_body(body, &parts.headers).await?;
-            create_conversation(store, &body)
+            create_conversation(app, &body)
         }
         Operation::GetConversation(id) => {
-            validate::query(query, Accepts::Nothing)?;
-            store
-                .get(&id)
-                .map_or_else(|| Err(ApiError::conversation_not_found(&id)), ok)
+            validate::query(query, Accepts::Nothing, deviations)?;
+            store.get(&id).map_or_else(
+                || unknown_conversation(app, &id, PLACEHOLDER_CONVERSATION),
+                ok,
+            )
         }
         Operation::UpdateConversation(id) => {
-            validate::query(query, Accepts::Nothing)?;
+            validate::query(query, Accepts::Nothing, deviations)?;
             let body = read_body(body, &parts.headers).await?;
-            update_conversation(store, &id, &body)
+            update_conversation(app, &id, &body)
         }
         Operation::DeleteConversation(id) => {
-            validate::query(query, Accepts::Nothing)?;
+            validate::query(query, Accepts::Nothing, deviations)?;
             if !store.delete(&id) {
-                return Err(ApiError::conversation_not_found(&id));
+                return unknown_conversation(app, &id, PLACEHOLDER_DELETED);
             }
-            let deleted = serde_json::json!({
-                "id": id,
-                "object": "conversation.deleted",
-                "deleted": true,
-            });
+            let deleted = if app.deviates(Deviation::DeleteAnswersOtherShape) {
+                serde_json::json!({"id": id, "deleted": true})
+            } else {
+                serde_json::json!({
+                    "id": id,
+                    "object": "conversation.deleted",
+                    "deleted": true,
+                })
+            };
             ok(serde_json::to_vec(&deleted).unwrap_or_default())
         }
         Operation::ListItems(id) => {
-            let query = validate::query(query, Accepts::List)?;
+            let query = validate::query(query, Accepts::List, deviations)?;
             let after = query.after.as_deref();
+            let default_limit = if app.deviates(Deviation::ItemsDefaultLimit100) {
+                100
+            } else {
+                DEFAULT_LIMIT
+            };
             let page = store
                 .list(
                     &id,
-                    query.limit.unwrap_or(DEFAULT_LIMIT),
-                    query.descending.unwrap_or(true),
+                    query.limit.unwrap_or(default_limit),
+                    query
+                        .descending
+                        .unwrap_or(!app.deviates(Deviation::ItemsDefaultOrderAsc)),
                     after,
                 )
                 .map_err(|missing| match missing {
@@ -150,32 +217,52 @@ async fn route(app: &App, request: Request) -> Answer {
                         error
                     }
                 })?;
-            ok(item_list(&page.items, page.has_more))
+            ok(item_list(&page.items, page.has_more, deviations))
         }
         Operation::CreateItems(id) => {
-            validate::query(query, Accepts::Include)?;
+            validate::query(query, Accepts::Include, deviations)?;
             let body = read_body(body, &parts.headers).await?;
-            let messages = items_body(&body)?;
+            let messages = items_body(&body, deviations)?;
             let items = store
                 .add_items(&id, &messages)
                 .ok_or_else(|| ApiError::conversation_not_found(&id))?;
-            ok(item_list(&items, false))
+            ok(item_list(&items, false, deviations))
         }
         Operation::GetItem(id, item_id) => {
-            validate::query(query, Accepts::Include)?;
-            store
-                .get_item(&id, &item_id)
-                .map_err(|missing| not_found(missing, &id, &item_id))
-                .and_then(ok)
+            validate::query(query, Accepts::Include, deviations)?;
+            match store.get_item(&id, &item_id) {
+                Err(Missing::Item) if app.deviates(Deviation::UnknownItemsPlaceholder) => {
+                    ok(PLACEHOLDER_ITEM)
+                }
+                found => found
+                    .map_err(|missing| not_found(missing, &id, &item_id))
+                    .and_then(ok),
+            }
         }
         Operation::DeleteItem(id, item_id) => {
-            validate::query(query, Accepts::Nothing)?;
-            store
+            validate::query(query, Accepts::Nothing, deviations)?;
+            let conversation = store
                 .delete_item(&id, &item_id)
-                .map_err(|missing| not_found(missing, &id, &item_id))
-                .and_then(ok)
+                .map_err(|missing| not_found(missing, &id, &item_id))?;
+            if app.deviates(Deviation::ItemDeleteAnswersDeletedObject) {
+                let deleted = serde_json::json!({
+                    "id": item_id,
+                    "object": "conversation.item.deleted",
+                    "deleted": true,
+                });
+                return ok(serde_json::to_vec(&deleted).unwrap_or_default());
+            }
+            ok(conversation)
         }
     }
+}
+
+/// 404 for a conversation that does not exist, or `placeholder` when the server makes up data.
+fn unknown_conversation(app: &App, id: &str, placeholder: &'static str) -> Answer {
+    if app.deviates(Deviation::UnknownIdsPlaceholder) {
+        return ok(placeholder);
+    }
+    Err(ApiError::conversation_not_found(id))
 }
 
 fn not_found(missing: Missing, id: &str, item_id: &str) -> ApiError {
@@ -185,41 +272,62 @@ fn not_found(missing: Missing, id: &str, item_id: &str) -> ApiError {
     }
 }
 
-fn create_conversation(store: &Store, body: &[u8]) -> Answer {
-    let mut body = validate::object_body(body)?.unwrap_or_default();
-    validate::known_fields(&body, &["metadata", "items"])?;
-    let metadata = validate::metadata(body.remove("metadata").unwrap_or(Value::Null))?;
-    let messages = match body.remove("items") {
+fn create_conversation(app: &App, body: &[u8]) -> Answer {
+    let deviations = app.deviations;
+    let body = validate::object_body(body, deviations)?;
+    if body.is_none() && app.deviates(Deviation::CreateWithoutBodyRejected) {
+        return Err(ApiError::unparsable_json());
+    }
+    let mut body = body.unwrap_or_default();
+    validate::known_fields(&body, &["metadata", "items"], deviations)?;
+    let metadata = body.remove("metadata").unwrap_or(Value::Null);
+    let mut metadata = validate::metadata(metadata, deviations)?;
+    if app.deviates(Deviation::CreateIgnoresMetadata) {
+        metadata.clear();
+    }
+    let mut messages = match body.remove("items") {
         None | Some(Value::Null) => Vec::new(),
-        Some(items) => parse_items(items, true)?,
+        Some(items) => parse_items(items, true, deviations)?,
     };
-    ok(store.create(&metadata, &messages))
+    if app.deviates(Deviation::CreateIgnoresItems) {
+        messages.clear();
+    }
+    ok(app.store.create(&metadata, &messages))
 }
 
-fn update_conversation(store: &Store, id: &str, body: &[u8]) -> Answer {
-    let mut body = validate::object_body(body)?.unwrap_or_default();
-    validate::known_fields(&body, &["metadata"])?;
+fn update_conversation(app: &App, id: &str, body: &[u8]) -> Answer {
+    let deviations = app.deviations;
+    let mut body = validate::object_body(body, deviations)?.unwrap_or_default();
+    validate::known_fields(&body, &["metadata"], deviations)?;
     let metadata = body
         .remove("metadata")
+        .or_else(|| {
+            app.deviates(Deviation::EmptyUpdateAccepted)
+                .then_some(Value::Null)
+        })
         .ok_or_else(|| ApiError::missing_parameter("metadata"))?;
-    let metadata = validate::metadata(metadata)?;
-    store
-        .update(id, &metadata)
-        .map_or_else(|| Err(ApiError::conversation_not_found(id)), ok)
+    if metadata.is_null() && app.deviates(Deviation::NullMetadataRejected) {
+        return Err(ApiError::invalid_type("metadata", "an object", &metadata));
+    }
+    let metadata = validate::metadata(metadata, deviations)?;
+    app.store.update(id, &metadata).map_or_else(
+        || unknown_conversation(app, id, PLACEHOLDER_CONVERSATION),
+        ok,
+    )
 }
 
-fn items_body(body: &[u8]) -> Result<Vec<NewMessage>, ApiError> {
-    let mut body: Map<String, Value> = validate::object_body(body)?.unwrap_or_default();
-    validate::known_fields(&body, &["items"])?;
+fn items_body(body: &[u8], deviations: Deviations) -> Result<Vec<NewMessage>, ApiError> {
+    let mut body: Map<String, Value> = validate::object_body(body, deviations)?.unwrap_or_default();
+    validate::known_fields(&body, &["items"], deviations)?;
     let items = body
         .remove("items")
         .ok_or_else(|| ApiError::missing_parameter("items"))?;
-    parse_items(items, false)
+    parse_items(items, false, deviations)
 }
 
 /// `{"object": "list", "data", "first_id", "last_id", "has_more"}` from pre-serialised items.
 /// An empty list has `""` as `first_id` and `last_id` (the spec requires strings).
-fn item_list(items: &[Item], has_more: bool) -> Vec<u8> {
+fn item_list(items: &[Item], has_more: bool, deviations: Deviations) -> Vec<u8> {
     let size: usize = items.iter().map(|i| i.json.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 256);
     out.extend_from_slice(br#"{"object":"list","data":["#);
@@ -229,12 +337,15 @@ fn item_list(items: &[Item], has_more: bool) -> Vec<u8> {
         }
         out.extend_from_slice(&item.json);
     }
-    let first = items.first().map_or("", |i| i.id.as_str());
-    let last = items.last().map_or("", |i| i.id.as_str());
-    out.extend_from_slice(br#"],"first_id":"#);
-    push_json_string(&mut out, first);
-    out.extend_from_slice(br#","last_id":"#);
-    push_json_string(&mut out, last);
+    out.push(b']');
+    if !deviations.deviates(Deviation::ListsWithoutFirstLastIds) {
+        let first = items.first().map_or("", |i| i.id.as_str());
+        let last = items.last().map_or("", |i| i.id.as_str());
+        out.extend_from_slice(br#","first_id":"#);
+        push_json_string(&mut out, first);
+        out.extend_from_slice(br#","last_id":"#);
+        push_json_string(&mut out, last);
+    }
     out.extend_from_slice(if has_more {
         br#","has_more":true}"#
     } else {
@@ -352,7 +463,8 @@ mod tests {
 
     #[test]
     fn empty_lists_have_empty_ids() {
-        let body: Value = serde_json::from_slice(&item_list(&[], false)).expect("json");
+        let body: Value =
+            serde_json::from_slice(&item_list(&[], false, Deviations::default())).expect("json");
         assert_eq!(
             body,
             serde_json::json!({"object": "list", "data": [], "first_id": "", "last_id": "", "has_more": false})

@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 
+use super::deviation::{Deviation, Deviations};
 use super::error::{one_of, ApiError};
 use super::validate::MAX_ITEMS_PER_CALL;
 
@@ -29,11 +30,11 @@ pub(crate) struct NewMessage {
 
 impl NewMessage {
     /// The stored JSON of this message under `id`, in the spec's key order.
-    pub(crate) fn to_json(&self, id: &str) -> Vec<u8> {
+    pub(crate) fn to_json(&self, id: &str, status: Value) -> Vec<u8> {
         let mut item = Map::new();
         item.insert("type".into(), Value::from("message"));
         item.insert("id".into(), Value::from(id));
-        item.insert("status".into(), Value::from("completed"));
+        item.insert("status".into(), status);
         item.insert("role".into(), Value::from(self.role));
         item.insert("content".into(), Value::Array(self.content.clone()));
         if let Some(phase) = self.phase {
@@ -45,11 +46,15 @@ impl NewMessage {
 
 /// Validates the `items` array of a request. `allow_empty`: create accepts `[]`, adding items
 /// does not.
-pub(crate) fn parse_items(value: Value, allow_empty: bool) -> Result<Vec<NewMessage>, ApiError> {
+pub(crate) fn parse_items(
+    value: Value,
+    allow_empty: bool,
+    deviations: Deviations,
+) -> Result<Vec<NewMessage>, ApiError> {
     let Value::Array(items) = value else {
         return Err(ApiError::invalid_type("items", "an array", &value));
     };
-    if items.len() > MAX_ITEMS_PER_CALL {
+    if items.len() > MAX_ITEMS_PER_CALL && !deviations.deviates(Deviation::ItemCountNotLimited) {
         return Err(ApiError::array_too_long(
             "items",
             MAX_ITEMS_PER_CALL,
@@ -457,9 +462,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_items(value: Value, allow_empty: bool) -> Result<Vec<NewMessage>, ApiError> {
+        super::parse_items(value, allow_empty, Deviations::default())
+    }
+
     fn stored(input: Value) -> Value {
         let items = parse_items(json!([input]), false).expect("valid item");
-        serde_json::from_slice(&items[0].to_json("msg_1")).expect("json")
+        serde_json::from_slice(&items[0].to_json("msg_1", Value::from("completed"))).expect("json")
     }
 
     fn rejected(input: Value) -> ApiError {

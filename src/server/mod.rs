@@ -44,9 +44,13 @@
 //!   `msg_` + 48 hex and stores `status: "completed"`. `phase` is kept.
 //! - Item delete answers the parent conversation. Deleting a conversation drops its items.
 //!
+//! [`ServerConfig::deviations`] switches on known deviations of real servers ([`Deviation`]),
+//! each changing the server in one way; with none, nothing above changes.
+//!
 //! Errors invented here (the live texts are unknown): `request_too_large` (413),
 //! `empty_array`, the `input_image`/`input_file` source checks, and the non-message item text.
 
+mod deviation;
 mod error;
 mod http;
 mod items;
@@ -65,18 +69,24 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use deviation::Deviation;
+
 /// How the reference server behaves.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     /// The one accepted bearer key; `None` accepts any non-empty key.
     pub api_key: Option<String>,
+    /// Known deviations of real servers to imitate; none for the reference behaviour.
+    pub deviations: Vec<Deviation>,
 }
 
 /// The whole app, its state inside.
 pub fn router(config: ServerConfig) -> Router {
+    let deviations = deviation::Deviations::new(&config.deviations);
     let app = Arc::new(http::App {
         config,
-        store: store::Store::default(),
+        deviations,
+        store: store::Store::new(deviations),
     });
     Router::new().fallback(http::handle).with_state(app)
 }

@@ -7,10 +7,10 @@
 //! updates are serialised: none is lost, and the stored metadata is always one whole write.
 
 use std::collections::hash_map::{Entry, HashMap};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -18,6 +18,7 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::deviation::{Deviation, Deviations};
 use super::items::NewMessage;
 
 const SHARDS: usize = 64;
@@ -42,6 +43,20 @@ struct Conversation {
 }
 
 impl Conversation {
+    fn new(created_at: u64, json: Bytes, items: Vec<Item>) -> Self {
+        let mut conversation = Self {
+            created_at,
+            json,
+            items: BTreeMap::new(),
+            index: HashMap::with_capacity(items.len()),
+            next_seq: 0,
+        };
+        for item in items {
+            conversation.push(item);
+        }
+        conversation
+    }
+
     fn push(&mut self, item: Item) {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -68,18 +83,31 @@ pub(crate) struct Page {
 pub(crate) struct Store {
     shards: Box<[RwLock<HashMap<String, Conversation>>]>,
     hasher: RandomState,
+    deviations: Deviations,
+    /// Ids of deleted conversations, kept only for [`Deviation::SecondDeleteSucceeds`].
+    deleted: Mutex<HashSet<String>>,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: RandomState::new(),
-        }
+        Self::new(Deviations::default())
     }
 }
 
 impl Store {
+    pub(crate) fn new(deviations: Deviations) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+            deviations,
+            deleted: Mutex::default(),
+        }
+    }
+
+    fn deviates(&self, d: Deviation) -> bool {
+        self.deviations.deviates(d)
+    }
+
     fn shard(&self, id: &str) -> &RwLock<HashMap<String, Conversation>> {
         // The modulo keeps the index in range, so this never panics.
         let index = (self.hasher.hash_one(id) % SHARDS as u64) as usize;
@@ -100,27 +128,36 @@ impl Store {
 
     /// Creates a conversation holding `messages` in order; answers its JSON.
     pub(crate) fn create(&self, metadata: &Map<String, Value>, messages: &[NewMessage]) -> Bytes {
-        let created_at = now();
-        let items: Vec<Item> = messages.iter().map(new_item).collect();
+        let created_at = if self.deviates(Deviation::CreatedAtMilliseconds) {
+            now() * 1000
+        } else {
+            now()
+        };
+        let items: Vec<Item> = messages.iter().map(|m| self.new_item(m)).collect();
+        let prefix = if self.deviates(Deviation::IdsWithoutPrefix) {
+            ""
+        } else {
+            "conv_"
+        };
         loop {
-            let id = random_id("conv_");
+            let id = random_id(prefix);
             let json = conversation_json(&id, created_at, metadata);
             let mut shard = self.write(&id);
             // 192 random bits: a clash is practically impossible, but never overwrite.
             if let Entry::Vacant(slot) = shard.entry(id) {
-                let mut conversation = Conversation {
-                    created_at,
-                    json: json.clone(),
-                    items: BTreeMap::new(),
-                    index: HashMap::with_capacity(items.len()),
-                    next_seq: 0,
-                };
-                for item in items {
-                    conversation.push(item);
-                }
-                slot.insert(conversation);
+                slot.insert(Conversation::new(created_at, json.clone(), items));
                 return json;
             }
+        }
+    }
+
+    /// Creates an empty conversation under `id` unless there is one
+    /// ([`Deviation::UnknownIdsCreated`]).
+    pub(crate) fn create_if_missing(&self, id: &str) {
+        if let Entry::Vacant(slot) = self.write(id).entry(id.to_owned()) {
+            let created_at = now();
+            let json = conversation_json(id, created_at, &Map::new());
+            slot.insert(Conversation::new(created_at, json, Vec::new()));
         }
     }
 
@@ -132,20 +169,52 @@ impl Store {
     pub(crate) fn update(&self, id: &str, metadata: &Map<String, Value>) -> Option<Bytes> {
         let mut shard = self.write(id);
         let conversation = shard.get_mut(id)?;
-        conversation.json = conversation_json(id, conversation.created_at, metadata);
-        Some(conversation.json.clone())
+        let mut merged;
+        let metadata = if self.deviates(Deviation::UpdateMergesMetadata) && !metadata.is_empty() {
+            merged = stored_metadata(&conversation.json);
+            merged.extend(metadata.clone());
+            &merged
+        } else {
+            metadata
+        };
+        if self.deviates(Deviation::UpdateChangesCreatedAt) {
+            conversation.created_at = now().max(conversation.created_at + 1);
+        }
+        let json = conversation_json(id, conversation.created_at, metadata);
+        if !self.deviates(Deviation::UpdateNotPersisted) {
+            conversation.json = json.clone();
+        }
+        if self.deviates(Deviation::UpdateChangesId) {
+            let other_id = random_id("conv_");
+            return Some(conversation_json(
+                &other_id,
+                conversation.created_at,
+                metadata,
+            ));
+        }
+        Some(json)
     }
 
     /// Removes the conversation and its items; false when there was none.
     pub(crate) fn delete(&self, id: &str) -> bool {
+        if self.deviates(Deviation::DeleteKeepsConversation) {
+            return self.read(id).contains_key(id);
+        }
         // Dropping the items happens outside the lock.
-        let removed = self.write(id).remove(id);
-        removed.is_some()
+        let removed = self.write(id).remove(id).is_some();
+        if self.deviates(Deviation::SecondDeleteSucceeds) {
+            let mut deleted = self.deleted.lock().unwrap_or_else(PoisonError::into_inner);
+            if removed {
+                deleted.insert(id.to_owned());
+            }
+            return removed || deleted.contains(id);
+        }
+        removed
     }
 
     /// Appends `messages` in order; answers the stored items.
     pub(crate) fn add_items(&self, id: &str, messages: &[NewMessage]) -> Option<Vec<Item>> {
-        let items: Vec<Item> = messages.iter().map(new_item).collect();
+        let items: Vec<Item> = messages.iter().map(|m| self.new_item(m)).collect();
         let mut shard = self.write(id);
         let conversation = shard.get_mut(id)?;
         for item in &items {
@@ -168,6 +237,11 @@ impl Store {
             Some(after) => Bound::Excluded(*conversation.index.get(after).ok_or(Missing::Item)?),
             None => Bound::Unbounded,
         };
+        let start = if self.deviates(Deviation::AfterIgnored) {
+            Bound::Unbounded
+        } else {
+            start
+        };
         let mut items = Vec::with_capacity(limit.min(conversation.items.len()));
         let has_more = if descending {
             let mut iter = conversation.items.range((Bound::Unbounded, start)).rev();
@@ -178,6 +252,7 @@ impl Store {
             items.extend(iter.by_ref().take(limit).map(|(_, item)| item.clone()));
             iter.next().is_some()
         };
+        let has_more = has_more && !self.deviates(Deviation::HasMoreAlwaysFalse);
         Ok(Page { items, has_more })
     }
 
@@ -200,12 +275,28 @@ impl Store {
         conversation.items.remove(&seq);
         Ok(conversation.json.clone())
     }
+
+    fn new_item(&self, message: &NewMessage) -> Item {
+        let id = random_id("msg_");
+        let status = if self.deviates(Deviation::ItemStatusNull) {
+            Value::Null
+        } else {
+            Value::from("completed")
+        };
+        let json = Bytes::from(message.to_json(&id, status));
+        Item { id, json }
+    }
 }
 
-fn new_item(message: &NewMessage) -> Item {
-    let id = random_id("msg_");
-    let json = Bytes::from(message.to_json(&id));
-    Item { id, json }
+/// The metadata inside a stored conversation's JSON.
+fn stored_metadata(json: &[u8]) -> Map<String, Value> {
+    match serde_json::from_slice::<Value>(json) {
+        Ok(Value::Object(mut conversation)) => match conversation.remove("metadata") {
+            Some(Value::Object(metadata)) => metadata,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    }
 }
 
 /// `prefix` followed by 48 lowercase hex digits (192 random bits).
@@ -254,7 +345,7 @@ mod tests {
         let items: Vec<Value> = (0..n)
             .map(|i| json!({"role": "user", "content": format!("m{i}")}))
             .collect();
-        parse_items(Value::Array(items), true).expect("valid")
+        parse_items(Value::Array(items), true, Deviations::default()).expect("valid")
     }
 
     fn id_of(json: &Bytes) -> String {

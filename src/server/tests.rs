@@ -81,6 +81,7 @@ impl Api {
         let server = spawn(
             ServerConfig {
                 api_key: api_key.map(str::to_owned),
+                ..ServerConfig::default()
             },
             "127.0.0.1",
             0,
@@ -729,8 +730,10 @@ fn the_schema_check_itself_tells_a_message_from_a_broken_one() {
     );
     assert_valid(
         "ErrorResponse",
-        &serde_json::from_slice(&super::error::ApiError::item_not_found("msg_1").body())
-            .expect("json"),
+        &serde_json::from_slice(
+            &super::error::ApiError::item_not_found("msg_1").body(Default::default()),
+        )
+        .expect("json"),
     );
 }
 

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::deviation::{Deviation, Deviations};
 use super::error::{one_of, ApiError};
 
 /// At most this many metadata pairs.
@@ -31,19 +32,28 @@ pub(crate) const INCLUDE_VALUES: &[&str] = &[
 
 /// Parses a request body that must be a JSON object. An empty (or all-whitespace) body is
 /// `None`; anything that is not a JSON object answers the live API's "could not parse" error.
-pub(crate) fn object_body(body: &[u8]) -> Result<Option<Map<String, Value>>, ApiError> {
+pub(crate) fn object_body(
+    body: &[u8],
+    deviations: Deviations,
+) -> Result<Option<Map<String, Value>>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(Some(map)),
+        _ if deviations.deviates(Deviation::InvalidJson500) => Err(ApiError::server_error()),
         _ => Err(ApiError::unparsable_json()),
     }
 }
 
 /// Rejects the first field of `body` that is not in `allowed`.
-pub(crate) fn known_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn known_fields(
+    body: &Map<String, Value>,
+    allowed: &[&str],
+    deviations: Deviations,
+) -> Result<(), ApiError> {
     match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(_) if deviations.deviates(Deviation::UnknownFieldsIgnored) => Ok(()),
         Some(unknown) => Err(ApiError::unknown_parameter(unknown)),
         None => Ok(()),
     }
@@ -53,13 +63,24 @@ pub(crate) fn known_fields(body: &Map<String, Value>, allowed: &[&str]) -> Resul
 ///
 /// Checks run in this order, each over all pairs in the order sent: the type of `metadata`,
 /// the number of pairs, every key's length, every value's type, every value's length.
-pub(crate) fn metadata(value: Value) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn metadata(
+    value: Value,
+    deviations: Deviations,
+) -> Result<Map<String, Value>, ApiError> {
     let map = match value {
         Value::Null => return Ok(Map::new()),
         Value::Object(map) => map,
         other => return Err(ApiError::invalid_type("metadata", "an object", &other)),
     };
-    if map.len() > MAX_METADATA_PAIRS {
+    let limited = !deviations.deviates(Deviation::MetadataLimitsNotEnforced);
+    let length = |text: &str| {
+        if deviations.deviates(Deviation::LimitsCountBytes) {
+            text.len()
+        } else {
+            text.chars().count()
+        }
+    };
+    if limited && map.len() > MAX_METADATA_PAIRS {
         return Err(ApiError::too_many_properties(
             "metadata",
             MAX_METADATA_PAIRS,
@@ -67,8 +88,8 @@ pub(crate) fn metadata(value: Value) -> Result<Map<String, Value>, ApiError> {
         ));
     }
     for key in map.keys() {
-        let chars = key.chars().count();
-        if chars > MAX_METADATA_KEY_CHARS {
+        let chars = length(key);
+        if limited && chars > MAX_METADATA_KEY_CHARS {
             return Err(ApiError::property_name_too_long(
                 "metadata",
                 format!("metadata.{key}"),
@@ -79,7 +100,7 @@ pub(crate) fn metadata(value: Value) -> Result<Map<String, Value>, ApiError> {
         }
     }
     for (key, value) in &map {
-        if !value.is_string() {
+        if !value.is_string() && !deviations.deviates(Deviation::NonStringValuesAccepted) {
             return Err(ApiError::invalid_type(
                 &format!("metadata.{key}"),
                 "a string",
@@ -88,8 +109,8 @@ pub(crate) fn metadata(value: Value) -> Result<Map<String, Value>, ApiError> {
         }
     }
     for (key, value) in &map {
-        let chars = value.as_str().map_or(0, |s| s.chars().count());
-        if chars > MAX_METADATA_VALUE_CHARS {
+        let chars = value.as_str().map_or(0, length);
+        if limited && chars > MAX_METADATA_VALUE_CHARS {
             return Err(ApiError::string_too_long(
                 &format!("metadata.{key}"),
                 MAX_METADATA_VALUE_CHARS,
@@ -202,20 +223,28 @@ pub(crate) enum Accepts {
 /// Validates a query string for an endpoint. An unknown parameter answers `unknown_parameter`;
 /// `include` is accepted as `include=v` and `include[]=v`, repeatable; for the other parameters
 /// the last occurrence counts. An empty `after=` is the same as no `after`.
-pub(crate) fn query(raw: Option<&str>, accepts: Accepts) -> Result<Query, ApiError> {
+pub(crate) fn query(
+    raw: Option<&str>,
+    accepts: Accepts,
+    deviations: Deviations,
+) -> Result<Query, ApiError> {
     let pairs = query_pairs(raw);
     let allowed: &[&str] = match accepts {
         Accepts::Nothing => &[],
         Accepts::Include => &["include", "include[]"],
         Accepts::List => &["limit", "order", "after", "include", "include[]"],
     };
-    if let Some((name, _)) = pairs.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+    let brackets_rejected = deviations.deviates(Deviation::IncludeBracketsRejected);
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(n, _)| !allowed.contains(&n.as_str()) || (brackets_rejected && n == "include[]"))
+    {
         return Err(ApiError::unknown_parameter(name));
     }
     let mut query = Query::default();
     for (name, value) in pairs {
         match name.as_str() {
-            "limit" => query.limit = Some(limit(&value)?),
+            "limit" => query.limit = Some(limit(&value, deviations)?),
             "order" => {
                 query.descending = Some(match value.as_str() {
                     "asc" => false,
@@ -246,7 +275,7 @@ pub(crate) fn query(raw: Option<&str>, accepts: Accepts) -> Result<Query, ApiErr
 }
 
 /// `limit`: an integer in 1..=100.
-fn limit(value: &str) -> Result<usize, ApiError> {
+fn limit(value: &str, deviations: Deviations) -> Result<usize, ApiError> {
     let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
     let is_integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
     if !is_integer {
@@ -258,6 +287,9 @@ fn limit(value: &str) -> Result<usize, ApiError> {
     }
     let negative = value.starts_with('-');
     match value.parse::<i64>() {
+        Ok(n) if deviations.deviates(Deviation::LimitNotChecked) => {
+            Ok(usize::try_from(n.clamp(MIN_LIMIT, MAX_LIMIT)).unwrap_or(DEFAULT_LIMIT))
+        }
         Ok(n) if n > MAX_LIMIT => Err(ApiError::integer_above_max("limit", MAX_LIMIT, value)),
         Ok(n) if n < MIN_LIMIT => Err(ApiError::integer_below_min("limit", MIN_LIMIT, value)),
         // In range, so 1..=100 fits any usize.
@@ -272,6 +304,18 @@ fn limit(value: &str) -> Result<usize, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn metadata(value: Value) -> Result<Map<String, Value>, ApiError> {
+        super::metadata(value, Deviations::default())
+    }
+
+    fn query(raw: Option<&str>, accepts: Accepts) -> Result<Query, ApiError> {
+        super::query(raw, accepts, Deviations::default())
+    }
+
+    fn object_body(body: &[u8]) -> Result<Option<Map<String, Value>>, ApiError> {
+        super::object_body(body, Deviations::default())
+    }
 
     fn code(result: Result<impl std::fmt::Debug, ApiError>) -> (Option<String>, &'static str) {
         let err = result.expect_err("should be rejected");
