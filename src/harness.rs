@@ -16,6 +16,7 @@ use libtest_mimic::{Arguments, Failed, FormatSetting, Trial};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -29,7 +30,12 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The target answered no request at all.
     pub const UNREACHABLE: u8 = 3;
+    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
+
+/// Why a case that Ctrl-C kept from starting did not run.
+const NOT_RUN: &str = "not run: interrupted (Ctrl-C)";
 
 /// Everything a run needs besides libtest's own arguments.
 #[derive(Debug, Clone)]
@@ -156,6 +162,8 @@ struct Run {
     expectations: Option<Expectations>,
     started: SystemTime,
     results: Mutex<Vec<CaseResult>>,
+    /// Set by Ctrl-C: no case or step starts any more.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Run {
@@ -192,6 +200,13 @@ impl Run {
     }
 
     fn execute(&self, case: &Arc<Case>) -> Result<(), Failed> {
+        if self.stopping.load(Ordering::SeqCst) {
+            self.record(CaseResult {
+                skipped: Some(NOT_RUN.into()),
+                ..CaseResult::of(case)
+            });
+            return Err(NOT_RUN.into());
+        }
         let (target, snapshots) = match self.target() {
             Ok(connected) => connected,
             Err(e) => {
@@ -218,6 +233,7 @@ impl Run {
             Arc::clone(case),
             Arc::clone(target),
             Arc::clone(&self.spec),
+            Arc::clone(&self.stopping),
         ));
         let mut outcome = executed.outcome;
         if let SnapshotSet::Enabled(dir) = snapshots {
@@ -347,6 +363,8 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
     // Cases wait on the network, not the CPU: run more of them than there are cores.
     args.test_threads.get_or_insert(8);
     snapshot::install_panic_hook();
+    let stopping = Arc::new(AtomicBool::new(false));
+    listen_for_interrupt(&runtime, Arc::clone(&stopping))?;
     let run = Arc::new(Run {
         settings,
         spec,
@@ -355,6 +373,7 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
         expectations,
         started: SystemTime::now(),
         results: Mutex::new(Vec::new()),
+        stopping,
     });
     let trials = cases
         .into_iter()
@@ -395,6 +414,60 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
     Ok((run, trials))
 }
 
+/// The first Ctrl-C sets `stopping`: running cases finish their current step and delete what
+/// they created, no other case starts. A second Ctrl-C quits at once, without cleanup.
+fn listen_for_interrupt(
+    runtime: &tokio::runtime::Runtime,
+    stopping: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let _entered = runtime.enter();
+    // Registered now rather than when the task first runs, so an early Ctrl-C counts too.
+    #[cfg(unix)]
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    runtime.spawn(async move {
+        for count in 1.. {
+            #[cfg(unix)]
+            interrupts.recv().await;
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            if count == 1 {
+                stopping.store(true, Ordering::SeqCst);
+                eprintln!(
+                    "\ninterrupted: no new case starts; running cases finish their step and delete \
+                     what they created (Ctrl-C again quits at once, without cleanup)"
+                );
+            } else {
+                eprintln!("\ninterrupted again: quitting without cleanup");
+                std::process::exit(exit::INTERRUPTED.into());
+            }
+        }
+    });
+    Ok(())
+}
+
+/// What a run stopped by Ctrl-C did, for the notes.
+fn interrupted(results: &[CaseResult]) -> String {
+    let not_run = results
+        .iter()
+        .filter(|r| r.skipped.as_deref() == Some(NOT_RUN))
+        .count();
+    let ran: Vec<&CaseResult> = results.iter().filter(|r| r.skipped.is_none()).collect();
+    let deleted: usize = ran.iter().map(|r| r.outcome.cleaned_up).sum();
+    format!(
+        "interrupted (Ctrl-C): {} ran and deleted the {} they had created (failed deletes are \
+         in the notes); {} did not run",
+        counted(ran.len(), "case"),
+        counted(deleted, "resource"),
+        counted(not_run, "case"),
+    )
+}
+
+/// `1 case`, `2 cases`.
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Creates (or empties) a report file and its folder.
 fn create(path: &std::path::Path, text: &str) -> Result<(), String> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -418,7 +491,11 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
             run.settings.target.base_url.is_none(),
         ),
     };
+    let stopped = run.stopping.load(Ordering::SeqCst);
     let mut notes = Vec::new();
+    if stopped {
+        notes.push(interrupted(&results));
+    }
     if let Some(Ok((target, set))) = run.target.get() {
         if let SnapshotSet::Skipped(why) = set {
             notes.push(why.clone());
@@ -443,7 +520,7 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
             insecure: config.insecure,
         },
         strict: run.settings.strict,
-        complete: args.filter.is_none() && args.skip.is_empty() && !args.ignored,
+        complete: args.filter.is_none() && args.skip.is_empty() && !args.ignored && !stopped,
         started: run.started,
         finished,
         notes,
@@ -484,7 +561,9 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
     for e in &unwritten {
         eprintln!("error: {e}");
     }
-    let code = if results.iter().any(|r| r.broken.is_some()) || !unwritten.is_empty() {
+    let code = if stopped {
+        exit::INTERRUPTED
+    } else if results.iter().any(|r| r.broken.is_some()) || !unwritten.is_empty() {
         exit::USAGE
     } else if let Some(Err(_)) = run.target.get() {
         exit::UNREACHABLE

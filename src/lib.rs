@@ -86,9 +86,9 @@
 //! **Order in a step**: send; implicit checks; `status` (a mismatch ends the case); captures
 //! (capturing nothing ends the case); header and JSON matchers; `observe` (reports a value for
 //! INFO requirements: `{path: metadata.a, present: merge, absent: replace}`); the snapshot,
-//! taken only when every check of the step passed. Whatever happens, `cleanup` steps run and
-//! every resource created by an operation with `x-conformance-cleanup` (see
-//! `specs/overlay.yaml`) is deleted.
+//! taken only when every check of the step passed. Whatever happens (a failure, a timeout, a
+//! panic, Ctrl-C), `cleanup` steps run and every resource created by an operation with
+//! `x-conformance-cleanup` (see `specs/overlay.yaml`) is deleted.
 //!
 //! Loading checks everything it can before any request is sent (unknown fields, operations,
 //! requirements and variables, bad selectors and patterns) and points at `file:line:col`.

@@ -4,11 +4,14 @@
 
 use crate::case::{Body, Case, Step};
 use crate::check::{self, Response};
+use crate::secret::Secrets;
 use crate::spec::{Level, Spec};
 use crate::target::Target;
 use crate::template::{self, Vars};
 use crate::verdict::{CaseOutcome, Finding, FindingKind, Observation, StepRecord};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,14 +38,20 @@ pub struct Executed {
 }
 
 /// Runs the case. Steps run in a task of their own so that even a panic in them is caught:
-/// the resources recorded up to that point are deleted all the same.
-pub async fn execute(case: Arc<Case>, target: Arc<Target>, spec: Arc<Spec>) -> Executed {
+/// the resources recorded up to that point are deleted all the same. Once `stopping` is set
+/// (Ctrl-C), no further step starts; the cleanup still runs.
+pub async fn execute(
+    case: Arc<Case>,
+    target: Arc<Target>,
+    spec: Arc<Spec>,
+    stopping: Arc<AtomicBool>,
+) -> Executed {
     let started = Instant::now();
     let created: Arc<Mutex<Vec<Created>>> = Arc::default();
     let steps = tokio::spawn({
         let (case, target, spec, created) =
             (case.clone(), target.clone(), spec.clone(), created.clone());
-        async move { run_steps(&case, &target, &spec, &created).await }
+        async move { run_steps(&case, &target, &spec, &created, &stopping).await }
     })
     .await;
     let (mut outcome, mut snapshots, vars) = match steps {
@@ -76,12 +85,27 @@ async fn run_steps(
     target: &Target,
     spec: &Spec,
     created: &Mutex<Vec<Created>>,
+    stopping: &AtomicBool,
 ) -> (CaseOutcome, Vec<SnapshotRequest>, Vars) {
     let mut outcome = CaseOutcome::default();
     let mut snapshots = Vec::new();
     let mut vars = case.vars.clone();
     for step in &case.steps {
         let index = outcome.steps.len();
+        if stopping.load(Ordering::SeqCst) {
+            outcome.findings.push(Finding {
+                requirement: None,
+                level: Level::Must,
+                kind: FindingKind::Target,
+                summary: format!(
+                    "interrupted (Ctrl-C) before {}; the rest of the case did not run",
+                    step.label
+                ),
+                details: Vec::new(),
+                step: None,
+            });
+            break;
+        }
         let (record, response) = send(step, target, &vars).await;
         outcome.steps.push(record);
         let response = match response {
@@ -159,6 +183,35 @@ fn check_step(
             details,
             step: Some(index),
         };
+    let expected_status = |status: u16| {
+        step.expect
+            .status
+            .as_ref()
+            .is_some_and(|s| s.contains(&status))
+    };
+    if (300..400).contains(&response.status) && !expected_status(response.status) {
+        let location = response
+            .headers
+            .get(reqwest::header::LOCATION)
+            .map(|l| format!(" to `{}`", String::from_utf8_lossy(l.as_bytes())))
+            .unwrap_or_default();
+        push(
+            outcome,
+            Finding {
+                requirement: None,
+                level: Level::Must,
+                kind: FindingKind::Target,
+                summary: format!(
+                    "the server redirected ({}{location}); redirects are not followed (an API \
+                     answers directly): point --base-url at the final address",
+                    response.status
+                ),
+                details: Vec::new(),
+                step: None,
+            },
+        );
+        return Err(());
+    }
     if let Some(expected) = &step.expect.status {
         if !expected.contains(&response.status) {
             let want = expected
@@ -366,6 +419,7 @@ async fn cleanup(
                 "cleanup: {} answered {}",
                 record.request_line, r.status
             )),
+            (_, Ok(r)) if r.status < 300 => outcome.cleaned_up += 1,
             _ => {}
         }
     }
@@ -413,15 +467,22 @@ async fn send(
         status: None,
         elapsed: Duration::ZERO,
     };
+    let timeout = target.config.timeout;
+    let mut status = None;
     let result = async {
-        let timeout = target.config.timeout;
         let mut response = built
             .request
             .send()
             .await
             .map_err(|e| describe_error(e, timeout))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        status = Some(response.status().as_u16());
+        let headers = redact_headers(response.headers(), &target.secrets);
+        if let Some(coding) = content_coding(&headers) {
+            return Err(format!(
+                "unusable answer: its body is encoded with `Content-Encoding: {coding}`, although \
+                 the request asked for none (`Accept-Encoding: identity`); the harness does not decode it"
+            ));
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -436,20 +497,42 @@ async fn send(
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response::new(status, headers, body))
+        // A server may echo a secret back: it is replaced before anything reads the answer, so
+        // no message, excerpt (which might cut a secret in half) or snapshot can carry it.
+        let body = target.secrets.redact_bytes(body);
+        Ok(Response::new(response.status().as_u16(), headers, body))
     }
     .await;
     record.elapsed = started.elapsed();
+    // The target answered, even when its body then failed: it is reachable.
+    record.status = status;
     match result {
-        Ok(response) => {
-            record.status = Some(response.status);
-            (record, Ok(response))
-        }
+        Ok(response) => (record, Ok(response)),
         Err(e) => (record, Err(target_failure(target.secrets.redact(&e)))),
     }
 }
 
-/// One line that says why no answer came.
+/// The answer's headers with any secret in their values replaced.
+fn redact_headers(headers: &HeaderMap, secrets: &Secrets) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let redacted = secrets.redact_bytes(value.as_bytes().to_vec());
+        let value = HeaderValue::from_bytes(&redacted).unwrap_or_else(|_| value.clone());
+        out.append(name.clone(), value);
+    }
+    out
+}
+
+/// The content coding of an answer, unless it is none (`identity`).
+fn content_coding(headers: &HeaderMap) -> Option<String> {
+    let coding = headers.get(reqwest::header::CONTENT_ENCODING)?;
+    let coding = String::from_utf8_lossy(coding.as_bytes())
+        .trim()
+        .to_string();
+    (!coding.is_empty() && !coding.eq_ignore_ascii_case("identity")).then_some(coding)
+}
+
+/// One line that says why no (complete) answer came.
 fn describe_error(e: reqwest::Error, timeout: Duration) -> String {
     use std::error::Error as _;
     let mut root = e.to_string();
@@ -458,15 +541,28 @@ fn describe_error(e: reqwest::Error, timeout: Duration) -> String {
         root = inner.to_string();
         source = inner.source();
     }
+    let lower = root.to_ascii_lowercase();
     if e.is_timeout() {
         format!(
             "no complete answer within the timeout of {} s (--timeout)",
             timeout.as_secs_f64()
         )
+    } else if lower.contains("certificate") {
+        format!(
+            "TLS: the certificate is not trusted ({root}); --insecure skips the check, for test servers only"
+        )
+    } else if e.is_connect() && lower.contains("refused") {
+        format!("cannot connect to the target: nothing listens there ({root})")
     } else if e.is_connect() {
         format!("cannot connect to the target: {root}")
-    } else if e.is_body() || e.is_decode() {
-        format!("the answer broke off while its body was read: {root}")
+    } else if lower.contains("reset") {
+        format!("the target reset the connection before the answer was complete ({root})")
+    } else if e.is_body()
+        || e.is_decode()
+        || lower.contains("closed")
+        || lower.contains("incomplete")
+    {
+        format!("the target closed the connection before the answer was complete ({root})")
     } else {
         format!("the request failed: {root}")
     }

@@ -153,6 +153,11 @@ impl Target {
             // A conformant API never redirects; following one could carry the key elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(config.insecure)
+            // The harness does not decompress: a compressed answer is then the server's fault.
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT_ENCODING,
+                reqwest::header::HeaderValue::from_static("identity"),
+            )]))
             .user_agent(concat!("conformance/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;

@@ -15,8 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub type Vars = BTreeMap<String, Value>;
 
-/// The largest value a generator may make; keeps a typo from eating the machine.
+/// The largest count a generator takes; keeps a typo from eating the machine.
 const MAX_GENERATED: u64 = 100_000;
+/// The most characters and elements the generators of one value make together: nested
+/// generators multiply their counts, and an item may copy a large variable.
+const MAX_GENERATED_TOTAL: u64 = 1_000_000;
 
 /// Checks a value before anything runs: every variable is known and every generator is
 /// well-formed. `known` holds the variables defined at this point of the case.
@@ -80,20 +83,26 @@ pub fn check_str(text: &str, known: &BTreeSet<String>) -> Result<(), String> {
 
 /// Expands variables and generators.
 pub fn expand(value: &Value, vars: &Vars) -> Result<Value, String> {
+    let mut budget = MAX_GENERATED_TOTAL;
+    expand_within(value, vars, &mut budget)
+}
+
+/// [`expand`], with `budget` the characters and elements generators may still make.
+fn expand_within(value: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) => expand_str_value(s, vars)?,
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| expand(v, vars))
+                .map(|v| expand_within(v, vars, budget))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => match generator(map) {
-            Some((kind, spec)) => generate(kind, spec, vars)?,
+            Some((kind, spec)) => generate(kind, spec, vars, budget)?,
             None => {
                 let mut out = Map::new();
                 for (k, v) in map {
-                    out.insert(expand_str(k, vars)?, expand(v, vars)?);
+                    out.insert(expand_str(k, vars)?, expand_within(v, vars, budget)?);
                 }
                 Value::Object(out)
             }
@@ -189,39 +198,76 @@ fn generator(map: &Map<String, Value>) -> Option<(&'static str, &Value)> {
     Some((kind, spec))
 }
 
-fn generate(kind: &str, spec: &Value, vars: &Vars) -> Result<Value, String> {
-    let count = expand(&spec["count"], vars)?
+fn generate(kind: &str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, String> {
+    let count = expand_within(&spec["count"], vars, budget)?
         .as_u64()
         .filter(|n| *n <= MAX_GENERATED)
         .ok_or_else(|| format!("`{kind}.count` must be a whole number up to {MAX_GENERATED}"))?;
     let mut indexed = vars.clone();
-    let mut at = |i: u64| {
-        indexed.insert("index".into(), Value::from(i));
-        indexed.clone()
-    };
     Ok(match kind {
         "$string" => {
-            let unit = expand_str(spec["repeat"].as_str().unwrap_or_default(), vars)?;
+            let unit = match expand_within(&spec["repeat"], vars, budget)? {
+                Value::String(unit) => unit,
+                scalar @ (Value::Number(_) | Value::Bool(_)) => scalar.to_string(),
+                other => return Err(format!("`$string.repeat` must make a string, not {other}")),
+            };
+            spend(budget, count.saturating_mul(unit.chars().count() as u64))?;
             Value::String(unit.repeat(count as usize))
         }
-        "$array" => Value::Array(
-            (0..count)
-                .map(|i| expand(&spec["item"], &at(i)))
-                .collect::<Result<_, _>>()?,
-        ),
+        "$array" => {
+            spend(budget, count)?;
+            let mut items = Vec::new();
+            for i in 0..count {
+                indexed.insert("index".into(), Value::from(i));
+                let item = expand_within(&spec["item"], &indexed, budget)?;
+                // The item may hold a large variable: what is copied counts too.
+                spend(budget, weight(&item))?;
+                items.push(item);
+            }
+            Value::Array(items)
+        }
         _ => {
+            spend(budget, count)?;
             let mut out = Map::new();
             for i in 0..count {
-                let vars = at(i);
-                let key = match expand(&spec["key"], &vars)? {
+                indexed.insert("index".into(), Value::from(i));
+                let key = match expand_within(&spec["key"], &indexed, budget)? {
                     Value::String(key) => key,
                     other => return Err(format!("`$object.key` must make a string, not {other}")),
                 };
-                out.insert(key, expand(&spec["value"], &vars)?);
+                let value = expand_within(&spec["value"], &indexed, budget)?;
+                spend(budget, key.len() as u64 + weight(&value))?;
+                out.insert(key, value);
             }
             Value::Object(out)
         }
     })
+}
+
+/// The size of a value in elements and bytes of text.
+fn weight(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => s.len() as u64,
+        Value::Array(items) => items.iter().map(weight).sum::<u64>() + 1,
+        Value::Object(map) => {
+            map.iter()
+                .map(|(k, v)| k.len() as u64 + weight(v))
+                .sum::<u64>()
+                + 1
+        }
+        _ => 1,
+    }
+}
+
+/// Takes `cost` characters or elements from what the generators of one value may still make.
+fn spend(budget: &mut u64, cost: u64) -> Result<(), String> {
+    *budget = budget.checked_sub(cost).ok_or_else(|| {
+        format!(
+            "the generators of this value make more than {MAX_GENERATED_TOTAL} characters and \
+             elements together: make the counts smaller"
+        )
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -288,6 +334,32 @@ mod tests {
         )
         .is_ok());
         assert!(check(&json!("{{index}}"), &known).is_err());
+    }
+
+    #[test]
+    fn nested_generators_cannot_make_a_huge_value() {
+        // Just over the limit, so that a regression costs megabytes, not the machine.
+        let bomb =
+            json!({"$array": {"count": 1_100, "item": {"$array": {"count": 1_000, "item": 1}}}});
+        let err = expand(&bomb, &vars()).unwrap_err();
+        assert!(
+            err.starts_with("the generators of this value make more than"),
+            "{err}"
+        );
+        let long = json!({"$string": {"repeat": {"$string": {"repeat": "abc", "count": 4}}, "count": 100_000}});
+        assert!(expand(&long, &vars()).is_err());
+        let within =
+            json!({"$array": {"count": 300, "item": {"$string": {"repeat": "é", "count": 512}}}});
+        assert!(expand(&within, &vars()).is_ok());
+        let big = Vars::from([("big".into(), json!("x".repeat(1 << 20)))]);
+        let copies = json!({"$array": {"count": 100, "item": "{{big}}"}});
+        assert!(expand(&copies, &big).is_err());
+        let err = expand(&json!({"$string": {"repeat": [7], "count": 2}}), &vars()).unwrap_err();
+        assert_eq!(err, "`$string.repeat` must make a string, not [7]");
+        assert_eq!(
+            expand(&json!({"$string": {"repeat": 7, "count": 2}}), &vars()).unwrap(),
+            json!("77")
+        );
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct CaseOutcome {
     pub steps: Vec<StepRecord>,
     /// Things worth saying that are not findings (a cleanup that failed, a skipped snapshot).
     pub notes: Vec<String>,
+    /// Resources the case created that the harness deleted when it ended.
+    pub cleaned_up: usize,
     pub elapsed: Duration,
     /// Requirements whose checks ran (the status and schema of a step, its matchers, its
     /// observation), passed or not: a requirement with no finding is met only if it is here.

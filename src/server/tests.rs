@@ -1020,6 +1020,12 @@ async fn unknown_paths_and_methods_answer_invalid_url() {
         (Method::DELETE, format!("/conversations/{id}/items")),
         (Method::POST, format!("/conversations/{id}/items/msg_1")),
         (Method::GET, "/conversations/".to_owned()),
+        (Method::OPTIONS, format!("/conversations/{id}")),
+        (Method::TRACE, "/conversations".to_owned()),
+        (
+            Method::from_bytes(b"BREW").expect("an extension method"),
+            format!("/conversations/{id}"),
+        ),
     ];
     for (method, path) in cases {
         let answer = api.send(method.clone(), &path, None).await;
@@ -1104,6 +1110,67 @@ async fn a_header_flood_is_refused_with_a_4xx() {
     api.get("/conversations/conv_x").await.assert_status(404);
 }
 
+/// Sends raw bytes on a fresh connection and answers what comes back before the server
+/// closes it (or 2 s pass).
+async fn raw_exchange(api: &Api, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api.server.local_addr())
+        .await
+        .expect("connects");
+    // The server may answer and close before everything is written: that is fine.
+    let _ = stream.write_all(request).await;
+    let _ = stream.shutdown().await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn broken_http_gets_a_4xx_or_a_closed_connection_and_the_server_lives_on() {
+    let api = Api::start().await;
+    let id = api.conversation(json!({})).await;
+    let long_header = format!(
+        "GET /v1/conversations/{id} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "y".repeat(200 * 1024)
+    );
+    let long_path = format!(
+        "GET /v1/conversations/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "z".repeat(200 * 1024)
+    );
+    let requests: Vec<(&str, Vec<u8>)> = vec![
+        ("not HTTP", b"GARBAGE GARBAGE GARBAGE\r\n\r\n".to_vec()),
+        ("binary", vec![0u8, 159, 146, 150, 255, 13, 10, 13, 10]),
+        ("a huge header", long_header.into_bytes()),
+        ("a huge path", long_path.into_bytes()),
+        (
+            "bad chunked encoding",
+            format!("POST /v1/conversations/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnope\r\n").into_bytes(),
+        ),
+        (
+            "a body shorter than its Content-Length",
+            format!("POST /v1/conversations/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 100\r\n\r\n{{\"metadata\"").into_bytes(),
+        ),
+    ];
+    for (what, request) in requests {
+        let answer = raw_exchange(&api, &request).await;
+        let status = answer.get(9..12).unwrap_or_default();
+        assert!(
+            answer.is_empty() || (answer.starts_with("HTTP/1.1 4") && status != "404"),
+            "{what}: {}",
+            answer.lines().next().unwrap_or_default()
+        );
+    }
+    // Untouched, and still serving.
+    assert_eq!(
+        api.get(&format!("/conversations/{id}")).await.ok()["metadata"],
+        json!({})
+    );
+}
+
 // ---------------------------------------------------------------- concurrency
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1116,7 +1183,7 @@ async fn concurrent_updates_lose_nothing_and_never_tear() {
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
             let path = format!("/conversations/{id}");
-            for n in 0..200 {
+            for n in 0..500 {
                 let metadata = json!({"writer": writer.to_string(), "n": n.to_string(), format!("w{writer}"): "x"});
                 let answer = api.post(&path, json!({ "metadata": metadata })).await.ok();
                 // Each answer is exactly what this request wrote.
@@ -1132,7 +1199,7 @@ async fn concurrent_updates_lose_nothing_and_never_tear() {
     // One whole write, and the last of its writer.
     assert_eq!(metadata.len(), 3, "{last}");
     let writer = metadata["writer"].as_str().expect("writer");
-    assert_eq!(metadata["n"], "199", "{last}");
+    assert_eq!(metadata["n"], "499", "{last}");
     assert_eq!(metadata[&format!("w{writer}")], "x", "{last}");
 }
 

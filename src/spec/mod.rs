@@ -477,18 +477,40 @@ fn check_local_refs(document: &Value, file: &str, text: &str) -> Result<(), Stri
     }
     let mut refs = Vec::new();
     walk(document, &mut refs);
-    for r in refs {
-        let Some(pointer) = r.strip_prefix('#') else {
-            continue;
-        };
-        if document.pointer(pointer).is_none() {
-            let (line, col) = text
-                .find(r)
-                .map(|at| crate::yaml::line_col(text, at))
-                .unwrap_or((1, 1));
+    let at = |r: &str| {
+        let (line, col) = text
+            .find(r)
+            .map(|at| crate::yaml::line_col(text, at))
+            .unwrap_or((1, 1));
+        format!("{file}:{line}:{col}")
+    };
+    let target = |r: &str| r.strip_prefix('#').and_then(|p| document.pointer(p));
+    for r in refs.iter().filter(|r| r.starts_with('#')) {
+        if target(r).is_none() {
             return Err(format!(
-                "{file}:{line}:{col}: dangling $ref `{r}`: nothing in the document is at that path"
+                "{}: dangling $ref `{r}`: nothing in the document is at that path",
+                at(r)
             ));
+        }
+    }
+    // A `$ref` that leads, through `$ref`s only, back to itself points at nothing.
+    for r in refs.iter().filter(|r| r.starts_with('#')) {
+        let mut seen = vec![*r];
+        let mut next = target(r)
+            .and_then(|v| v.get("$ref"))
+            .and_then(Value::as_str);
+        while let Some(hop) = next.filter(|hop| hop.starts_with('#')) {
+            if seen.contains(&hop) {
+                return Err(format!(
+                    "{}: $ref `{r}` leads back to itself ({} -> {hop})",
+                    at(r),
+                    seen.join(" -> ")
+                ));
+            }
+            seen.push(hop);
+            next = target(hop)
+                .and_then(|v| v.get("$ref"))
+                .and_then(Value::as_str);
         }
     }
     Ok(())
@@ -623,5 +645,20 @@ mod tests {
             err.starts_with("x.yaml:3:12: dangling $ref `#/nowhere`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_ref_cycle_is_located() {
+        let text = "a:\n  $ref: '#/b'\nb:\n  $ref: '#/a'\nc:\n  properties: {d: {$ref: '#/c'}}\n";
+        let doc: Value = crate::yaml::parse("x.yaml", text).unwrap();
+        let err = check_local_refs(&doc, "x.yaml", text).unwrap_err();
+        assert_eq!(
+            err,
+            "x.yaml:2:10: $ref `#/b` leads back to itself (#/b -> #/a -> #/b)"
+        );
+        // A recursive schema is not a cycle of references.
+        let text = "c:\n  properties: {d: {$ref: '#/c'}}\n";
+        let doc: Value = crate::yaml::parse("x.yaml", text).unwrap();
+        assert!(check_local_refs(&doc, "x.yaml", text).is_ok());
     }
 }
