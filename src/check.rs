@@ -106,13 +106,7 @@ pub fn implicit(
     } else {
         step
     };
-    let schema = operation.and_then(|op| spec.response_schema(op, response.status));
-    let schema = schema.or_else(|| {
-        // An unknown path has no operation; its 4xx must still be the error object.
-        (operation.is_none() && is_client_error)
-            .then(|| "#/components/schemas/ConformanceErrorResponse".to_string())
-    });
-    if let Some(pointer) = schema {
+    if let Some(pointer) = answer_schema(spec, operation, response.status) {
         match &response.json {
             None => out.push(finding(
                 schema_requirement.0,
@@ -157,7 +151,7 @@ pub fn implicit(
     }
     if is_client_error {
         if let Some(body) = response.json_value() {
-            if let Ok(errors) = spec.validate("#/components/schemas/ErrorResponse", body) {
+            if let Ok(errors) = spec.validate(ERROR_SCHEMA, body) {
                 if !errors.is_empty() {
                     out.push(finding(
                         "GEN-03",
@@ -173,6 +167,28 @@ pub fn implicit(
         }
     }
     out
+}
+
+/// The official error object, checked on every 4xx (GEN-03).
+const ERROR_SCHEMA: &str = "#/components/schemas/ErrorResponse";
+
+/// The schema an answer with this status must match: the operation's, or on an unknown path
+/// (no operation) the error object for a 4xx.
+fn answer_schema(spec: &Spec, operation: Option<&Operation>, status: u16) -> Option<String> {
+    let schema = operation.and_then(|op| spec.response_schema(op, status));
+    schema.or_else(|| {
+        (operation.is_none() && (400..500).contains(&status))
+            .then(|| "#/components/schemas/ConformanceErrorResponse".to_string())
+    })
+}
+
+/// Every schema [`implicit`] checks an answer with this status against.
+pub fn schemas(spec: &Spec, operation: Option<&Operation>, status: u16) -> Vec<String> {
+    let mut schemas: Vec<String> = answer_schema(spec, operation, status).into_iter().collect();
+    if (400..500).contains(&status) {
+        schemas.push(ERROR_SCHEMA.to_string());
+    }
+    schemas
 }
 
 fn body_excerpt(response: &Response) -> Vec<String> {

@@ -77,6 +77,9 @@ struct RunArgs {
     /// Run only the case files, not the cases derived from the spec (`derived/...`)
     #[arg(long, env = "CONFORMANCE_NO_DERIVED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     no_derived: bool,
+    /// Write every request sent to FILE, one JSON line each (the key left out), for replay
+    #[arg(long, env = "CONFORMANCE_RECORD_REQUESTS", value_name = "FILE")]
+    record_requests: Option<PathBuf>,
     /// Folder of the spec (openapi.yaml, overlay.yaml, requirements.yaml)
     #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
     spec_dir: Option<PathBuf>,
@@ -196,6 +199,10 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         timeout: Duration::from_secs_f64(args.timeout),
         name: args.target_name.clone().filter(|n| !n.is_empty()),
         insecure: args.insecure,
+        record_requests: args
+            .record_requests
+            .clone()
+            .filter(|f| !f.as_os_str().is_empty()),
     };
     if let Some(name) = &target.name {
         if !name

@@ -13,12 +13,14 @@ use crate::spec::{Level, Spec};
 use crate::target::{Target, TargetConfig};
 use crate::verdict::{CaseOutcome, Finding, FindingKind, Verdict};
 use libtest_mimic::{Arguments, Failed, FormatSetting, Trial};
+use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
+use tokio::sync::oneshot;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -164,6 +166,8 @@ struct Run {
     results: Mutex<Vec<CaseResult>>,
     /// Set by Ctrl-C: no case or step starts any more.
     stopping: Arc<AtomicBool>,
+    /// Case id -> where its outcome arrives, for the cases started by [`Run::start`].
+    running: Mutex<HashMap<String, oneshot::Receiver<run::Executed>>>,
 }
 
 impl Run {
@@ -192,20 +196,66 @@ impl Run {
             .push(result);
     }
 
-    fn trial(self: &Arc<Self>, case: Case) -> Trial {
+    fn trial(self: &Arc<Self>, case: Arc<Case>) -> Trial {
         let ignored = case.ignored.is_some();
         let run = Arc::clone(self);
-        let case = Arc::new(case);
         Trial::test(case.id.clone(), move || run.execute(&case)).with_ignored_flag(ignored)
     }
 
-    fn execute(&self, case: &Arc<Case>) -> Result<(), Failed> {
-        if self.stopping.load(Ordering::SeqCst) {
-            self.record(CaseResult {
-                skipped: Some(NOT_RUN.into()),
-                ..CaseResult::of(case)
+    /// Starts the selected cases, in order, `workers` at a time, as tasks on the runtime (next
+    /// to the embedded server's): the test thread only collects each outcome. Passing every
+    /// case from a test thread to the runtime and back cost more than its requests.
+    fn start(self: &Arc<Self>, cases: Vec<Arc<Case>>, workers: usize) {
+        let Ok((target, _)) = self.target() else {
+            // Each test reports why there is no target.
+            return;
+        };
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = VecDeque::with_capacity(cases.len());
+        for case in cases {
+            let (sender, receiver) = oneshot::channel();
+            running.insert(case.id.clone(), receiver);
+            queue.push_back((case, sender));
+        }
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..workers.max(1) {
+            let (queue, target) = (Arc::clone(&queue), Arc::clone(target));
+            let (spec, stopping) = (Arc::clone(&self.spec), Arc::clone(&self.stopping));
+            self.runtime.spawn(async move {
+                // After Ctrl-C no case starts: the ones left in the queue are reported not run.
+                while !stopping.load(Ordering::SeqCst) {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some((case, sender)) = next else { break };
+                    let executed = run::execute(
+                        case,
+                        Arc::clone(&target),
+                        Arc::clone(&spec),
+                        Arc::clone(&stopping),
+                    )
+                    .await;
+                    // The receiver is gone only when the run is being torn down.
+                    let _ = sender.send(executed);
+                }
             });
-            return Err(NOT_RUN.into());
+        }
+    }
+
+    fn not_run(&self, case: &Case) -> Result<(), Failed> {
+        self.record(CaseResult {
+            skipped: Some(NOT_RUN.into()),
+            ..CaseResult::of(case)
+        });
+        Err(NOT_RUN.into())
+    }
+
+    fn execute(&self, case: &Arc<Case>) -> Result<(), Failed> {
+        let receiver = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&case.id);
+        if receiver.is_none() && self.stopping.load(Ordering::SeqCst) {
+            return self.not_run(case);
         }
         let (target, snapshots) = match self.target() {
             Ok(connected) => connected,
@@ -229,12 +279,25 @@ impl Run {
                 return Err(e.into());
             }
         };
-        let executed = self.runtime.block_on(run::execute(
-            Arc::clone(case),
-            Arc::clone(target),
-            Arc::clone(&self.spec),
-            Arc::clone(&self.stopping),
-        ));
+        let executed = match receiver {
+            Some(receiver) => match self.runtime.block_on(receiver) {
+                Ok(executed) => executed,
+                // Its worker stopped before it (Ctrl-C), or died.
+                Err(_) if self.stopping.load(Ordering::SeqCst) => return self.not_run(case),
+                Err(e) => {
+                    return Err(format!("the harness failed while running the case: {e}").into())
+                }
+            },
+            None => self
+                .runtime
+                .block_on(self.runtime.spawn(run::execute(
+                    Arc::clone(case),
+                    Arc::clone(target),
+                    Arc::clone(&self.spec),
+                    Arc::clone(&self.stopping),
+                )))
+                .map_err(|e| format!("the harness failed while running the case: {e}"))?,
+        };
         let mut outcome = executed.outcome;
         if let SnapshotSet::Enabled(dir) = snapshots {
             let file = self
@@ -302,8 +365,28 @@ impl Run {
 
 /// Runs the suite with libtest's arguments and answers the process's exit code.
 pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
-    match prepare(settings, &mut args) {
-        Ok((run, trials)) => finish(&run, &args, libtest_mimic::run(&args, trials)),
+    match prepare(settings, &args) {
+        Ok((run, trials)) => {
+            // `--test-threads N` is how many cases run at a time; they run on the runtime, and
+            // libtest's one thread collects them in order.
+            // Cases wait on the network, not the CPU: run more of them than there are cores.
+            let workers = args.test_threads.unwrap_or(8);
+            args.test_threads = Some(1);
+            if !args.list {
+                let selected = trials
+                    .iter()
+                    .filter(|(trial, _)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
+                    .filter_map(|(_, case)| case.clone())
+                    .collect();
+                run.start(selected, workers);
+            }
+            let trials = trials.into_iter().map(|(trial, _)| trial).collect();
+            let code = finish(&run, &args, libtest_mimic::run(&args, trials));
+            // The process ends now: freeing the spec, its validators, the cases and the runtime
+            // piece by piece would only add milliseconds (the request log is flushed already).
+            std::mem::forget(run);
+            code
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(exit::USAGE)
@@ -311,9 +394,11 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
     }
 }
 
-fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Trial>), String> {
+/// Each trial with its case (`None` for a file that does not load).
+type Trials = Vec<(Trial, Option<Arc<Case>>)>;
+
+fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), String> {
     settings.target.validate()?;
-    let spec = Arc::new(Spec::load(&settings.spec_dir)?);
     // `--exact NAME` (how nextest runs each test) needs only the file NAME comes from; a
     // derived NAME needs every file (their `covers` decide which derived cases exist).
     let exact = args.filter.clone().filter(|_| args.exact);
@@ -329,7 +414,32 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     };
-    let mut discovered = case::discover(&settings.cases_dir, &spec, &wanted)?;
+    // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
+    // Compiling the response schemas takes milliseconds more (the item union most); a thread
+    // of its own starts on it as soon as the spec is there, so that the cases find them ready.
+    let (spec, read) = std::thread::scope(|scope| {
+        let spec = scope.spawn(|| {
+            let spec = Arc::new(Spec::load(&settings.spec_dir)?);
+            if !args.list {
+                let spec = Arc::clone(&spec);
+                std::thread::spawn(move || {
+                    let operations: Vec<String> =
+                        spec.operations().map(|op| op.id.clone()).collect();
+                    spec.prepare_validators(operations.iter().map(String::as_str));
+                });
+            }
+            Ok::<_, String>(spec)
+        });
+        let read = case::read(&settings.cases_dir, &wanted);
+        let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (spec, read)
+    });
+    let spec = spec?;
+    let (sources, unread) = read?;
+    let mut discovered = case::Discovered {
+        cases: case::validate(sources, &spec),
+        unread,
+    };
     let cases = if derived_wanted {
         let derived = case::derive::derive(&spec);
         case::derive::merge(&spec, discovered.cases, &derived)
@@ -360,8 +470,6 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
         .thread_name("conformance-io")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    // Cases wait on the network, not the CPU: run more of them than there are cores.
-    args.test_threads.get_or_insert(8);
     snapshot::install_panic_hook();
     let stopping = Arc::new(AtomicBool::new(false));
     listen_for_interrupt(&runtime, Arc::clone(&stopping))?;
@@ -374,6 +482,7 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
         started: SystemTime::now(),
         results: Mutex::new(Vec::new()),
         stopping,
+        running: Mutex::new(HashMap::new()),
     });
     let trials = cases
         .into_iter()
@@ -383,18 +492,19 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
                     skipped: Some(why.clone()),
                     ..CaseResult::of(&case)
                 });
-                let trial = run.trial(case);
+                let case = Arc::new(case);
+                let trial = run.trial(Arc::clone(&case));
                 // libtest does not call an ignored test: it is recorded as skipped here.
                 if let Some(skipped) = skipped {
                     if args.is_ignored(&trial) && !args.is_filtered_out(&trial) {
                         run.record(skipped);
                     }
                 }
-                trial
+                (trial, Some(case))
             }
             Err(broken) => {
                 let record = Arc::clone(&run);
-                Trial::test(broken.id.clone(), move || {
+                let trial = Trial::test(broken.id.clone(), move || {
                     record.record(CaseResult {
                         id: broken.id.clone(),
                         file: broken.file.clone(),
@@ -407,7 +517,8 @@ fn prepare(settings: Settings, args: &mut Arguments) -> Result<(Arc<Run>, Vec<Tr
                         message: None,
                     });
                     Err(format!("the case does not load:\n{}", broken.error).into())
-                })
+                });
+                (trial, None)
             }
         })
         .collect();
@@ -502,6 +613,10 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         }
         if target.config.insecure {
             notes.push("TLS certificates were NOT verified (--insecure)".into());
+        }
+        if let Some(log) = &target.request_log {
+            log.flush();
+            notes.extend(log.error().map(String::from));
         }
     }
     let config = &run.settings.target;

@@ -134,6 +134,7 @@ pub mod date;
 pub mod expectation;
 pub mod harness;
 pub mod report;
+pub mod request_log;
 pub mod run;
 pub mod secret;
 pub mod selector;

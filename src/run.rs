@@ -4,6 +4,7 @@
 
 use crate::case::{Body, Case, Step};
 use crate::check::{self, Response};
+use crate::request_log::RequestLog;
 use crate::secret::Secrets;
 use crate::spec::{Level, Spec};
 use crate::target::Target;
@@ -72,6 +73,9 @@ pub async fn execute(
         }
     };
     cleanup(&case, &target, &spec, &vars, &created, &mut outcome).await;
+    if let Some(log) = &target.request_log {
+        log.flush();
+    }
     if outcome.failed(true) {
         // A step that did not pass must not become a snapshot to accept.
         snapshots.clear();
@@ -83,7 +87,7 @@ pub async fn execute(
 async fn run_steps(
     case: &Case,
     target: &Target,
-    spec: &Spec,
+    spec: &Arc<Spec>,
     created: &Mutex<Vec<Created>>,
     stopping: &AtomicBool,
 ) -> (CaseOutcome, Vec<SnapshotRequest>, Vars) {
@@ -106,7 +110,7 @@ async fn run_steps(
             });
             break;
         }
-        let (record, response) = send(step, target, &vars).await;
+        let (record, response) = send(step, target, &vars, (&case.id, index)).await;
         outcome.steps.push(record);
         let response = match response {
             Ok(response) => response,
@@ -118,6 +122,15 @@ async fn run_steps(
                 break;
             }
         };
+        // Compiling a schema takes milliseconds; on a runtime worker it would hold up every
+        // other case (and the embedded server), so it happens on a blocking thread.
+        let operation = step_operation(step, spec);
+        for pointer in check::schemas(spec, operation, response.status) {
+            if spec.needs_compiling(&pointer) {
+                let spec = Arc::clone(spec);
+                let _ = tokio::task::spawn_blocking(move || spec.prepare_validator(&pointer)).await;
+            }
+        }
         let findings_before = outcome.findings.len();
         let gate = check_step(step, spec, &response, &mut vars, &mut outcome, index);
         if response.status < 300 {
@@ -160,10 +173,7 @@ fn check_step(
     outcome: &mut CaseOutcome,
     index: usize,
 ) -> Result<(), ()> {
-    let operation = match &step.operation {
-        Some(id) => spec.operation(id),
-        None => spec.match_path(&step.method, &step.path),
-    };
+    let operation = step_operation(step, spec);
     let push = |outcome: &mut CaseOutcome, f: Finding| {
         outcome.findings.push(Finding {
             step: Some(index),
@@ -330,6 +340,13 @@ fn check_step(
     Ok(())
 }
 
+fn step_operation<'s>(step: &Step, spec: &'s Spec) -> Option<&'s crate::spec::Operation> {
+    match &step.operation {
+        Some(id) => spec.operation(id),
+        None => spec.match_path(&step.method, &step.path),
+    }
+}
+
 fn record_created(step: &Step, spec: &Spec, response: &Response, created: &Mutex<Vec<Created>>) {
     let Some(cleanup) = step
         .operation
@@ -373,8 +390,14 @@ async fn cleanup(
     created: &Mutex<Vec<Created>>,
     outcome: &mut CaseOutcome,
 ) {
+    // Requests are numbered on from the case's steps, for the request log.
+    let mut sent = outcome.steps.len();
+    let mut origin = || {
+        sent += 1;
+        (case.id.as_str(), sent - 1)
+    };
     for step in &case.cleanup {
-        match send(step, target, vars).await {
+        match send(step, target, vars, origin()).await {
             (_, Err(f)) => outcome
                 .notes
                 .push(format!("cleanup {}: {}", step.label, f.summary)),
@@ -409,7 +432,7 @@ async fn cleanup(
             snapshot: None,
             observe: None,
         };
-        match send(&step, target, &Vars::new()).await {
+        match send(&step, target, &Vars::new(), origin()).await {
             (record, Err(f)) => outcome.notes.push(format!(
                 "cleanup: {} failed: {}",
                 record.request_line, f.summary
@@ -426,10 +449,12 @@ async fn cleanup(
 }
 
 /// Builds the request of a step, sends it and reads the answer (at most [`MAX_BODY_BYTES`]).
+/// `origin` (case id, number of the request in the case) names it in the request log.
 async fn send(
     step: &Step,
     target: &Target,
     vars: &Vars,
+    origin: (&str, usize),
 ) -> (StepRecord, Result<Response, Finding>) {
     let started = Instant::now();
     let target_failure = |summary: String| Finding {
@@ -469,10 +494,25 @@ async fn send(
     };
     let timeout = target.config.timeout;
     let mut status = None;
+    let mut logged = None;
     let result = async {
-        let mut response = built
+        let request = built
             .request
-            .send()
+            .build()
+            .map_err(|e| describe_error(e, timeout))?;
+        if target.request_log.is_some() {
+            logged = Some(RequestLog::begin(
+                origin.0,
+                origin.1,
+                &request,
+                &target.base_url,
+                target.auth_header.as_deref().filter(|_| step.auth),
+                &target.secrets,
+            ));
+        }
+        let mut response = target
+            .client
+            .execute(request)
             .await
             .map_err(|e| describe_error(e, timeout))?;
         status = Some(response.status().as_u16());
@@ -506,6 +546,10 @@ async fn send(
     record.elapsed = started.elapsed();
     // The target answered, even when its body then failed: it is reachable.
     record.status = status;
+    if let (Some(log), Some(entry)) = (&target.request_log, logged) {
+        let answer = result.as_ref().ok().map(|r| (r.status, r.body.as_slice()));
+        log.finish(entry, answer, &target.secrets);
+    }
     match result {
         Ok(response) => (record, Ok(response)),
         Err(e) => (record, Err(target_failure(target.secrets.redact(&e)))),
@@ -625,11 +669,11 @@ fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, String> {
         request.header(name, value)
     };
     if step.auth {
-        if let Some(key) = &target.config.api_key {
+        if let Some(auth) = &target.auth_header {
             request = header(
                 request,
                 "Authorization",
-                &format!("Bearer {key}"),
+                auth,
                 "\"Authorization: Bearer $CONFORMANCE_API_KEY\"".into(),
             );
         }

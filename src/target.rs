@@ -1,7 +1,9 @@
 //! The server under test: a base URL, one shared HTTP client, the credentials to send, and,
 //! when no base URL is given, the embedded reference server started on a loopback port.
 
+use crate::request_log::RequestLog;
 use crate::secret::Secrets;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where to send requests and what to send with them, as the user configured it.
@@ -18,6 +20,8 @@ pub struct TargetConfig {
     pub name: Option<String>,
     /// Accept invalid TLS certificates (explicit, and printed with the results).
     pub insecure: bool,
+    /// Log every request sent to this file, one JSON line each ([`crate::request_log`]).
+    pub record_requests: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,7 @@ impl Default for TargetConfig {
             timeout: Duration::from_secs(30),
             name: None,
             insecure: false,
+            record_requests: None,
         }
     }
 }
@@ -117,6 +122,15 @@ impl TargetConfig {
         if self.timeout.is_zero() {
             return Err("--timeout must be more than 0 seconds".into());
         }
+        if let Some(file) = &self.record_requests {
+            let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+            if file.is_dir() || folder.is_some_and(|f| !f.is_dir()) {
+                return Err(format!(
+                    "--record-requests {}: give a file in an existing folder",
+                    file.display()
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -139,6 +153,9 @@ pub struct Target {
     pub client: reqwest::Client,
     pub config: TargetConfig,
     pub secrets: Secrets,
+    /// `Authorization: Bearer <key>` as sent, built once.
+    pub auth_header: Option<String>,
+    pub request_log: Option<RequestLog>,
     /// Keeps the embedded server alive as long as the target.
     pub reference: Option<crate::server::RunningServer>,
 }
@@ -147,7 +164,17 @@ impl Target {
     /// Builds the one client of the process and, without a base URL, starts the reference
     /// server on an ephemeral loopback port. Must run inside the tokio runtime.
     pub async fn connect(config: TargetConfig) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        let plain_http = config
+            .base_url
+            .as_deref()
+            .is_none_or(|url| url.to_ascii_lowercase().starts_with("http://"));
+        if plain_http {
+            // Every request goes to the base URL (redirects are not followed), so a plain-HTTP
+            // target never needs certificates; loading the system's roots takes milliseconds.
+            builder = builder.tls_certs_only([]);
+        }
+        let client = builder
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             // A conformant API never redirects; following one could carry the key elsewhere.
@@ -159,6 +186,9 @@ impl Target {
                 reqwest::header::HeaderValue::from_static("identity"),
             )]))
             .user_agent(concat!("conformance/", env!("CARGO_PKG_VERSION")))
+            // Small JSON requests: without this, Nagle's algorithm and delayed ACKs can hold
+            // a POST body back for tens of milliseconds.
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let (base_url, reference) = match &config.base_url {
@@ -183,11 +213,18 @@ impl Target {
             config.api_key = Some(format!("sk-conformance-{:016x}", rand::random::<u64>()));
         }
         let secrets = config.secrets();
+        let request_log = config
+            .record_requests
+            .as_deref()
+            .map(RequestLog::create)
+            .transpose()?;
         Ok(Self {
             base_url,
             client,
+            auth_header: config.api_key.as_ref().map(|key| format!("Bearer {key}")),
             config,
             secrets,
+            request_log,
             reference,
         })
     }

@@ -4,3 +4,7 @@
 fn main() -> std::process::ExitCode {
     conformance::cli::test_main()
 }
+
+/// The same allocator as the binary (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -871,3 +871,85 @@ async fn a_server_that_counts_bytes_fails_the_multibyte_boundary() {
     run.assert_contains("UPD-05 MUST: the limits are accepted at the boundary");
     run.assert_contains("expected status 200, got 400");
 }
+
+#[tokio::test]
+async fn the_request_log_keeps_every_request_in_order_without_secrets() {
+    let case = "requirement: CRE-02
+steps:
+  - name: create
+    operation: createConversation
+    body: {metadata: {topic: demo}}
+    expect: {status: 200}
+    capture: {conv: $}
+  - name: retrieve
+    operation: getConversation
+    path_params: {conversation_id: \"{{conv.id}}\"}
+    expect: {status: 200}
+";
+    let fixture = Fixture::new(&[("logged.yaml", case)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let log = fixture.path().join("requests.jsonl");
+    let tenant = "tenant-secret-4242";
+    let run = fixture
+        .run_with_env(
+            &base(&server),
+            &[
+                "--record-requests",
+                log.to_str().unwrap(),
+                "--header",
+                "X-Tenant: env:CONFORMANCE_SELFTEST_TENANT",
+            ],
+            &[("CONFORMANCE_SELFTEST_TENANT", tenant)],
+        )
+        .await;
+    run.assert_code(0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(KEY) && !text.contains(tenant), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sent: Vec<(&str, u64, &str, &str, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["case"].as_str().unwrap(),
+                l["step"].as_u64().unwrap(),
+                l["method"].as_str().unwrap(),
+                l["path"].as_str().unwrap(),
+                l["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let conv_path = format!("/conversations/{CONV}");
+    assert_eq!(
+        sent,
+        [
+            ("logged", 0, "POST", "/conversations", 200),
+            ("logged", 1, "GET", conv_path.as_str(), 200),
+            // The cleanup of what the case created, numbered on.
+            ("logged", 2, "DELETE", conv_path.as_str(), 200),
+        ]
+    );
+    assert!(lines.iter().all(|l| l["auth"] == json!(true)));
+    assert_eq!(
+        lines[0]["headers"],
+        json!([
+            ["x-tenant", "[redacted]"],
+            ["content-type", "application/json"]
+        ])
+    );
+    assert_eq!(lines[0]["body"], json!(r#"{"metadata":{"topic":"demo"}}"#));
+    assert!(lines[0]["answer"].as_str().unwrap().contains(CONV));
+
+    let missing = fixture.path().join("no/such/folder/requests.jsonl");
+    let run = fixture
+        .run(
+            &base(&server),
+            &["--record-requests", missing.to_str().unwrap()],
+        )
+        .await;
+    run.assert_code(2);
+    run.assert_contains("--record-requests");
+    run.assert_contains("give a file in an existing folder");
+}

@@ -120,6 +120,26 @@ pub fn discover(
     spec: &Spec,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Discovered, String> {
+    let (sources, unread) = read(root, wanted)?;
+    Ok(Discovered {
+        cases: validate(sources, spec),
+        unread,
+    })
+}
+
+/// A case file read and parsed, not yet checked against the spec (which may still be loading).
+pub struct Source {
+    id: String,
+    file: String,
+    parsed: Result<CaseFile, String>,
+}
+
+/// Finds, reads and parses (on every core) the case files below `root` that `wanted` accepts,
+/// as [`discover`] does; answers them and the ids of the files left unread.
+pub fn read(
+    root: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<(Vec<Source>, Vec<String>), String> {
     let mut files = Vec::new();
     collect(root, &mut files)
         .map_err(|e| format!("{}: cannot read the cases folder: {e}", root.display()))?;
@@ -131,33 +151,72 @@ pub fn discover(
         ));
     }
     let shown_root = root.file_name().map(PathBuf::from).unwrap_or_default();
-    let mut discovered = Discovered {
-        cases: Vec::new(),
-        unread: Vec::new(),
-    };
-    for path in &files {
-        let relative = path.strip_prefix(root).unwrap_or(path);
+    let mut unread = Vec::new();
+    let mut selected = Vec::new();
+    for path in files {
+        let relative = path.strip_prefix(root).unwrap_or(&path);
         let id = relative
             .with_extension("")
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        if !wanted(&id) {
-            discovered.unread.push(id);
-            continue;
-        }
-        let file = shown_root.join(relative).display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => discovered.cases.extend(load(&id, &file, &text, spec)),
-            Err(e) => discovered.cases.push(Err(Broken {
-                error: format!("{file}: cannot read: {e}"),
-                id,
-                file,
-            })),
+        if wanted(&id) {
+            let file = shown_root.join(relative).display().to_string();
+            selected.push((path, id, file));
+        } else {
+            unread.push(id);
         }
     }
-    Ok(discovered)
+    let sources = on_every_core(&selected, |(path, id, file)| {
+        let parsed = match std::fs::read_to_string(path) {
+            Ok(text) => crate::yaml::parse(file, &text),
+            Err(e) => Err(format!("{file}: cannot read: {e}")),
+        };
+        Source {
+            id: id.clone(),
+            file: file.clone(),
+            parsed,
+        }
+    });
+    Ok((sources, unread))
+}
+
+/// Checks the parsed files against the spec and the catalogue, on every core: one case per
+/// file, or one per parameter row.
+pub fn validate(sources: Vec<Source>, spec: &Spec) -> Vec<Result<Case, Broken>> {
+    on_every_core(&sources, |source| match &source.parsed {
+        Ok(parsed) => cases_of(&source.id, &source.file, parsed, spec),
+        Err(error) => vec![Err(Broken {
+            id: source.id.clone(),
+            file: source.file.clone(),
+            error: error.clone(),
+        })],
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `f` over `items`, split in one contiguous chunk per core; the answers keep their order.
+fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Below a few files a thread costs more than it saves.
+    let chunk = items.len().div_ceil(cores).max(16);
+    if chunk >= items.len() {
+        return items.iter().map(&f).collect();
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -174,20 +233,26 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Parses and validates one case file: one case, or one per parameter row.
 pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, Broken>> {
-    let broken = |error: String| {
-        vec![Err(Broken {
+    match crate::yaml::parse(file, text) {
+        Ok(parsed) => cases_of(id, file, &parsed, spec),
+        Err(error) => vec![Err(Broken {
             id: id.to_string(),
             file: file.to_string(),
             error,
-        })]
-    };
-    let parsed: CaseFile = match crate::yaml::parse(file, text) {
-        Ok(parsed) => parsed,
-        Err(e) => return broken(e),
-    };
-    let rows = match rows(file, &parsed) {
+        })],
+    }
+}
+
+fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<Case, Broken>> {
+    let rows = match rows(file, parsed) {
         Ok(rows) => rows,
-        Err(e) => return broken(e),
+        Err(error) => {
+            return vec![Err(Broken {
+                id: id.to_string(),
+                file: file.to_string(),
+                error,
+            })]
+        }
     };
     rows.into_iter()
         .map(|(suffix, vars)| {
@@ -196,7 +261,7 @@ pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, B
                 None => id.to_string(),
             };
             Validator { spec, file }
-                .case(&parsed, vars)
+                .case(parsed, vars)
                 .map(|mut case| {
                     case.id = id.clone();
                     case
