@@ -417,6 +417,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
     // Compiling the response schemas takes milliseconds more (the item union most); a thread
     // of its own starts on it as soon as the spec is there, so that the cases find them ready.
+    // The derived cases need only the spec: they are built while the case files are read.
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
             let spec = Arc::new(Spec::load(&settings.spec_dir)?);
@@ -428,20 +429,20 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
                     spec.prepare_validators(operations.iter().map(String::as_str));
                 });
             }
-            Ok::<_, String>(spec)
+            let derived = derived_wanted.then(|| case::derive::derive(&spec));
+            Ok::<_, String>((spec, derived))
         });
         let read = case::read(&settings.cases_dir, &wanted);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
-    let spec = spec?;
+    let (spec, derived) = spec?;
     let (sources, unread) = read?;
     let mut discovered = case::Discovered {
         cases: case::validate(sources, &spec),
         unread,
     };
-    let cases = if derived_wanted {
-        let derived = case::derive::derive(&spec);
+    let cases = if let Some(derived) = derived {
         case::derive::merge(&spec, discovered.cases, &derived)
     } else {
         // Not built: expectations may still name derived cases.
