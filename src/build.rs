@@ -7,7 +7,7 @@
 //!   reads is byte for byte the one built with, and parses the YAML itself otherwise.
 
 #[allow(dead_code)]
-#[path = "src/yaml.rs"]
+#[path = "yaml.rs"]
 mod yaml;
 
 use std::path::Path;
@@ -17,7 +17,7 @@ fn main() {
         return;
     };
     println!("cargo:rustc-env=INSTA_WORKSPACE_ROOT={root}");
-    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/build.rs");
     println!("cargo:rerun-if-changed=src/yaml.rs");
     println!("cargo:rerun-if-changed=specs/openapi.yaml");
     let Ok(out) = std::env::var("OUT_DIR") else {
