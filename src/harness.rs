@@ -84,16 +84,16 @@ impl Reports {
 }
 
 impl Settings {
-    /// The folders of this package, where `cargo run` and `cargo test` find them.
+    /// The spec and cases embedded in the binary, and `snapshots/` of the working folder.
     pub fn with_defaults(target: TargetConfig) -> Self {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let bundled = crate::bundle::root();
         Self {
             target,
             strict: false,
             derived: true,
-            spec_dir: root.join("specs"),
-            cases_dir: root.join("cases"),
-            snapshot_dir: root.join("snapshots"),
+            spec_dir: bundled.join("specs"),
+            cases_dir: bundled.join("cases"),
+            snapshot_dir: PathBuf::from("snapshots"),
             expectations: None,
             reports: Reports::default(),
         }
@@ -300,11 +300,11 @@ impl Run {
         };
         let mut outcome = executed.outcome;
         if let SnapshotSet::Enabled(dir) = snapshots {
-            let file = self
-                .settings
-                .cases_dir
-                .parent()
-                .map_or_else(|| PathBuf::from(&case.file), |root| root.join(&case.file));
+            // An embedded case is named as it is in this package (`cases/...`).
+            let file = match self.settings.cases_dir.parent() {
+                Some(root) if !crate::bundle::is_bundled(root) => root.join(&case.file),
+                _ => PathBuf::from(&case.file),
+            };
             for failure in snapshot::assert(dir, &file, &executed.snapshots) {
                 outcome.findings.push(Finding {
                     requirement: None,

@@ -65,13 +65,20 @@ pub enum SnapshotSet {
 }
 
 impl SnapshotSet {
+    /// `root` is relative to the working folder (insta would take a relative one as relative
+    /// to this package's source). A set is compared only where its folder exists, or is being
+    /// recorded: a run elsewhere writes no snapshot.
     pub fn choose(root: &Path, reference: bool, target_name: Option<&str>) -> Self {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let recording = std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always" || v == "new");
         match (reference, target_name) {
-            (true, None) => Self::Enabled(root.to_path_buf()),
+            (true, None) if root.is_dir() || recording => Self::Enabled(root),
+            (true, None) => Self::Skipped(format!(
+                "snapshots: skipped, no snapshot set here ({} does not exist)",
+                root.display()
+            )),
             (_, Some(name)) => {
                 let dir = root.join(name);
-                let recording = std::env::var("INSTA_UPDATE")
-                    .is_ok_and(|v| v == "always" || v == "new");
                 if dir.is_dir() || recording {
                     Self::Enabled(dir)
                 } else {

@@ -140,8 +140,7 @@ pub fn read(
     root: &Path,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<(Vec<Source>, Vec<String>), String> {
-    let mut files = Vec::new();
-    collect(root, &mut files)
+    let mut files = crate::bundle::files_below(root, &["yaml", "yml"])
         .map_err(|e| format!("{}: cannot read the cases folder: {e}", root.display()))?;
     files.sort();
     if files.is_empty() {
@@ -169,7 +168,7 @@ pub fn read(
         }
     }
     let sources = on_every_core(&selected, |(path, id, file)| {
-        let parsed = match std::fs::read_to_string(path) {
+        let parsed = match crate::bundle::read_to_string(path) {
             Ok(text) => crate::yaml::parse(file, &text),
             Err(e) => Err(format!("{file}: cannot read: {e}")),
         };
@@ -217,18 +216,6 @@ fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> V
             .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Parses and validates one case file: one case, or one per parameter row.

@@ -131,7 +131,7 @@ impl Spec {
     pub fn load(dir: &Path) -> Result<Self, String> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read_to_string(&path)
+            crate::bundle::read_to_string(&path)
                 .map(|text| (path.display().to_string(), text))
                 .map_err(|e| format!("{}: cannot read the spec file: {e}", path.display()))
         };
