@@ -164,6 +164,8 @@ impl Target {
     /// Builds the one client of the process and, without a base URL, starts the reference
     /// server on an ephemeral loopback port. Must run inside the tokio runtime.
     pub async fn connect(config: TargetConfig) -> Result<Self, String> {
+        // reqwest takes the process's default provider; another caller may have set it first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder();
         let plain_http = config
             .base_url
