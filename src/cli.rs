@@ -5,7 +5,7 @@
 use crate::harness::{self, Reports, Settings};
 use crate::server::Deviation;
 use crate::target::{HeaderConfig, TargetConfig};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use std::time::Duration;
     name = "conformance",
     version,
     about = "Checks a server against the OpenAI Conversations API contract",
+    after_help = "Exit codes: 0 passed, 1 conformance failures, 2 usage or configuration error, \
+        3 target unreachable, 130 interrupted.\nThe API key is read from CONFORMANCE_API_KEY only.",
     long_about = "Checks a server against the OpenAI Conversations API contract.\n\n\
         Without a subcommand, runs the suite (as `conformance run`). Without --base-url, the \
         suite runs against the embedded reference server.",
@@ -101,12 +103,22 @@ struct RunArgs {
     /// Write the Markdown conformance matrix
     #[arg(long, env = "CONFORMANCE_REPORT_MD", value_name = "FILE")]
     report_md: Option<PathBuf>,
+    /// Write a shields.io endpoint badge (JSON): the verdict and the MUST score
+    #[arg(long, env = "CONFORMANCE_REPORT_BADGE", value_name = "FILE")]
+    report_badge: Option<PathBuf>,
+    /// Start no new case after the first failing one
+    #[arg(long)]
+    fail_fast: bool,
+    /// When no test is selected (a filter that matches nothing): fail with exit code 2, or pass
+    #[arg(long, value_name = "ACTION", value_parser = ["fail", "pass"], default_value = "fail")]
+    no_tests: String,
     #[command(flatten)]
     libtest: libtest_mimic::Arguments,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
+    /// Address to listen on (keep it on loopback unless you mean to share it)
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     /// Port to listen on; 0 picks a free one
@@ -150,9 +162,73 @@ fn deviation_list() -> String {
         .collect()
 }
 
+/// libtest's flags that mean nothing here: accepted, as cargo and nextest may pass them, but
+/// not shown.
+const LIBTEST_HIDDEN: &[&str] = &[
+    "test",
+    "bench",
+    "nocapture",
+    "show_output",
+    "unstable_flags",
+    "logfile",
+];
+
+/// libtest's flags that select tests and shape the output, shown under a heading of their own.
+const LIBTEST_SHOWN: &[&str] = &[
+    "filter",
+    "exact",
+    "skip",
+    "list",
+    "ignored",
+    "include_ignored",
+    "test_threads",
+    "format",
+    "quiet",
+    "color",
+];
+
+/// The command line. libtest-mimic's flattened arguments set a help template and turn the
+/// version flag off for the whole command: both are put back here.
+fn command() -> clap::Command {
+    let mut command = Cli::command()
+        .help_template("{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}")
+        .disable_version_flag(false);
+    for id in LIBTEST_HIDDEN {
+        command = command.mut_arg(*id, |arg| arg.hide(true));
+    }
+    for id in LIBTEST_SHOWN {
+        command = command.mut_arg(*id, |arg| arg.help_heading("Test selection and output"));
+    }
+    command.mut_arg("filter", |arg| {
+        arg.help("Run only the tests whose names contain FILTER (e.g. conversations/update)")
+            .long_help(None)
+    })
+}
+
+fn parse(argv: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches_from(argv)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// An empty `CONFORMANCE_*` variable means unset (as a CI input left empty arrives), not an
+/// empty value. Runs before any other thread exists.
+fn forget_empty_variables() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(name, value)| {
+            value.is_empty() && name.to_string_lossy().starts_with("CONFORMANCE_")
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        std::env::remove_var(name);
+    }
+}
+
 /// The binary's entry point.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    forget_empty_variables();
+    crate::colour::quiet_on_closed_stdout();
+    let cli = match parse(std::env::args()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -171,7 +247,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(mut args: RunArgs) -> ExitCode {
+    crate::colour::settle(&mut args.libtest);
     match settings(&args) {
         Ok(settings) => harness::run(settings, args.libtest),
         Err(e) => {
@@ -217,6 +294,8 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
     }
     let mut settings = Settings::with_defaults(target);
     settings.strict = args.strict;
+    settings.fail_fast = args.fail_fast;
+    settings.allow_no_tests = args.no_tests == "pass";
     settings.derived = !args.no_derived;
     if let Some(dir) = &args.spec_dir {
         settings.spec_dir = dir.clone();
@@ -238,6 +317,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         junit: given(&args.junit),
         json: given(&args.report_json),
         markdown: given(&args.report_md),
+        badge: given(&args.report_badge),
         github_annotations: github,
         step_summary: env("GITHUB_STEP_SUMMARY")
             .filter(|_| github && !nextest)
@@ -265,6 +345,8 @@ fn api_key_from_env() -> Option<String> {
 /// `CONFORMANCE_TARGET_NAME`, `CONFORMANCE_EXPECTATIONS`, the report files, and
 /// `CONFORMANCE_HEADERS` as 'A: b' lines).
 pub fn test_main() -> ExitCode {
+    forget_empty_variables();
+    crate::colour::quiet_on_closed_stdout();
     let mut argv: Vec<String> = vec!["conformance".into()];
     if let Ok(headers) = std::env::var("CONFORMANCE_HEADERS") {
         for line in headers.lines().filter(|l| !l.trim().is_empty()) {
@@ -273,8 +355,15 @@ pub fn test_main() -> ExitCode {
         }
     }
     argv.extend(std::env::args().skip(1));
-    match Cli::try_parse_from(argv) {
-        Ok(Cli { run: args, .. }) => run(args),
+    match parse(argv) {
+        // Under `cargo test FILTER` every test target gets the filter: one without a match
+        // passes, as libtest's do.
+        Ok(Cli { mut run, .. }) => {
+            if std::env::var("CONFORMANCE_NO_TESTS").as_deref() != Ok("fail") {
+                run.no_tests = "pass".into();
+            }
+            self::run(run)
+        }
         Err(e) => {
             let _ = e.print();
             ExitCode::from(harness::exit::USAGE)

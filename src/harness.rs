@@ -34,10 +34,14 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 3;
     /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
+    /// stdout was closed before the end (128 + SIGPIPE, as shells report it).
+    pub const CLOSED_OUTPUT: u8 = 141;
 }
 
 /// Why a case that Ctrl-C kept from starting did not run.
 const NOT_RUN: &str = "not run: interrupted (Ctrl-C)";
+/// Why a case that `--fail-fast` kept from starting did not run.
+const NOT_RUN_FAIL_FAST: &str = "not run: --fail-fast stopped the run after a failure";
 
 /// Everything a run needs besides libtest's own arguments.
 #[derive(Debug, Clone)]
@@ -47,6 +51,10 @@ pub struct Settings {
     pub strict: bool,
     /// Run the cases derived from the spec besides the case files.
     pub derived: bool,
+    /// Start no case after the first failure (`--fail-fast`).
+    pub fail_fast: bool,
+    /// A run that selects no test passes (`--no-tests pass`); otherwise it is a usage error.
+    pub allow_no_tests: bool,
     pub spec_dir: PathBuf,
     pub cases_dir: PathBuf,
     pub snapshot_dir: PathBuf,
@@ -61,6 +69,8 @@ pub struct Reports {
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
+    /// A shields.io endpoint badge.
+    pub badge: Option<PathBuf>,
     /// Print failures and warnings as GitHub Actions workflow commands.
     pub github_annotations: bool,
     /// `$GITHUB_STEP_SUMMARY`: the Markdown matrix is appended to it.
@@ -77,6 +87,7 @@ impl Reports {
             ),
             (self.json.as_ref(), report::json::render),
             (self.markdown.as_ref(), report::markdown::render),
+            (self.badge.as_ref(), report::badge::render),
         ]
         .into_iter()
         .filter_map(|(path, render)| path.map(|p| (p, render)))
@@ -91,6 +102,8 @@ impl Settings {
             target,
             strict: false,
             derived: true,
+            fail_fast: false,
+            allow_no_tests: false,
             spec_dir: bundled.join("specs"),
             cases_dir: bundled.join("cases"),
             snapshot_dir: PathBuf::from("snapshots"),
@@ -166,6 +179,10 @@ struct Run {
     results: Mutex<Vec<CaseResult>>,
     /// Set by Ctrl-C: no case or step starts any more.
     stopping: Arc<AtomicBool>,
+    /// Set by the first failure under `--fail-fast`: no case starts any more.
+    halted: Arc<AtomicBool>,
+    /// The tasks that run the cases, awaited when stdout closes so that they clean up.
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Case id -> where its outcome arrives, for the cases started by [`Run::start`].
     running: Mutex<HashMap<String, oneshot::Receiver<run::Executed>>>,
 }
@@ -218,12 +235,15 @@ impl Run {
             queue.push_back((case, sender));
         }
         let queue = Arc::new(Mutex::new(queue));
+        let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..workers.max(1) {
             let (queue, target) = (Arc::clone(&queue), Arc::clone(target));
             let (spec, stopping) = (Arc::clone(&self.spec), Arc::clone(&self.stopping));
-            self.runtime.spawn(async move {
-                // After Ctrl-C no case starts: the ones left in the queue are reported not run.
-                while !stopping.load(Ordering::SeqCst) {
+            let halted = Arc::clone(&self.halted);
+            handles.push(self.runtime.spawn(async move {
+                // After Ctrl-C (or a failure under --fail-fast) no case starts: the ones left
+                // in the queue are reported not run.
+                while !stopping.load(Ordering::SeqCst) && !halted.load(Ordering::SeqCst) {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((case, sender)) = next else { break };
                     let executed = run::execute(
@@ -236,16 +256,26 @@ impl Run {
                     // The receiver is gone only when the run is being torn down.
                     let _ = sender.send(executed);
                 }
-            });
+            }));
         }
     }
 
+    /// Whether no case starts any more (Ctrl-C or `--fail-fast`).
+    fn stopped(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst) || self.halted.load(Ordering::SeqCst)
+    }
+
     fn not_run(&self, case: &Case) -> Result<(), Failed> {
+        let why = if self.stopping.load(Ordering::SeqCst) {
+            NOT_RUN
+        } else {
+            NOT_RUN_FAIL_FAST
+        };
         self.record(CaseResult {
-            skipped: Some(NOT_RUN.into()),
+            skipped: Some(why.into()),
             ..CaseResult::of(case)
         });
-        Err(NOT_RUN.into())
+        Err(why.into())
     }
 
     fn execute(&self, case: &Arc<Case>) -> Result<(), Failed> {
@@ -254,7 +284,7 @@ impl Run {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&case.id);
-        if receiver.is_none() && self.stopping.load(Ordering::SeqCst) {
+        if receiver.is_none() && self.stopped() {
             return self.not_run(case);
         }
         let (target, snapshots) = match self.target() {
@@ -283,7 +313,7 @@ impl Run {
             Some(receiver) => match self.runtime.block_on(receiver) {
                 Ok(executed) => executed,
                 // Its worker stopped before it (Ctrl-C), or died.
-                Err(_) if self.stopping.load(Ordering::SeqCst) => return self.not_run(case),
+                Err(_) if self.stopped() => return self.not_run(case),
                 Err(e) => {
                     return Err(format!("the harness failed while running the case: {e}").into())
                 }
@@ -357,7 +387,12 @@ impl Run {
             (verdict == Verdict::Fail).then(|| result.message.clone().unwrap_or_default());
         self.record(result);
         match failure {
-            Some(message) => Err(message.into()),
+            Some(message) => {
+                if self.settings.fail_fast {
+                    self.halted.store(true, Ordering::SeqCst);
+                }
+                Err(crate::colour::failure(&message).into())
+            }
             None => Ok(()),
         }
     }
@@ -373,15 +408,36 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
             let workers = args.test_threads.unwrap_or(8);
             args.test_threads = Some(1);
             if !args.list {
+                let chosen =
+                    |trial: &Trial| !args.is_filtered_out(trial) && !args.is_ignored(trial);
+                if !run.settings.allow_no_tests && !trials.iter().any(|(t, _)| chosen(t)) {
+                    eprintln!(
+                        "error: no test selected{}: see the names with --list, or give \
+                         --no-tests pass to let an empty selection pass",
+                        args.filter
+                            .as_deref()
+                            .map(|f| format!(" (no name contains `{f}`)"))
+                            .unwrap_or_default()
+                    );
+                    return ExitCode::from(exit::USAGE);
+                }
                 let selected = trials
                     .iter()
-                    .filter(|(trial, _)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
+                    .filter(|(trial, _)| chosen(trial))
                     .filter_map(|(_, case)| case.clone())
                     .collect();
                 run.start(selected, workers);
+                announce(&run, &args);
             }
             let trials = trials.into_iter().map(|(trial, _)| trial).collect();
-            let code = finish(&run, &args, libtest_mimic::run(&args, trials));
+            let conclusion = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                libtest_mimic::run(&args, trials)
+            }));
+            let conclusion = match conclusion {
+                Ok(conclusion) => conclusion,
+                Err(panic) => return closed_stdout(&run, panic),
+            };
+            let code = finish(&run, &args, conclusion);
             // The process ends now: freeing the spec, its validators, the cases and the runtime
             // piece by piece would only add milliseconds (the request log is flushed already).
             std::mem::forget(run);
@@ -392,6 +448,47 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// Says what the run is aimed at before the first result, on stderr (stdout stays libtest's).
+fn announce(run: &Run, args: &Arguments) {
+    let target = match run.target() {
+        Ok((target, _)) if target.is_reference() => format!(
+            "the embedded reference server at {}",
+            target.secrets.redact(&target.base_url)
+        ),
+        Ok((target, _)) => target.config.display_url(),
+        // Every test says why.
+        Err(_) => return,
+    };
+    if !matches!(args.format, Some(FormatSetting::Json)) {
+        eprintln!(
+            "{} {target}",
+            crate::colour::paint(crate::colour::BOLD, "target:")
+        );
+    }
+}
+
+/// stdout closed under libtest (`conformance | head`): running cases finish their step and
+/// delete what they created, and the process ends without another word. Any other panic
+/// goes on.
+fn closed_stdout(run: &Run, panic: Box<dyn std::any::Any + Send>) -> ExitCode {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    if !crate::colour::is_closed_stdout(message) {
+        std::panic::resume_unwind(panic);
+    }
+    run.stopping.store(true, Ordering::SeqCst);
+    let workers = std::mem::take(&mut *run.workers.lock().unwrap_or_else(|e| e.into_inner()));
+    run.runtime.block_on(async {
+        for worker in workers {
+            let _ = worker.await;
+        }
+    });
+    ExitCode::from(exit::CLOSED_OUTPUT)
 }
 
 /// Each trial with its case (`None` for a file that does not load).
@@ -483,6 +580,8 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         started: SystemTime::now(),
         results: Mutex::new(Vec::new()),
         stopping,
+        halted: Arc::new(AtomicBool::new(false)),
+        workers: Mutex::new(Vec::new()),
         running: Mutex::new(HashMap::new()),
     });
     let trials = cases
@@ -604,9 +703,20 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         ),
     };
     let stopped = run.stopping.load(Ordering::SeqCst);
+    let halted = run.halted.load(Ordering::SeqCst);
     let mut notes = Vec::new();
     if stopped {
         notes.push(interrupted(&results));
+    }
+    if halted {
+        let not_run = results
+            .iter()
+            .filter(|r| r.skipped.as_deref() == Some(NOT_RUN_FAIL_FAST))
+            .count();
+        notes.push(format!(
+            "--fail-fast: stopped after the first failure; {} did not run",
+            counted(not_run, "case")
+        ));
     }
     if let Some(Ok((target, set))) = run.target.get() {
         if let SnapshotSet::Skipped(why) = set {
@@ -636,7 +746,11 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
             insecure: config.insecure,
         },
         strict: run.settings.strict,
-        complete: args.filter.is_none() && args.skip.is_empty() && !args.ignored && !stopped,
+        complete: args.filter.is_none()
+            && args.skip.is_empty()
+            && !args.ignored
+            && !stopped
+            && !halted,
         started: run.started,
         finished,
         notes,
@@ -715,7 +829,8 @@ fn summarize(report: &Report) -> String {
     if !warnings.is_empty() {
         let _ = writeln!(
             out,
-            "\nwarnings: {} SHOULD check{} not met (--strict makes them fail):",
+            "\n{} {} SHOULD check{} not met (--strict makes them fail):",
+            crate::colour::paint(crate::colour::YELLOW, "warnings:"),
             warnings.len(),
             if warnings.len() == 1 { "" } else { "s" }
         );
@@ -744,7 +859,11 @@ fn summarize(report: &Report) -> String {
         }
         let problems = report.expectation_problems();
         if !problems.is_empty() {
-            let _ = writeln!(out, "\nexpectations that fail the run:");
+            let _ = writeln!(
+                out,
+                "\n{}",
+                crate::colour::paint(crate::colour::RED, "expectations that fail the run:")
+            );
             for (entry, problem) in problems {
                 let _ = writeln!(out, "    {}: {problem}", entry.at);
             }
@@ -769,7 +888,11 @@ fn summarize(report: &Report) -> String {
         .chain(report.notes.iter().cloned())
         .collect();
     if !notes.is_empty() {
-        let _ = writeln!(out, "\nnotes:");
+        let _ = writeln!(
+            out,
+            "\n{}",
+            crate::colour::paint(crate::colour::DIM, "notes:")
+        );
         for note in notes {
             let _ = writeln!(out, "    {note}");
         }

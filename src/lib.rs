@@ -130,6 +130,7 @@ pub mod bundle;
 pub mod case;
 pub mod check;
 pub mod cli;
+pub mod colour;
 pub mod coverage;
 pub mod date;
 pub mod expectation;

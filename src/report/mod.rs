@@ -3,6 +3,7 @@
 //! Actions annotations). All of them render one [`Report`], built once after the run from the
 //! harness's results; every text in it is already redacted.
 
+pub mod badge;
 pub mod github;
 pub mod json;
 pub mod junit;
