@@ -222,6 +222,8 @@ async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
         "GITHUB_STEP_SUMMARY",
         "NEXTEST",
         "INSTA_UPDATE",
+        "INSTA_FORCE_PASS",
+        "INSTA_WORKSPACE_ROOT",
     ] {
         command.env_remove(var);
     }

@@ -51,6 +51,17 @@ pub fn annotations(report: &Report) -> String {
 }
 
 fn command(out: &mut String, kind: &str, file: &str, line: usize, title: &str, message: &str) {
+    // An annotation on a file the repository does not have (a case embedded in the binary)
+    // is shown on no file, not on a wrong one.
+    if !std::path::Path::new(file).is_file() {
+        let _ = writeln!(
+            out,
+            "::{kind} title={}::{}",
+            property(&format!("{title} ({file}:{line})")),
+            data(message)
+        );
+        return;
+    }
     let _ = writeln!(
         out,
         "::{kind} file={},line={line},title={}::{}",

@@ -111,8 +111,11 @@ impl Fixture {
         self.run_with_env(base_url, extra, &[]).await
     }
 
+    /// Runs in the fixture's folder, as a user runs it in their repository.
     pub async fn run_with_env(&self, base_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
-        exec(self.run_args(base_url, extra), env).await
+        let mut command = binary(self.run_args(base_url, extra), env);
+        command.current_dir(self.path());
+        to_the_end(command).await
     }
 
     /// Runs `conformance coverage` on the fixture's cases.
@@ -145,6 +148,11 @@ pub fn binary(args: Vec<String>, env: &[(&str, &str)]) -> tokio::process::Comman
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("NEXTEST")
         .env_remove("INSTA_UPDATE")
+        // `cargo insta test` sets these for the tests it runs; they would make the harness
+        // under test pass every snapshot.
+        .env_remove("INSTA_FORCE_PASS")
+        .env_remove("INSTA_WORKSPACE_ROOT")
+        .env_remove("NO_COLOR")
         .env("CONFORMANCE_API_KEY", KEY)
         .env("CI", "true")
         .env("INSTA_OUTPUT", "none")
@@ -157,7 +165,10 @@ pub fn binary(args: Vec<String>, env: &[(&str, &str)]) -> tokio::process::Comman
 
 /// Runs the built binary (see [`binary`]) to its end.
 pub async fn exec(args: Vec<String>, env: &[(&str, &str)]) -> Run {
-    let mut command = binary(args, env);
+    to_the_end(binary(args, env)).await
+}
+
+async fn to_the_end(mut command: tokio::process::Command) -> Run {
     let started = Instant::now();
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
