@@ -106,6 +106,9 @@ struct RunArgs {
     /// Write a shields.io endpoint badge (JSON): the verdict and the MUST score
     #[arg(long, env = "CONFORMANCE_REPORT_BADGE", value_name = "FILE")]
     report_badge: Option<PathBuf>,
+    /// Write the report as one HTML file (opens offline in any browser)
+    #[arg(long, env = "CONFORMANCE_REPORT_HTML", value_name = "FILE")]
+    report_html: Option<PathBuf>,
     /// Start no new case after the first failing one
     #[arg(long)]
     fail_fast: bool,
@@ -318,6 +321,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         json: given(&args.report_json),
         markdown: given(&args.report_md),
         badge: given(&args.report_badge),
+        html: given(&args.report_html),
         github_annotations: github,
         step_summary: env("GITHUB_STEP_SUMMARY")
             .filter(|_| github && !nextest)

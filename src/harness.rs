@@ -71,6 +71,8 @@ pub struct Reports {
     pub markdown: Option<PathBuf>,
     /// A shields.io endpoint badge.
     pub badge: Option<PathBuf>,
+    /// The single-file HTML report.
+    pub html: Option<PathBuf>,
     /// Print failures and warnings as GitHub Actions workflow commands.
     pub github_annotations: bool,
     /// `$GITHUB_STEP_SUMMARY`: the Markdown matrix is appended to it.
@@ -88,6 +90,7 @@ impl Reports {
             (self.json.as_ref(), report::json::render),
             (self.markdown.as_ref(), report::markdown::render),
             (self.badge.as_ref(), report::badge::render),
+            (self.html.as_ref(), report::html::render),
         ]
         .into_iter()
         .filter_map(|(path, render)| path.map(|p| (p, render)))

@@ -5,6 +5,7 @@
 
 pub mod badge;
 pub mod github;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;

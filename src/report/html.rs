@@ -1,0 +1,203 @@
+//! `--report-html FILE`: the run as one HTML file that opens in any browser with no network
+//! (styles inline, no script): the verdict and the score, the failures first with their case
+//! and reason, the matrix of requirements, and every case with its requests, the statuses
+//! answered, the `curl` that reproduces each and the full message.
+
+use super::Report;
+use crate::verdict::Verdict;
+use std::fmt::Write as _;
+
+const STYLE: &str = "
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1b1f24}
+h1{font-size:1.6rem;margin-bottom:.2rem}
+.verdict{display:inline-block;font-weight:700;font-size:1.2rem;padding:.3rem .8rem;border-radius:.3rem;color:#fff}
+.v-fail{background:#c62828}.v-warn{background:#b26a00}.v-pass{background:#2e7d32}
+table{border-collapse:collapse;width:100%;margin:.6rem 0 1.4rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
+td.fail{color:#c62828;font-weight:600}td.warn{color:#b26a00}td.pass,td.info{color:#2e7d32}
+td.known-failure{color:#6f42c1}td.skipped,td.not-run{color:#57606a}
+details{border:1px solid #d0d7de;border-radius:.3rem;margin:.3rem 0;padding:.2rem .6rem}
+details.fail{border-color:#c62828}
+summary{cursor:pointer}
+pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+.meta{color:#57606a}
+";
+
+pub fn render(report: &Report) -> String {
+    let failed = report.cases.iter().any(|c| c.verdict == Verdict::Fail)
+        || !report.expectation_problems().is_empty();
+    let warned = report.cases.iter().any(|c| c.verdict == Verdict::Warn);
+    let (verdict, class) = if failed {
+        ("FAILING", "v-fail")
+    } else if warned {
+        ("PASSING WITH WARNINGS", "v-warn")
+    } else {
+        ("PASSING", "v-pass")
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>Conversations API conformance: {verdict}</title><style>{STYLE}</style></head><body>\n\
+         <h1>Conversations API conformance</h1>\n<p class=\"meta\">Target {} · spec {} (<code>{}</code>) · conformance {} · {} · {}{}</p>\n\
+         <p><span class=\"verdict {class}\" id=\"verdict\">{verdict}</span></p>\n",
+        escape(&match &report.target.name {
+            Some(name) => format!("{name} ({})", report.target.url),
+            None => report.target.url.clone(),
+        }),
+        escape(&report.spec_version),
+        escape(&report.spec_hash),
+        escape(report.suite_version),
+        if report.strict { "strict" } else { "not strict" },
+        crate::date::rfc3339(report.started),
+        if report.complete { "" } else { " · a filtered run" },
+    );
+    out.push_str("<table id=\"score\"><tr><th>Level</th><th>Requirements</th><th>Pass</th><th>Fail</th><th>Warn</th><th>Known failure</th><th>Skipped</th><th>Not run</th></tr>\n");
+    for (level, s) in report.scores() {
+        let _ = writeln!(
+            out,
+            "<tr><td>{level}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.total, s.passed, s.failed, s.warned, s.known, s.skipped, s.not_run
+        );
+    }
+    out.push_str("</table>\n");
+
+    let failures: Vec<_> = report
+        .cases
+        .iter()
+        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
+        .filter(|(_, f)| matches!(f.verdict, Verdict::Fail | Verdict::Warn))
+        .collect();
+    let broken: Vec<_> = report.cases.iter().filter(|c| c.error.is_some()).collect();
+    if !failures.is_empty() || !broken.is_empty() {
+        out.push_str("<h2>Failures and warnings</h2>\n<table id=\"failures\"><tr><th>Verdict</th><th>Requirement</th><th>Case</th><th>Why</th></tr>\n");
+        for case in broken {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"fail\">fail</td><td></td><td><a href=\"#{}\">{}</a></td><td>{}</td></tr>",
+                anchor(&case.id),
+                escape(&case.id),
+                escape(case.error.as_deref().unwrap_or_default())
+            );
+        }
+        // Failures before warnings.
+        let mut failures = failures;
+        failures.sort_by_key(|(_, f)| std::cmp::Reverse(f.verdict));
+        for (case, finding) in failures {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"{v}\">{v}</td><td>{}</td><td><a href=\"#{}\">{}</a></td><td>{}</td></tr>",
+                escape(&finding.tag),
+                anchor(&case.id),
+                escape(&case.id),
+                escape(&finding.summary),
+                v = finding.verdict.as_str(),
+            );
+        }
+        out.push_str("</table>\n");
+    }
+
+    out.push_str("<h2>Requirements</h2>\n<table id=\"requirements\"><tr><th>ID</th><th>Level</th><th>Requirement</th><th>Verdict</th><th>Cases</th></tr>\n");
+    for r in &report.requirements {
+        let verdict = r.verdict.map_or("not-run", Verdict::as_str);
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{verdict}\">{}</td><td>{}</td></tr>",
+            escape(&r.id),
+            r.level,
+            escape(&r.text),
+            verdict.replace('-', " "),
+            r.cases.len()
+        );
+    }
+    out.push_str("</table>\n<h2>Cases</h2>\n");
+    for case in &report.cases {
+        let verdict = case.verdict.as_str();
+        let _ = write!(
+            out,
+            "<details id=\"{}\" class=\"{verdict}\"{}><summary><b>{verdict}</b> {} <span class=\"meta\">{} · {} ms</span></summary>\n",
+            anchor(&case.id),
+            if case.verdict == Verdict::Fail { " open" } else { "" },
+            escape(&case.id),
+            escape(&case.file),
+            case.duration.as_millis()
+        );
+        if !case.requests.is_empty() {
+            out.push_str(
+                "<table><tr><th>Step</th><th>Request</th><th>Answer</th><th>ms</th></tr>\n",
+            );
+            for step in &case.requests {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td><code>{}</code><pre>{}</pre></td><td>{}</td><td>{}</td></tr>",
+                    escape(&step.label),
+                    escape(&step.request_line),
+                    escape(&step.curl),
+                    step.status.map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+                    step.elapsed.as_millis()
+                );
+            }
+            out.push_str("</table>\n");
+        }
+        for text in [&case.message, &case.error, &case.skipped]
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(out, "<pre>{}</pre>", escape(text));
+        }
+        out.push_str("</details>\n");
+    }
+    if !report.notes.is_empty() {
+        out.push_str("<h2>Notes</h2>\n<ul>\n");
+        for note in &report.notes {
+            let _ = writeln!(out, "<li>{}</li>", escape(note));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// Text as HTML: target text can never become markup.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A case id as an element id: `case-conversations-update-keeps_identity`.
+fn anchor(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("case-{safe}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn target_text_is_escaped() {
+        assert_eq!(
+            super::escape("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+        );
+    }
+}
