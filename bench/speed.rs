@@ -496,6 +496,7 @@ async fn replay(cases: Arc<Vec<CaseRequests>>) -> Replayed {
     .expect("a reference server");
     let base = server.base_url().to_string();
     // Configured like the harness's client for a plain-HTTP target: no system roots to load.
+    conformance::target::install_tls_provider();
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
         .tls_certs_only([])
@@ -642,6 +643,7 @@ fn server_throughput(clients: &tokio::runtime::Runtime) -> Throughput {
             0,
         ))
         .expect("a reference server");
+    conformance::target::install_tls_provider();
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
         .build()

@@ -160,12 +160,18 @@ pub struct Target {
     pub reference: Option<crate::server::RunningServer>,
 }
 
+/// Makes ring the process's TLS crypto provider, which reqwest takes: call it before building
+/// any `reqwest::Client` (the build has no other provider, so without it reqwest panics).
+pub fn install_tls_provider() {
+    // Another caller may have installed it already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Target {
     /// Builds the one client of the process and, without a base URL, starts the reference
     /// server on an ephemeral loopback port. Must run inside the tokio runtime.
     pub async fn connect(config: TargetConfig) -> Result<Self, String> {
-        // reqwest takes the process's default provider; another caller may have set it first.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let mut builder = reqwest::Client::builder();
         let plain_http = config
             .base_url

@@ -90,7 +90,10 @@ impl Api {
         .expect("server starts");
         Self {
             server,
-            client: reqwest::Client::new(),
+            client: {
+                crate::target::install_tls_provider();
+                reqwest::Client::new()
+            },
             key: Some(api_key.unwrap_or("sk-test").to_owned()),
         }
     }
