@@ -130,12 +130,10 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
+    // Kept open until the end: the server prints more lines, and a closed pipe would stop it.
+    let mut announced = std::io::BufReader::new(server.stdout.take().unwrap());
     let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut announced, &mut first).unwrap();
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -155,6 +153,7 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
     let (code, out) = bounded(run, Duration::from_secs(120));
     let _ = server.kill();
     let _ = server.wait();
+    drop(announced);
     assert_eq!(code, 1, "{out}");
 
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();

@@ -83,12 +83,10 @@ fn installed_elsewhere_the_binary_runs_the_whole_suite_green_and_writes_nothing(
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Kept open until the end: the server prints more lines, and a closed pipe would stop it.
+    let mut announced = std::io::BufReader::new(server.stdout.take().unwrap());
     let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut announced, &mut first).unwrap();
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -102,6 +100,7 @@ fn installed_elsewhere_the_binary_runs_the_whole_suite_green_and_writes_nothing(
     let (code, out) = finish(against_serve);
     let _ = server.kill();
     let _ = server.wait();
+    drop(announced);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 failed"), "{out}");
 
