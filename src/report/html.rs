@@ -115,9 +115,9 @@ pub fn render(report: &Report) -> String {
     out.push_str("</table>\n<h2>Cases</h2>\n");
     for case in &report.cases {
         let verdict = case.verdict.as_str();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<details id=\"{}\" class=\"{verdict}\"{}><summary><b>{verdict}</b> {} <span class=\"meta\">{} · {} ms</span></summary>\n",
+            "<details id=\"{}\" class=\"{verdict}\"{}><summary><b>{verdict}</b> {} <span class=\"meta\">{} · {} ms</span></summary>",
             anchor(&case.id),
             if case.verdict == Verdict::Fail { " open" } else { "" },
             escape(&case.id),
