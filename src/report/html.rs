@@ -1,7 +1,7 @@
 //! `--report-html FILE`: the run as one HTML file that opens in any browser with no network
-//! (styles inline, no script): the verdict and the score, the failures first with their case
-//! and reason, the matrix of requirements, and every case with its requests, the statuses
-//! answered, the `curl` that reproduces each and the full message.
+//! (styles inline, no script): the verdict and the score, the failures first (one row per
+//! root cause, with its cases), the matrix of requirements, and every case with its requests,
+//! the statuses answered, the `curl` that reproduces each and the full message.
 
 use super::Report;
 use crate::verdict::Verdict;
@@ -72,28 +72,35 @@ pub fn render(report: &Report) -> String {
         .collect();
     let broken: Vec<_> = report.cases.iter().filter(|c| c.error.is_some()).collect();
     if !failures.is_empty() || !broken.is_empty() {
-        out.push_str("<h2>Failures and warnings</h2>\n<table id=\"failures\"><tr><th>Verdict</th><th>Requirement</th><th>Case</th><th>Why</th></tr>\n");
+        out.push_str("<h2>Failures and warnings</h2>\n<table id=\"failures\"><tr><th>Verdict</th><th>Requirement</th><th>Why</th><th>Cases</th></tr>\n");
         for case in broken {
             let _ = writeln!(
                 out,
-                "<tr><td class=\"fail\">fail</td><td></td><td><a href=\"#{}\">{}</a></td><td>{}</td></tr>",
-                anchor(&case.id),
-                escape(&case.id),
-                escape(case.error.as_deref().unwrap_or_default())
+                "<tr><td class=\"fail\">fail</td><td></td><td>{}</td><td>{}</td></tr>",
+                escape(case.error.as_deref().unwrap_or_default()),
+                link(&case.id),
             );
         }
-        // Failures before warnings.
-        let mut failures = failures;
-        failures.sort_by_key(|(_, f)| std::cmp::Reverse(f.verdict));
-        for (case, finding) in failures {
+        // One row per root cause (the same finding in several cases), failures first.
+        let mut causes: Vec<(Verdict, &str, &str, Vec<&str>)> = Vec::new();
+        for (case, f) in failures {
+            match causes.iter_mut().find(|(v, tag, summary, _)| {
+                *v == f.verdict && *tag == f.tag && *summary == f.summary
+            }) {
+                Some((_, _, _, cases)) => cases.push(&case.id),
+                None => causes.push((f.verdict, &f.tag, &f.summary, vec![&case.id])),
+            }
+        }
+        causes.sort_by_key(|(verdict, ..)| std::cmp::Reverse(*verdict));
+        for (verdict, tag, summary, cases) in causes {
+            let links: Vec<String> = cases.iter().map(|id| link(id)).collect();
             let _ = writeln!(
                 out,
-                "<tr><td class=\"{v}\">{v}</td><td>{}</td><td><a href=\"#{}\">{}</a></td><td>{}</td></tr>",
-                escape(&finding.tag),
-                anchor(&case.id),
-                escape(&case.id),
-                escape(&finding.summary),
-                v = finding.verdict.as_str(),
+                "<tr><td class=\"{v}\">{v}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(tag),
+                escape(summary),
+                links.join("<br>"),
+                v = verdict.as_str(),
             );
         }
         out.push_str("</table>\n");
@@ -174,6 +181,11 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// A link to a case's section.
+fn link(id: &str) -> String {
+    format!("<a href=\"#{}\">{}</a>", anchor(id), escape(id))
 }
 
 /// A case id as an element id: `case-conversations-update-keeps_identity`.
