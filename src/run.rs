@@ -474,6 +474,7 @@ async fn send(
                 request_line: format!("{} {}", step.method, step.path),
                 curl: "(the request could not be built)".into(),
                 status: None,
+                answer: None,
                 elapsed: Duration::ZERO,
             };
             return (
@@ -490,6 +491,7 @@ async fn send(
             .redact(&format!("{} {}", step.method, built.url)),
         curl: target.secrets.redact(&built.curl),
         status: None,
+        answer: None,
         elapsed: Duration::ZERO,
     };
     let timeout = target.config.timeout;
@@ -546,6 +548,15 @@ async fn send(
     record.elapsed = started.elapsed();
     // The target answered, even when its body then failed: it is reachable.
     record.status = status;
+    if let Ok(response) = &result {
+        const SHOWN: usize = 4096;
+        let body = &response.body[..response.body.len().min(SHOWN)];
+        let mut answer = String::from_utf8_lossy(body).into_owned();
+        if response.body.len() > SHOWN {
+            answer.push_str("\n…");
+        }
+        record.answer = Some(answer);
+    }
     if let (Some(log), Some(entry)) = (&target.request_log, logged) {
         let answer = result.as_ref().ok().map(|r| (r.status, r.body.as_slice()));
         log.finish(entry, answer, &target.secrets);

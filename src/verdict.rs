@@ -39,6 +39,8 @@ pub struct StepRecord {
     pub request_line: String,
     pub curl: String,
     pub status: Option<u16>,
+    /// The start of the answer's body (secrets redacted), for the HTML report.
+    pub answer: Option<String>,
     pub elapsed: Duration,
 }
 

@@ -199,6 +199,8 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
         !text.contains("conversations/create/without_body\n"),
         "{text}"
     );
+    let answered = regex::Regex::new(r#""object":\s*"conversation""#).unwrap();
+    assert!(answered.is_match(text), "the answers are shown: {text}");
     // One file: nothing to fetch, nothing that runs.
     assert_eq!(page["scripts"], 0);
     assert_eq!(page["external"], 0);

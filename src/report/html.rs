@@ -142,7 +142,15 @@ pub fn render(report: &Report) -> String {
                     escape(&step.label),
                     escape(&step.request_line),
                     escape(&step.curl),
-                    step.status.map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+                    step.status.map_or_else(
+                        || "no answer".to_string(),
+                        |status| match &step.answer {
+                            Some(body) if !body.is_empty() => {
+                                format!("{status}<pre>{}</pre>", escape(body))
+                            }
+                            _ => status.to_string(),
+                        }
+                    ),
                     step.elapsed.as_millis()
                 );
             }

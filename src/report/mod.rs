@@ -345,6 +345,7 @@ fn case_report(
             .map(|s| StepRecord {
                 request_line: redact(&s.request_line),
                 curl: redact(&s.curl),
+                answer: s.answer.as_deref().map(redact),
                 ..s.clone()
             })
             .collect(),
