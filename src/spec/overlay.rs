@@ -22,6 +22,10 @@ pub(crate) struct Overlay {
     #[allow(dead_code)]
     extends: Option<String>,
     actions: Vec<Action>,
+    /// The operations the suite covers (see [`super::scope`]); without it, every operation
+    /// of the document.
+    #[serde(default, rename = "x-conformance-scope")]
+    pub(crate) scope: Option<super::scope::Scope>,
 }
 
 #[derive(Debug, Deserialize)]
