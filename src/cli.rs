@@ -401,11 +401,13 @@ fn spec_diff(args: DiffArgs) -> ExitCode {
     let cases_dir = args.cases.unwrap_or(defaults.cases_dir);
     match crate::spec::diff::diff(&args.old, &args.new, &spec_dir, &cases_dir) {
         Ok(diff) => {
-            if args.format == "json" {
-                println!("{}", diff.to_json());
+            let text = if args.format == "json" {
+                format!("{}\n", diff.to_json())
             } else {
-                print!("{}", diff.to_text());
-            }
+                diff.to_text()
+            };
+            // A closed pipe (`| head`) is no error of the diff.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {

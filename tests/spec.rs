@@ -353,3 +353,129 @@ async fn a_state_change_without_declared_cleanup_is_refused_unless_opted_in() {
         unknown.all()
     );
 }
+
+/// The pinned extract with the Conversations schemas changed: create's `items` limit, the
+/// answered `object`, and the type of `Metadata`, whose overlay target then matches nothing.
+fn changed_copy(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("specs/openapi.yaml")).unwrap();
+    let mut doc: Value = conformance::yaml::parse("openapi.yaml", &text).unwrap();
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["CreateConversationBody"]["properties"]["items"]["anyOf"][0]["maxItems"] = 10.into();
+    schemas["ConversationResource"]["properties"]["object"]["enum"] =
+        serde_json::json!(["conversation.v2"]);
+    schemas["Metadata"]["anyOf"][0]["type"] = "array".into();
+    let file = dir.join("changed.yaml");
+    // JSON is YAML: the copy needs no YAML writer.
+    std::fs::write(&file, doc.to_string()).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_affects() {
+    let dir = tempfile::tempdir().unwrap();
+    let changed = changed_copy(dir.path());
+    let pinned = root().join("specs/openapi.yaml");
+    let diff = |extra: &[&str]| {
+        let mut list = args(&["spec", "diff"]);
+        list.push(pinned.display().to_string());
+        list.push(changed.display().to_string());
+        list.extend(args(extra));
+        exec(list, &[])
+    };
+    let json = diff(&["--format", "json"]).await;
+    json.assert_code(0);
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    let changes = report["changes"].as_array().unwrap();
+    let find = |operation: &str, place: &str| -> &Value {
+        changes
+            .iter()
+            .find(|c| c["operation"] == operation && c["place"] == place)
+            .unwrap_or_else(|| panic!("no change of {operation} at {place}: {}", json.stdout))
+    };
+    let names = |change: &Value, key: &str| -> Vec<String> {
+        change[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    let limit = find(
+        "createConversation",
+        "request body: items.anyOf[0].maxItems",
+    );
+    assert_eq!(
+        (
+            limit["kind"].as_str(),
+            limit["before"].as_u64(),
+            limit["after"].as_u64()
+        ),
+        (Some("limit"), Some(20), Some(10))
+    );
+    assert!(names(limit, "requirements").contains(&"CRE-06".to_string()));
+    assert!(names(limit, "derived_cases")
+        .contains(&"derived/createConversation/items/maxItems/over".to_string()));
+    assert!(names(limit, "cases").contains(&"conversations/create/with_items".to_string()));
+    assert!(!names(limit, "cases")
+        .iter()
+        .any(|c| c.starts_with("conversations/update/")));
+
+    let answered = find("getConversation", "response 200: object.enum");
+    assert_eq!(answered["kind"], "enum");
+    assert!(names(answered, "requirements").contains(&"RET-01".to_string()));
+    assert!(names(answered, "cases")
+        .contains(&"conversations/retrieve/answers_what_create_answered".to_string()));
+
+    let metadata = find("updateConversation", "request body: metadata.anyOf[0].type");
+    assert!(names(metadata, "requirements").contains(&"UPD-05".to_string()));
+    assert!(names(metadata, "derived_cases")
+        .contains(&"derived/updateConversation/metadata/maxProperties/over".to_string()));
+    let target = "$.components.schemas.Metadata.anyOf[?(@.type == 'object')]";
+    assert_eq!(metadata["overlay_actions"][0]["target"], target);
+    assert_eq!(report["broken_overlay_actions"][0]["target"], target);
+    assert!(report["broken_overlay_actions"][0]["at"]
+        .as_str()
+        .unwrap()
+        .ends_with("overlay.yaml:25:13"));
+    assert_eq!(
+        report["broken_overlay_actions"].as_array().unwrap().len(),
+        1
+    );
+    // Nothing else changed: prose, other operations and unchanged schemas stay quiet.
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["place"].as_str().unwrap().ends_with("maxItems")
+                || c["place"].as_str().unwrap().ends_with("object.enum")
+                || c["place"].as_str().unwrap().ends_with("anyOf[0].type")),
+        "{}",
+        json.stdout
+    );
+
+    let text = diff(&[]).await;
+    text.assert_code(0);
+    assert!(
+        text.stdout
+            .contains("limit request body: items.anyOf[0].maxItems: 20 -> 10"),
+        "{}",
+        text.stdout
+    );
+    assert!(text
+        .stdout
+        .contains("overlay actions that match nothing in"));
+
+    // The whole document against its extract: nothing changed in scope.
+    let full = full_document(dir.path());
+    let mut list = args(&["spec", "diff"]);
+    list.push(full.display().to_string());
+    list.push(pinned.display().to_string());
+    let same = exec(list, &[]).await;
+    same.assert_code(0);
+    assert!(
+        same.stdout
+            .contains(": 0 changes in the 8 operations in scope"),
+        "{}",
+        same.all()
+    );
+}

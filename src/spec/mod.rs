@@ -140,8 +140,17 @@ impl Spec {
     /// Loads `openapi.yaml`, `overlay.yaml` and `requirements.yaml` from `dir`.
     /// Every error names the file (and line and column where there is one).
     pub fn load(dir: &Path) -> Result<Self, String> {
+        Self::load_document(&dir.join("openapi.yaml"), dir)
+    }
+
+    /// Loads the document at `document` with the overlay and catalogue of `dir`.
+    pub fn load_document(document: &Path, dir: &Path) -> Result<Self, String> {
         let read = |name: &str| {
-            let path = dir.join(name);
+            let path = if name == "openapi.yaml" {
+                document.to_path_buf()
+            } else {
+                dir.join(name)
+            };
             std::fs::read_to_string(&path)
                 .map(|text| (path.display().to_string(), text))
                 .map_err(|e| format!("{}: cannot read the spec file: {e}", path.display()))
