@@ -479,3 +479,95 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
         same.all()
     );
 }
+
+/// A Models API on wiremock: the list for a request with a key, the error object without.
+async fn models_server(model: Value) -> MockServer {
+    use wiremock::matchers::{header_exists, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .and(header_exists("authorization"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"object": "list", "data": [model]})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": {"message": "no key", "type": "invalid_request_error", "param": null, "code": null}
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_suite_of_its_own_for_another_operation_runs_with_no_code_change() {
+    let suite = root().join("tests/fixtures/models");
+    let dir = tempfile::tempdir().unwrap();
+    let run_on = |server: &MockServer| {
+        let mut list = args(&["run", "--timeout", "5", "--base-url", &base(server)]);
+        for (flag, path) in [
+            ("--spec-dir", suite.join("specs")),
+            ("--cases", suite.join("cases")),
+            ("--snapshots", dir.path().join("snapshots")),
+        ] {
+            list.push(flag.into());
+            list.push(path.display().to_string());
+        }
+        exec(list, &[])
+    };
+
+    let honest = models_server(serde_json::json!({
+        "id": "gpt-4o", "object": "model", "created": 1686935002, "owned_by": "openai"
+    }))
+    .await;
+    let passed = run_on(&honest).await;
+    passed.assert_code(0);
+    for name in ["models/list", "models/model_objects", "models/requires_key"] {
+        passed.assert_test(name, "ok");
+    }
+    let sent = honest.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 3, "one request per case");
+    assert!(sent
+        .iter()
+        .all(|r| r.method.as_str() == "GET" && r.url.path() == "/v1/models"));
+
+    let broken = models_server(serde_json::json!({
+        "id": "gpt-4o", "object": "engine", "created": "yesterday", "owned_by": "openai"
+    }))
+    .await;
+    let failed = run_on(&broken).await;
+    failed.assert_code(1);
+    failed.assert_test("models/list", "FAILED");
+    failed.assert_test("models/model_objects", "FAILED");
+    failed.assert_test("models/requires_key", "ok");
+    failed.assert_contains(
+        "MOD-01 MUST: `GET /models` answers 200 with a list that validates as ListModelsResponse",
+    );
+    failed.assert_contains("MOD-02");
+    failed.assert_contains("at /data/0/created");
+
+    // Its extract is what `spec extract` makes of the whole document for its scope.
+    let out = dir.path().join("openapi.yaml");
+    let mut list = args(&["spec", "extract"]);
+    list.push(full_document(dir.path()).display().to_string());
+    list.extend(args(&[
+        "--commit",
+        UPSTREAM_COMMIT,
+        "--commit-date",
+        UPSTREAM_DATE,
+        "--spec-dir",
+    ]));
+    list.push(suite.join("specs").display().to_string());
+    list.push("--out".into());
+    list.push(out.display().to_string());
+    exec(list, &[]).await.assert_code(0);
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(suite.join("specs/openapi.yaml")).unwrap(),
+        "tests/fixtures/models/specs/openapi.yaml is not what `spec extract` makes"
+    );
+}
