@@ -41,6 +41,17 @@ pub fn extract(full: &Path, overlay_file: &Path, upstream: &Upstream) -> Result<
             upstream.commit
         ));
     }
+    if let Some(date) = &upstream.date {
+        if date.is_empty()
+            || !date
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":+-.".contains(c))
+        {
+            return Err(format!(
+                "--commit-date {date}: give the commit's date, e.g. 2026-08-21T20:48:10Z"
+            ));
+        }
+    }
     let (full_file, full_text) = read(full)?;
     let (overlay_name, overlay_text) = read(overlay_file)?;
     let document: Value = crate::yaml::parse(&full_file, &full_text)?;

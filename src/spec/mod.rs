@@ -3,10 +3,13 @@
 //! use and shared by every case.
 //!
 //! Files (in the spec folder, `specs/` by default):
-//! - `openapi.yaml`: the official extract, unmodified. Replace it with a newer official file and
-//!   nothing else changes (an overlay target that no longer matches is reported).
-//! - `overlay.yaml`: our additions (limits as `maxProperties`/`maxLength`, error answers,
-//!   which operation creates and which deletes a resource).
+//! - `openapi.yaml`: the official extract, unmodified ([`extract`] makes it). Replace it with a
+//!   newer official file, even the whole document, and nothing else changes (an overlay target
+//!   that no longer matches is reported; [`diff`] shows what changed).
+//! - `overlay.yaml`: the suite's scope (`x-conformance-scope`: the document is cut down to these
+//!   operations before anything reads it) and our additions (limits as
+//!   `maxProperties`/`maxLength`, error answers, which operation creates and which deletes a
+//!   resource, which [`unsafe_guard`] lets state-changing requests through).
 //! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
 
 mod catalogue;
