@@ -865,7 +865,7 @@ async fn a_broken_spec_folder_is_a_located_error() {
     })
     .await;
     unmatched.assert_contains(
-        "overlay.yaml:39:13: overlay target `$.components.schemas.NoSuchList` matches nothing",
+        "overlay.yaml:53:13: overlay target `$.components.schemas.NoSuchList` matches nothing",
     );
 }
 

@@ -437,7 +437,7 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
     assert!(report["broken_overlay_actions"][0]["at"]
         .as_str()
         .unwrap()
-        .ends_with("overlay.yaml:11:13"));
+        .ends_with("overlay.yaml:25:13"));
     assert_eq!(
         report["broken_overlay_actions"].as_array().unwrap().len(),
         1
