@@ -130,7 +130,7 @@ pub fn diff(old: &Path, new: &Path, spec_dir: &Path, cases_dir: &Path) -> Result
             (Some(before), Some(after)) => compare.operation(&before, &after),
             (before, after) => compare.push(
                 "operation",
-                "operation".into(),
+                "method and path".into(),
                 before.map(|op| json!(format!("{} {}", op.method, op.path))),
                 after.map(|op| json!(format!("{} {}", op.method, op.path))),
                 Context::default(),
