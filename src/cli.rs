@@ -38,6 +38,55 @@ enum Command {
     /// Print, per operation, which statuses, request fields and constraints the suite
     /// exercises (hand-written and derived cases, read statically; nothing is sent).
     Coverage(CoverageArgs),
+    /// The official OpenAPI document: extract the suite's scope from it, or show what changed
+    /// between two versions of it.
+    #[command(subcommand)]
+    Spec(SpecCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// Write the extract of the whole official document for the suite's scope (what
+    /// specs/openapi.yaml is), with the upstream commit and licence attribution.
+    Extract(ExtractArgs),
+    /// For the operations in scope, what changed between two versions of the official
+    /// document, and which requirements, overlay actions and cases each change affects.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExtractArgs {
+    /// The whole official document (openapi.yaml of github.com/openai/openai-openapi)
+    full: PathBuf,
+    /// The upstream commit the document is from (kept in the extract)
+    #[arg(long, value_name = "SHA")]
+    commit: String,
+    /// The date of that commit, e.g. 2026-08-21T20:48:10Z
+    #[arg(long, value_name = "DATE")]
+    commit_date: Option<String>,
+    /// Folder of the spec: the scope is read from its overlay.yaml
+    #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Where to write the extract (`-`: standard output) [default: openapi.yaml of the spec folder]
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The version pinned now
+    old: PathBuf,
+    /// The newer version
+    new: PathBuf,
+    /// Folder of the spec (overlay.yaml, requirements.yaml)
+    #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Folder of the cases
+    #[arg(long, env = "CONFORMANCE_CASES_DIR", value_name = "DIR")]
+    cases: Option<PathBuf>,
+    /// `text` or `json`
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +137,10 @@ struct RunArgs {
     /// Folder of the cases
     #[arg(long, env = "CONFORMANCE_CASES_DIR", value_name = "DIR")]
     cases: Option<PathBuf>,
+    /// Let this operation change state although no cleanup is declared for it; what it
+    /// changes stays, and the run lists it (repeatable)
+    #[arg(long = "allow-unsafe", value_name = "OPERATION")]
+    allow_unsafe: Vec<String>,
     /// Folder of the snapshots
     #[arg(long, env = "CONFORMANCE_SNAPSHOT_DIR", value_name = "DIR")]
     snapshots: Option<PathBuf>,
@@ -246,6 +299,8 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Run(args)) => run(*args),
         Some(Command::Coverage(args)) => coverage(args),
+        Some(Command::Spec(SpecCommand::Extract(args))) => spec_extract(args),
+        Some(Command::Spec(SpecCommand::Diff(args))) => spec_diff(args),
         None => run(cli.run),
     }
 }
@@ -300,6 +355,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
     settings.fail_fast = args.fail_fast;
     settings.allow_no_tests = args.no_tests == "pass";
     settings.derived = !args.no_derived;
+    settings.allow_unsafe = args.allow_unsafe.clone();
     if let Some(dir) = &args.spec_dir {
         settings.spec_dir = dir.clone();
     }
@@ -388,6 +444,63 @@ fn coverage(args: CoverageArgs) -> ExitCode {
     match report {
         Ok(report) => {
             print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
+fn spec_extract(args: ExtractArgs) -> ExitCode {
+    let defaults = Settings::with_defaults(TargetConfig::default());
+    let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
+    let upstream = crate::spec::extract::Upstream {
+        commit: args.commit,
+        date: args.commit_date,
+    };
+    let out = args.out.unwrap_or_else(|| spec_dir.join("openapi.yaml"));
+    let written =
+        crate::spec::extract::extract(&args.full, &spec_dir.join("overlay.yaml"), &upstream)
+            .and_then(|extract| {
+                if out.as_os_str() == "-" {
+                    print!("{}", extract.text);
+                } else {
+                    std::fs::write(&out, &extract.text)
+                        .map_err(|e| format!("{}: cannot write the extract: {e}", out.display()))?;
+                    println!(
+                        "wrote {}: {} operations, {} components, from commit {}",
+                        out.display(),
+                        extract.operations,
+                        extract.components,
+                        upstream.commit
+                    );
+                }
+                Ok(())
+            });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
+fn spec_diff(args: DiffArgs) -> ExitCode {
+    let defaults = Settings::with_defaults(TargetConfig::default());
+    let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
+    let cases_dir = args.cases.unwrap_or(defaults.cases_dir);
+    match crate::spec::diff::diff(&args.old, &args.new, &spec_dir, &cases_dir) {
+        Ok(diff) => {
+            let text = if args.format == "json" {
+                format!("{}\n", diff.to_json())
+            } else {
+                diff.to_text()
+            };
+            // A closed pipe (`| head`) is no error of the diff.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -61,6 +61,8 @@ pub struct Settings {
     /// The target's known failures (`--expectations`).
     pub expectations: Option<PathBuf>,
     pub reports: Reports,
+    /// Operations that may change state without a declared cleanup (`--allow-unsafe`).
+    pub allow_unsafe: Vec<String>,
 }
 
 /// The reports to write after the run, each only when asked for.
@@ -112,6 +114,7 @@ impl Settings {
             snapshot_dir: PathBuf::from("snapshots"),
             expectations: None,
             reports: Reports::default(),
+            allow_unsafe: Vec::new(),
         }
     }
 }
@@ -332,6 +335,8 @@ impl Run {
                 .map_err(|e| format!("the harness failed while running the case: {e}"))?,
         };
         let mut outcome = executed.outcome;
+        let changed = self.spec.changed_without_cleanup(case, &outcome.steps);
+        outcome.notes.extend(changed);
         if let SnapshotSet::Enabled(dir) = snapshots {
             // An embedded case is named as it is in this package (`cases/...`).
             let file = match self.settings.cases_dir.parent() {
@@ -520,7 +525,8 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     // The derived cases need only the spec: they are built while the case files are read.
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
-            let spec = Arc::new(Spec::load(&settings.spec_dir)?);
+            let spec = Spec::load(&settings.spec_dir)?.allowing_unsafe(&settings.allow_unsafe)?;
+            let spec = Arc::new(spec);
             if !args.list {
                 let spec = Arc::clone(&spec);
                 std::thread::spawn(move || {

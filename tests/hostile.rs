@@ -844,14 +844,14 @@ async fn a_broken_spec_folder_is_a_located_error() {
     let dangling = run_with_broken_spec(|dir| {
         edit(&dir.join("openapi.yaml"), |t| {
             t.replacen(
-                "$ref: '#/components/schemas/ConversationResource'",
-                "$ref: '#/components/schemas/Nowhere'",
+                "$ref: \"#/components/schemas/ConversationResource\"",
+                "$ref: \"#/components/schemas/Nowhere\"",
                 1,
             )
         })
     })
     .await;
-    dangling.assert_contains("openapi.yaml:53:");
+    dangling.assert_contains("openapi.yaml:449:");
     dangling.assert_contains("dangling $ref `#/components/schemas/Nowhere`");
 
     let unmatched = run_with_broken_spec(|dir| {
@@ -865,7 +865,7 @@ async fn a_broken_spec_folder_is_a_located_error() {
     })
     .await;
     unmatched.assert_contains(
-        "overlay.yaml:39:13: overlay target `$.components.schemas.NoSuchList` matches nothing",
+        "overlay.yaml:53:13: overlay target `$.components.schemas.NoSuchList` matches nothing",
     );
 }
 

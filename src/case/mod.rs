@@ -411,6 +411,17 @@ impl Validator<'_> {
         let (operation, method, path) = match (&step.operation, &step.method, &step.path) {
             (Some(op), None, None) => {
                 let found = self.spec.operation(&op.value).ok_or_else(|| {
+                    if let Some(outside) = self.spec.outside_scope(&op.value) {
+                        return format!(
+                            "{}: operation `{}` ({} {}) is outside the suite's scope: add it to \
+                             x-conformance-scope in {}, or leave it to a suite of its own",
+                            self.at(&op.referenced),
+                            op.value,
+                            outside.method,
+                            outside.path,
+                            self.spec.overlay_file()
+                        );
+                    }
                     let known: Vec<_> = self.spec.operations().map(|o| o.id.as_str()).collect();
                     format!(
                         "{}: unknown operation `{}` (the spec has: {})",
@@ -449,6 +460,15 @@ impl Validator<'_> {
                         self.at(&path.referenced)
                     ));
                 }
+                if let Some(outside) = self.spec.outside_scope_at(&method, &path.value) {
+                    return Err(fail(format!(
+                        "{method} {} is operation `{}`, outside the suite's scope \
+                         (x-conformance-scope in {})",
+                        path.value,
+                        outside.id,
+                        self.spec.overlay_file()
+                    )));
+                }
                 (None, method, path.value.clone())
             }
             _ => {
@@ -457,6 +477,11 @@ impl Validator<'_> {
                 ))
             }
         };
+
+        let found = operation.as_deref().and_then(|id| self.spec.operation(id));
+        self.spec
+            .unsafe_allowance(&method, found, &path)
+            .map_err(fail)?;
 
         let templated = |what: &str, value: &Value, known: &BTreeSet<String>| {
             template::check(value, known).map_err(|e| fail(format!("{what}: {e}")))
