@@ -54,7 +54,7 @@ struct RunArgs {
     #[arg(long, env = "CONFORMANCE_BASE_URL", value_name = "URL")]
     base_url: Option<String>,
     /// Fail on SHOULD requirements too (otherwise they are warnings)
-    #[arg(long, env = "CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "CONFORMANCE_STRICT", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     strict: bool,
     /// Seconds to wait for each answer
     #[arg(
@@ -75,7 +75,7 @@ struct RunArgs {
     #[arg(long)]
     insecure: bool,
     /// Run only the case files, not the cases derived from the spec (`derived/...`)
-    #[arg(long, env = "CONFORMANCE_NO_DERIVED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "CONFORMANCE_NO_DERIVED", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     no_derived: bool,
     /// Write every request sent to FILE, one JSON line each (the key left out), for replay
     #[arg(long, env = "CONFORMANCE_RECORD_REQUESTS", value_name = "FILE")]
@@ -182,9 +182,9 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn settings(args: &RunArgs) -> Result<Settings, String> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= MAX_TIMEOUT_SECONDS) {
         return Err(format!(
-            "--timeout {}: give a number of seconds above 0",
+            "--timeout {}: give a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}",
             args.timeout
         ));
     }
@@ -215,6 +215,13 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             ));
         }
     }
+    let reports = [
+        ("--junit", &args.junit),
+        ("--report-json", &args.report_json),
+        ("--report-md", &args.report_md),
+        ("--record-requests", &args.record_requests),
+    ];
+    distinct_files(&reports)?;
     let mut settings = Settings::with_defaults(target);
     settings.strict = args.strict;
     settings.derived = !args.no_derived;
@@ -250,6 +257,34 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             .into());
     }
     Ok(settings)
+}
+
+/// The longest `--timeout`: an hour per answer is already a hang.
+const MAX_TIMEOUT_SECONDS: f64 = 3600.0;
+
+/// Two outputs written to one file would overwrite each other.
+fn distinct_files(outputs: &[(&str, &Option<PathBuf>)]) -> Result<(), String> {
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    for (flag, path) in outputs {
+        let Some(path) = path.as_ref().filter(|p| !p.as_os_str().is_empty()) else {
+            continue;
+        };
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        // `a/./b` and `a/x/../b` are the same file; a folder that exists is resolved too.
+        let normal = absolute
+            .parent()
+            .and_then(|folder| std::fs::canonicalize(folder).ok())
+            .zip(absolute.file_name())
+            .map_or(absolute.clone(), |(folder, name)| folder.join(name));
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == normal) {
+            return Err(format!(
+                "{other} and {flag} both write {}: give each its own file",
+                path.display()
+            ));
+        }
+        seen.push((flag, normal));
+    }
+    Ok(())
 }
 
 /// The key comes from `CONFORMANCE_API_KEY` and nowhere else: the harness talks to

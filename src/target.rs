@@ -46,6 +46,17 @@ impl Default for TargetConfig {
     }
 }
 
+/// Headers the harness writes itself: one given with `--header` would contradict it.
+/// `Authorization` is the harness's too when a key is set (see [`TargetConfig::validate`]).
+const HARNESS_HEADERS: &[&str] = &[
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Content-Type",
+    "Accept-Encoding",
+];
+
 impl HeaderConfig {
     /// Parses `Name: value`; a value `env:VAR` is read from the environment now.
     pub fn parse(spec: &str) -> Result<Self, String> {
@@ -60,24 +71,39 @@ impl HeaderConfig {
         if !valid {
             return Err(format!("--header `{spec}`: `{name}` is not a header name"));
         }
+        if let Some(owned) = HARNESS_HEADERS
+            .iter()
+            .find(|owned| owned.eq_ignore_ascii_case(name))
+        {
+            return Err(format!(
+                "--header {name}: the harness sets {owned} itself; leave it out"
+            ));
+        }
         let value = value.trim();
-        match value.strip_prefix("env:") {
+        let (value, from_env) = match value.strip_prefix("env:") {
             Some(var) => {
                 let read = std::env::var(var).map_err(|_| {
                     format!("--header {name}: environment variable `{var}` is not set")
                 })?;
-                Ok(Self {
-                    name: name.to_string(),
-                    value: read,
-                    from_env: Some(var.to_string()),
-                })
+                (read, Some(var.to_string()))
             }
-            None => Ok(Self {
-                name: name.to_string(),
-                value: value.to_string(),
-                from_env: None,
-            }),
+            None => (value.to_string(), None),
+        };
+        // CR or LF would end the header and start another (or the body): refused, not sent.
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            let source = from_env
+                .as_ref()
+                .map_or_else(String::new, |var| format!(" (from `{var}`)"));
+            return Err(format!(
+                "--header {name}: the value{source} holds a control character (CR, LF, ...): \
+                 give it on one line"
+            ));
         }
+        Ok(Self {
+            name: name.to_string(),
+            value,
+            from_env,
+        })
     }
 }
 
@@ -116,6 +142,19 @@ impl TargetConfig {
             if !parsed.path().trim_end_matches('/').ends_with("/v1") {
                 return Err(format!(
                     "base URL `{url}` must end in /v1 (for example http://localhost:8000/v1)"
+                ));
+            }
+        }
+        if self.api_key.is_some() {
+            if let Some(header) = self
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+            {
+                return Err(format!(
+                    "--header {}: CONFORMANCE_API_KEY is set, and the harness sends it as \
+                     `Authorization: Bearer …`; give one or the other",
+                    header.name
                 ));
             }
         }

@@ -938,3 +938,69 @@ async fn an_honest_raw_server_passes_the_case() {
     let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
     fixture.run(&url, &[]).await.assert_code(0);
 }
+
+// ---------------------------------------------------------------- hostile flags
+
+#[tokio::test]
+async fn flags_that_would_panic_inject_headers_or_overwrite_a_report_are_usage_errors() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let reports = fixture.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let same = reports.join("out.xml").display().to_string();
+    let same_dotted = reports.join(".").join("out.xml").display().to_string();
+    for (flags, env, message) in [
+        (vec!["--timeout", "1e30"], vec![], "--timeout 1000000000000000000000000000000: give a number of seconds above 0 and at most 3600"),
+        (vec!["--timeout", "0"], vec![], "give a number of seconds above 0"),
+        (vec!["--header", "X-A: b\r\nX-Injected: yes"], vec![], "--header X-A: the value holds a control character"),
+        (
+            vec!["--header", "X-A: env:CONFORMANCE_TEST_LF"],
+            vec![("CONFORMANCE_TEST_LF", "a\nb")],
+            "--header X-A: the value (from `CONFORMANCE_TEST_LF`) holds a control character",
+        ),
+        (vec!["--header", "host: evil.example"], vec![], "--header host: the harness sets Host itself"),
+        (vec!["--header", "Content-Length: 0"], vec![], "the harness sets Content-Length itself"),
+        (vec!["--header", "Transfer-Encoding: chunked"], vec![], "the harness sets Transfer-Encoding itself"),
+        (
+            vec!["--header", "Authorization: Bearer other"],
+            vec![],
+            "--header Authorization: CONFORMANCE_API_KEY is set",
+        ),
+        (vec!["--junit", &same, "--report-json", &same], vec![], "--junit and --report-json both write"),
+        (
+            vec!["--report-md", &same, "--record-requests", &same_dotted],
+            vec![],
+            "--report-md and --record-requests both write",
+        ),
+    ] {
+        let run = fixture.run_with_env("http://127.0.0.1:9/v1", &flags, &env).await;
+        run.assert_code(2);
+        run.assert_contains(message);
+        run.assert_lacks("Injected: yes\n");
+        run.assert_within(Duration::from_secs(20));
+    }
+    assert!(!reports.join("out.xml").exists(), "nothing is written");
+}
+
+#[tokio::test]
+async fn strict_and_no_derived_are_switches_that_leave_the_filter_alone() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE), ("other.yaml", CREATE_CASE)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&server), &["--strict", "create"]).await;
+    run.assert_code(0);
+    run.assert_test("create", "ok");
+    run.assert_contains("1 filtered out");
+    // The fixture ends its arguments with --no-derived: here it comes before the filter.
+    let mut args = fixture.run_args(&base(&server), &[]);
+    args.retain(|a| a != "--no-derived");
+    args.extend(["--no-derived".into(), "create".into()]);
+    let run = exec(args, &[]).await;
+    run.assert_code(0);
+    run.assert_test("create", "ok");
+    run.assert_contains("1 filtered out");
+    // The variables still take a boolean.
+    let run = fixture
+        .run_with_env(&base(&server), &["create"], &[("CONFORMANCE_STRICT", "0")])
+        .await;
+    run.assert_code(0);
+    run.assert_contains("1 filtered out");
+}
