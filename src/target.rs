@@ -107,6 +107,19 @@ impl HeaderConfig {
     }
 }
 
+/// A base URL as messages show it: without a query or fragment, and without a user or
+/// password, which may hold credentials (even when the URL does not parse).
+fn shown_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if scheme.is_empty() => format!("…{}", &rest[at..]),
+        Some(at) => format!("{scheme}://…{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 impl TargetConfig {
     /// The base URL as reports show it: without a query, which may hold credentials.
     pub fn display_url(&self) -> String {
@@ -123,20 +136,29 @@ impl TargetConfig {
 
     /// Checks the base URL before anything runs.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(url) = &self.base_url {
-            let parsed = reqwest::Url::parse(url)
+        if let Some(given) = &self.base_url {
+            let url = &shown_url(given);
+            let parsed = reqwest::Url::parse(given)
                 .map_err(|e| format!("base URL `{url}` is not a URL: {e}"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(format!(
-                    "base URL `{url}` must start with http:// or https://"
-                ));
-            }
             if !parsed.username().is_empty() || parsed.password().is_some() {
                 // They would travel as Basic auth next to the key, and show in every message.
                 return Err(format!(
                     "base URL `{}` holds a user or password: give the key in CONFORMANCE_API_KEY, \
                      or a header with --header 'Authorization: env:VAR'",
                     parsed.host_str().unwrap_or_default()
+                ));
+            }
+            if parsed.query().is_some() || parsed.fragment().is_some() {
+                // Every request path would be appended after it (`/v1?key=…/conversations`).
+                return Err(format!(
+                    "base URL `{url}…` has a query or a fragment: give the URL ending in /v1 \
+                     alone, the key in CONFORMANCE_API_KEY and other credentials with \
+                     --header 'Name: env:VAR'"
+                ));
+            }
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!(
+                    "base URL `{url}` must start with http:// or https://"
                 ));
             }
             if !parsed.path().trim_end_matches('/').ends_with("/v1") {
@@ -321,5 +343,20 @@ mod tests {
         let err = config.validate().unwrap_err();
         assert!(err.contains("holds a user or password"), "{err}");
         assert!(!err.contains("pa55word"), "{err}");
+        for given in [
+            "http://host/v1?api-key=s3cret",
+            "http://host/v1#s3cret",
+            "http://u:s3cret@host/v1?x=1",
+            "http://u:s3cret@[nope/v1",
+            "nope?s3cret",
+        ] {
+            let config = TargetConfig {
+                base_url: Some(given.into()),
+                ..Default::default()
+            };
+            let err = config.validate().unwrap_err();
+            assert!(!err.contains("s3cret"), "{given}: {err}");
+        }
+        assert_eq!(shown_url("http://u:p@h:1/v1?k=v"), "http://…@h:1/v1");
     }
 }

@@ -1004,3 +1004,19 @@ async fn strict_and_no_derived_are_switches_that_leave_the_filter_alone() {
     run.assert_code(0);
     run.assert_contains("1 filtered out");
 }
+
+#[tokio::test]
+async fn a_base_url_with_a_query_is_a_usage_error_that_does_not_show_it() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    for url in [
+        format!("{}?api-key=query-canary-31", base(&server)),
+        format!("{}#query-canary-31", base(&server)),
+    ] {
+        let run = fixture.run(&url, &[]).await;
+        run.assert_code(2);
+        run.assert_contains("has a query or a fragment: give the URL ending in /v1 alone");
+        run.assert_lacks("query-canary-31");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
