@@ -450,6 +450,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         discovered.unread.push(derived.to_string());
         discovered.cases
     };
+    let cases = refuse_snapshot_collisions(cases);
     let expectations = match &settings.expectations {
         Some(path) => {
             let ids: Vec<String> = cases
@@ -524,6 +525,41 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         })
         .collect();
     Ok((run, trials))
+}
+
+/// A case whose snapshot files would be another's (names that differ only in case) does not
+/// load: one would overwrite the other's snapshots.
+fn refuse_snapshot_collisions(
+    cases: Vec<Result<Case, case::Broken>>,
+) -> Vec<Result<Case, case::Broken>> {
+    let snapshotting = |c: &Case| c.steps.iter().any(|s| s.snapshot.is_some());
+    let ids: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| c.as_ref().ok().filter(|c| snapshotting(c)))
+        .map(|c| c.id.as_str())
+        .collect();
+    let clashes: HashMap<String, String> = snapshot::collisions(ids)
+        .into_iter()
+        .map(|(id, first)| (id.to_string(), first.to_string()))
+        .collect();
+    if clashes.is_empty() {
+        return cases;
+    }
+    cases
+        .into_iter()
+        .map(|loaded| match loaded {
+            Ok(case) if clashes.contains_key(&case.id) => Err(case::Broken {
+                error: format!(
+                    "{}: its snapshots would be the files of `{}` (the names differ only in \
+                     case): rename one of them",
+                    case.file, clashes[&case.id]
+                ),
+                id: case.id,
+                file: case.file,
+            }),
+            other => other,
+        })
+        .collect()
 }
 
 /// The first Ctrl-C sets `stopping`: running cases finish their current step and delete what

@@ -1020,3 +1020,40 @@ async fn a_base_url_with_a_query_is_a_usage_error_that_does_not_show_it() {
     }
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+// ---------------------------------------------------------------- snapshot names
+
+#[tokio::test]
+async fn every_case_has_snapshot_files_of_its_own() {
+    let snapshot = |topic: &str| {
+        format!(
+            "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {{metadata: {{topic: {topic}}}}}\n  \
+             expect: {{status: 200}}\n  snapshot: true\n"
+        )
+    };
+    let (slash, underscores, upper, lower) = (
+        snapshot("slash"),
+        snapshot("underscores"),
+        snapshot("upper"),
+        snapshot("lower"),
+    );
+    let fixture = Fixture::new(&[
+        ("general/a/b.yaml", slash.as_str()),
+        ("general/a__b.yaml", underscores.as_str()),
+        ("general/Big.yaml", upper.as_str()),
+        ("general/big.yaml", lower.as_str()),
+    ]);
+    let run = fixture.run_with_env("", &[], &[("INSTA_UPDATE", "always")]).await;
+    run.assert_code(2);
+    run.assert_test("general/a/b", "ok");
+    run.assert_test("general/a__b", "ok");
+    run.assert_test("general/big", "FAILED");
+    run.assert_contains(
+        "cases/general/big.yaml: its snapshots would be the files of `general/Big` (the names \
+         differ only in case): rename one of them",
+    );
+    let snapshots = fixture.path().join("snapshots");
+    let read = |name: &str| std::fs::read_to_string(snapshots.join(name)).unwrap_or_default();
+    assert!(read("general__a__b@1.snap").contains("slash"));
+    assert!(read("general__a%5F%5Fb@1.snap").contains("underscores"));
+}
