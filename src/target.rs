@@ -274,6 +274,7 @@ impl Target {
             config.api_key = Some(format!("sk-conformance-{:016x}", rand::random::<u64>()));
         }
         let secrets = config.secrets();
+        crate::untrusted::install_secrets(&secrets);
         let request_log = config
             .record_requests
             .as_deref()
