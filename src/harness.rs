@@ -507,18 +507,20 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
             Err(broken) => {
                 let record = Arc::clone(&run);
                 let trial = Trial::test(broken.id.clone(), move || {
+                    // A file may hold anything, even a secret next to its error.
+                    let error = record.settings.target.secrets().redact(&broken.error);
                     record.record(CaseResult {
                         id: broken.id.clone(),
                         file: broken.file.clone(),
                         requirement: None,
                         level: None,
                         outcome: CaseOutcome::default(),
-                        broken: Some(broken.error.clone()),
+                        broken: Some(error.clone()),
                         skipped: None,
                         excused: Vec::new(),
                         message: None,
                     });
-                    Err(format!("the case does not load:\n{}", broken.error).into())
+                    Err(format!("the case does not load:\n{error}").into())
                 });
                 (trial, None)
             }

@@ -52,7 +52,15 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
         Some(secrets) => secrets.redact(text),
         None => text.to_string(),
     };
-    escape(&crate::spec::shorten(&redacted, max_chars))
+    let count = redacted.chars().count();
+    if count <= max_chars {
+        return escape(&redacted);
+    }
+    let head: String = redacted.chars().take(max_chars).collect();
+    escape(&format!(
+        "{head}... ({} more characters)",
+        count - max_chars
+    ))
 }
 
 fn needs_escape(c: char) -> bool {

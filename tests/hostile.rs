@@ -1255,3 +1255,72 @@ async fn a_key_that_is_a_word_of_the_answers_fails_no_check() {
         run.assert_within(Duration::from_secs(60));
     }
 }
+
+// ---------------------------------------------------------------- hostile case folders
+
+#[tokio::test]
+async fn case_discovery_follows_no_link_reads_no_pipe_and_shows_only_the_line_at_fault() {
+    use std::os::unix::fs::symlink;
+    let at_fault = format!("requirement: CRE-02\n{KEY}=1\nNEIGHBOUR_CANARY: 1\n");
+    let fixture = Fixture::new(&[("good.yaml", CREATE_CASE), ("at_fault.yaml", &at_fault)]);
+    let cases = fixture.path().join("cases");
+    let outside = fixture.path().join("outside.yaml");
+    std::fs::write(
+        &outside,
+        format!("requirement: CRE-02\nOUTSIDE_CANARY={KEY}\n"),
+    )
+    .unwrap();
+    symlink(&outside, cases.join("outside.yaml")).unwrap();
+    symlink("/proc/self/environ", cases.join("environ.yaml")).unwrap();
+    symlink("/dev/zero", cases.join("zero.yaml")).unwrap();
+    symlink(".", cases.join("loop_a")).unwrap();
+    symlink("..", cases.join("loop_b")).unwrap();
+    let pipe = std::ffi::CString::new(cases.join("pipe.yaml").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo only reads the path it is given.
+    assert_eq!(unsafe { libc::mkfifo(pipe.as_ptr(), 0o600) }, 0);
+    std::fs::write(cases.join("big.yaml"), "#".repeat(2 * 1024 * 1024)).unwrap();
+    std::fs::write(
+        cases.join("latin1.yaml"),
+        b"requirement: CRE-02\ntitle: caf\xe9\n",
+    )
+    .unwrap();
+
+    let listed = fixture.run("http://127.0.0.1:9/v1", &["--list"]).await;
+    listed.assert_code(0);
+    listed.assert_contains("good: test");
+    listed.assert_within(Duration::from_secs(20));
+
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(2);
+    run.assert_within(Duration::from_secs(30));
+    run.assert_test("good", "ok");
+    for (name, why) in [
+        (
+            "outside",
+            "cases/outside.yaml: is a symbolic link: case discovery follows no links",
+        ),
+        ("environ", "cases/environ.yaml: is a symbolic link"),
+        ("zero", "cases/zero.yaml: is a symbolic link"),
+        ("loop_a", "cases/loop_a: is a symbolic link"),
+        ("pipe", "cases/pipe.yaml: is not a regular file: not read"),
+        ("big", "cases/big.yaml: larger than 1024 KiB"),
+        (
+            "latin1",
+            "cases/latin1.yaml:2:11: not UTF-8: save the file as UTF-8",
+        ),
+        ("at_fault", "cases/at_fault.yaml:2:1:"),
+    ] {
+        run.assert_test(name, "FAILED");
+        run.assert_contains(why);
+    }
+    run.assert_contains("2 | [redacted]=1\n  | ^");
+    for shown in [
+        KEY,
+        "OUTSIDE_CANARY",
+        "NEIGHBOUR_CANARY",
+        "CONFORMANCE_API_KEY=",
+    ] {
+        run.assert_lacks(shown);
+    }
+}
