@@ -434,7 +434,7 @@ async fn redirects_are_not_followed_and_the_key_never_reaches_another_host() {
 // ---------------------------------------------------------------- cleanup
 
 /// What the counting server saw.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Counts {
     /// Conversations created and not deleted, with their metadata.
     live: BTreeMap<String, Value>,
@@ -618,6 +618,83 @@ async fn ctrl_c_stops_new_cases_cleans_up_the_running_ones_and_exits_130() {
     assert_eq!(counts.gets, 3, "no step may start after Ctrl-C");
     assert_eq!((counts.created, counts.deleted), (3, 3));
     assert!(counts.live.is_empty(), "left behind: {:?}", counts.live);
+}
+
+/// Starts 9 slow cases 3 at a time against a counting server, and once three wait on their
+/// slow retrieve sends `signals` (one after the other); answers the run, the counts and the
+/// JSON report's text (`None`: not written).
+async fn signalled_run(signals: &[libc::c_int]) -> (Run, Counts, Option<String>) {
+    let case =
+        "requirement: RET-01\nsteps:\n- operation: createConversation\n  capture: {conv: $}\n\
+                - operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n\
+                - operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n";
+    let names: Vec<String> = (0..9).map(|i| format!("slow_{i}.yaml")).collect();
+    let cases: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), case)).collect();
+    let fixture = Fixture::new(&cases);
+    let (server, counts) = Counting {
+        get_delay: Duration::from_secs(2),
+        ..Default::default()
+    }
+    .start()
+    .await;
+    let json = fixture.path().join("reports/report.json");
+    let json_flag = json.display().to_string();
+    let mut command = fixture.command(
+        &base(&server),
+        &["--test-threads", "3", "--report-json", &json_flag],
+        &[],
+    );
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = command.spawn().unwrap();
+    while counts.lock().unwrap().gets < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no case started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().expect("running") as libc::pid_t;
+    for &signal in signals {
+        // SAFETY: kill only sends a signal to the child this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the harness ends after the signal")
+        .unwrap();
+    let run = Run::new(output, started.elapsed());
+    let counts = std::mem::take(&mut *counts.lock().unwrap());
+    (run, counts, std::fs::read_to_string(&json).ok())
+}
+
+#[tokio::test]
+async fn sigterm_stops_like_ctrl_c_cleans_up_writes_the_reports_and_exits_143() {
+    let (run, counts, report) = signalled_run(&[libc::SIGTERM]).await;
+    run.assert_code(143);
+    run.assert_contains("interrupted: no new case starts");
+    run.assert_contains("terminated (SIGTERM): 3 cases ran and deleted the 3 resources");
+    assert_eq!((counts.created, counts.deleted), (3, 3));
+    assert!(counts.live.is_empty(), "left behind: {:?}", counts.live);
+    let report: Value = serde_json::from_str(&report.expect("the report is written")).unwrap();
+    assert!(
+        report["notes"].to_string().contains("terminated (SIGTERM)"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_signal_quits_at_once_and_leaves_no_cut_report() {
+    let (run, _, report) = signalled_run(&[libc::SIGINT, libc::SIGINT]).await;
+    run.assert_code(130);
+    run.assert_contains("interrupted again: quitting without cleanup");
+    // Written whole or not at all: never an empty or cut file.
+    if let Some(report) = report {
+        serde_json::from_str::<Value>(&report).expect("a whole report");
+    }
 }
 
 // ---------------------------------------------------------------- secrets
