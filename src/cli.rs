@@ -129,6 +129,33 @@ struct ServeArgs {
         )
     )]
     deviate: Vec<String>,
+    /// Seconds a client has to send a request's headers; also how long a kept-alive
+    /// connection may sit idle
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Seconds a client has to send a request's body (past them: 408)
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Connections served at once; past it the oldest one not answering a request is closed
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Conversations held at once; past it a create answers 429
+    #[arg(long, value_name = "N", default_value = "10000")]
+    max_conversations: usize,
+    /// Items one conversation holds at most; past it adding items answers 429
+    #[arg(long, value_name = "N", default_value = "1000")]
+    max_items: usize,
+    /// MiB of conversations and items held at once; past it new data answers 429
+    #[arg(long, value_name = "MIB", default_value = "256")]
+    max_stored_mib: usize,
+}
+
+/// A number of seconds above 0, at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err("give a number of seconds above 0 and at most 86400".into()),
+    }
 }
 
 /// The names of the deviations, and `list`.
@@ -363,6 +390,16 @@ fn serve(args: ServeArgs) -> ExitCode {
     let config = crate::server::ServerConfig {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         deviations: deviations.clone(),
+        limits: crate::server::Limits {
+            store: crate::server::StoreLimits {
+                max_conversations: args.max_conversations,
+                max_items_per_conversation: args.max_items,
+                max_stored_bytes: args.max_stored_mib.saturating_mul(1024 * 1024),
+            },
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
     let served = runtime.block_on(crate::server::serve_until_ctrl_c(
         config,
