@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 /// The most of a body the harness reads; a larger one fails the step instead of filling memory.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// The largest body a reproducing curl command shows; a larger one is named as a file.
+const MAX_CURL_BODY_BYTES: usize = 4 * 1024;
+
 /// A snapshot a step asks for, taken on the test's own thread once the case is done.
 #[derive(Debug, Clone)]
 pub struct SnapshotRequest {
@@ -695,7 +698,16 @@ fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, String> {
             content_type,
             shell_quote(&format!("Content-Type: {content_type}")),
         );
-        curl.push(format!("--data-raw {}", shell_quote(&body)));
+        if body.len() > MAX_CURL_BODY_BYTES {
+            // Hundreds of KiB in a message help nobody: the case file says how it is built.
+            curl.push(format!(
+                "--data-binary @body.json  # body.json: the {}-byte body {} builds",
+                body.len(),
+                step.at
+            ));
+        } else {
+            curl.push(format!("--data-raw {}", shell_quote(&body)));
+        }
         request = request.body(body);
     } else if let Some(content_type) = &step.content_type {
         request = header(

@@ -1601,3 +1601,52 @@ async fn every_4xx_carries_the_error_object_also_413_414_and_431() {
     assert_eq!(status, 413, "{body}");
     assert_error_object(&body, "request_too_large");
 }
+
+// ---------------------------------------------------------------- big requests
+
+#[tokio::test]
+async fn a_413_answered_before_the_body_is_read_is_reported_as_the_413() {
+    // Answers as soon as the head is in, and closes without reading the body.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let body = json!({"error": {"message": "too large", "type": "invalid_request_error", "param": null, "code": null}});
+                let _ = stream
+                    .write_all(&answer(
+                        "413 Payload Too Large",
+                        "application/json",
+                        body.to_string().as_bytes(),
+                    ))
+                    .await;
+                let _ = stream.flush().await;
+            });
+        }
+    });
+    let case = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  \
+                body: {metadata: {a: {$array: {count: 4, item: {$string: {repeat: x, count: 100000}}}}}}\n  \
+                expect: {status: 400}\n";
+    let fixture = Fixture::new(&[("big.yaml", case)]);
+    let run = fixture.run(&url, &[]).await;
+    run.assert_code(1);
+    run.assert_contains("expected status 400, got 413");
+    run.assert_lacks("Broken pipe");
+    run.assert_lacks("reset the connection");
+    // The reproduction names the body instead of embedding it.
+    let reproduce = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("reproduce:"))
+        .unwrap_or_else(|| panic!("{}", run.all()));
+    assert!(reproduce.len() < 2000, "{reproduce}");
+    assert!(reproduce.contains("--data-binary @"), "{reproduce}");
+}
