@@ -1629,6 +1629,7 @@ async fn a_413_answered_before_the_body_is_read_is_reported_as_the_413() {
                     ))
                     .await;
                 let _ = stream.flush().await;
+                let _ = stream.set_zero_linger();
             });
         }
     });
