@@ -105,7 +105,7 @@ struct RunArgs {
     #[arg(long, env = "CONFORMANCE_BASE_URL", value_name = "URL")]
     base_url: Option<String>,
     /// Fail on SHOULD requirements too (otherwise they are warnings)
-    #[arg(long, env = "CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "CONFORMANCE_STRICT", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     strict: bool,
     /// Seconds to wait for each answer
     #[arg(
@@ -126,7 +126,7 @@ struct RunArgs {
     #[arg(long)]
     insecure: bool,
     /// Run only the case files, not the cases derived from the spec (`derived/...`)
-    #[arg(long, env = "CONFORMANCE_NO_DERIVED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "CONFORMANCE_NO_DERIVED", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     no_derived: bool,
     /// Write every request sent to FILE, one JSON line each (the key left out), for replay
     #[arg(long, env = "CONFORMANCE_RECORD_REQUESTS", value_name = "FILE")]
@@ -197,6 +197,33 @@ struct ServeArgs {
         )
     )]
     deviate: Vec<String>,
+    /// Seconds a client has to send a request's headers; also how long a kept-alive
+    /// connection may sit idle
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Seconds a client has to send a request's body (past them: 408)
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Connections served at once; past it the oldest one not answering a request is closed
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Conversations held at once; past it a create answers 429
+    #[arg(long, value_name = "N", default_value = "10000")]
+    max_conversations: usize,
+    /// Items one conversation holds at most; past it adding items answers 429
+    #[arg(long, value_name = "N", default_value = "1000")]
+    max_items: usize,
+    /// MiB of conversations and items held at once; past it new data answers 429
+    #[arg(long, value_name = "MIB", default_value = "256")]
+    max_stored_mib: usize,
+}
+
+/// A number of seconds above 0, at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err("give a number of seconds above 0 and at most 86400".into()),
+    }
 }
 
 /// The names of the deviations, and `list`.
@@ -317,9 +344,9 @@ fn run(mut args: RunArgs) -> ExitCode {
 }
 
 fn settings(args: &RunArgs) -> Result<Settings, String> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= MAX_TIMEOUT_SECONDS) {
         return Err(format!(
-            "--timeout {}: give a number of seconds above 0",
+            "--timeout {}: give a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}",
             args.timeout
         ));
     }
@@ -350,6 +377,13 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             ));
         }
     }
+    let reports = [
+        ("--junit", &args.junit),
+        ("--report-json", &args.report_json),
+        ("--report-md", &args.report_md),
+        ("--record-requests", &args.record_requests),
+    ];
+    distinct_files(&reports)?;
     let mut settings = Settings::with_defaults(target);
     settings.strict = args.strict;
     settings.fail_fast = args.fail_fast;
@@ -390,6 +424,34 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             .into());
     }
     Ok(settings)
+}
+
+/// The longest `--timeout`: an hour per answer is already a hang.
+const MAX_TIMEOUT_SECONDS: f64 = 3600.0;
+
+/// Two outputs written to one file would overwrite each other.
+fn distinct_files(outputs: &[(&str, &Option<PathBuf>)]) -> Result<(), String> {
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    for (flag, path) in outputs {
+        let Some(path) = path.as_ref().filter(|p| !p.as_os_str().is_empty()) else {
+            continue;
+        };
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        // `a/./b` and `a/x/../b` are the same file; a folder that exists is resolved too.
+        let normal = absolute
+            .parent()
+            .and_then(|folder| std::fs::canonicalize(folder).ok())
+            .zip(absolute.file_name())
+            .map_or(absolute.clone(), |(folder, name)| folder.join(name));
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == normal) {
+            return Err(format!(
+                "{other} and {flag} both write {}: give each its own file",
+                path.display()
+            ));
+        }
+        seen.push((flag, normal));
+    }
+    Ok(())
 }
 
 /// The key comes from `CONFORMANCE_API_KEY` and nowhere else: the harness talks to
@@ -534,6 +596,16 @@ fn serve(args: ServeArgs) -> ExitCode {
     let config = crate::server::ServerConfig {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         deviations: deviations.clone(),
+        limits: crate::server::Limits {
+            store: crate::server::StoreLimits {
+                max_conversations: args.max_conversations,
+                max_items_per_conversation: args.max_items,
+                max_stored_bytes: args.max_stored_mib.saturating_mul(1024 * 1024),
+            },
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
     let served = runtime.block_on(crate::server::serve_until_ctrl_c(
         config,

@@ -204,6 +204,7 @@ async fn the_whole_official_document_gives_the_same_cases_verdicts_and_requests(
         ServerConfig {
             api_key: Some(KEY.to_owned()),
             deviations: Deviation::ALL.to_vec(),
+            ..ServerConfig::default()
         },
         "127.0.0.1",
         0,

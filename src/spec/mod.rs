@@ -331,7 +331,7 @@ impl Spec {
                 );
                 format!(
                     "at {at}: {} (schema {schema})",
-                    shorten(&e.to_string(), 240)
+                    crate::untrusted::excerpt(&e.to_string(), 240)
                 )
             })
             .collect())
