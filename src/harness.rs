@@ -32,6 +32,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The target answered no request at all.
     pub const UNREACHABLE: u8 = 3;
+    /// No conformance failure, but some cases got no answer to judge (timeouts, resets, a
+    /// 429 that did not clear): run again, or slower.
+    pub const INCONCLUSIVE: u8 = 4;
     /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -145,6 +148,10 @@ impl CaseResult {
             Verdict::Fail
         } else if (0..findings.len()).any(excused) {
             Verdict::KnownFailure
+        } else if self.outcome.blocked.is_some() {
+            Verdict::Blocked
+        } else if self.outcome.inconclusive.is_some() {
+            Verdict::Inconclusive
         } else if findings.iter().any(|f| f.warns(strict)) {
             Verdict::Warn
         } else if self.level == Some(Level::Info) {
@@ -178,6 +185,9 @@ impl Run {
                 let target = self
                     .runtime
                     .block_on(Target::connect(self.settings.target.clone()))?;
+                if !target.is_reference() {
+                    self.runtime.block_on(crate::preflight::check(&target))?;
+                }
                 let set = SnapshotSet::choose(
                     &self.settings.snapshot_dir,
                     target.is_reference(),
@@ -269,6 +279,7 @@ impl Run {
                             summary: e.clone(),
                             details: Vec::new(),
                             step: None,
+                            cause: None,
                         }],
                         ..Default::default()
                     },
@@ -313,6 +324,7 @@ impl Run {
                     summary: failure,
                     details: Vec::new(),
                     step: None,
+                    cause: None,
                 });
             }
         }
@@ -353,8 +365,17 @@ impl Run {
             ..CaseResult::of(case)
         };
         let verdict = result.verdict(strict);
-        let failure =
-            (verdict == Verdict::Fail).then(|| result.message.clone().unwrap_or_default());
+        let failure = match verdict {
+            Verdict::Fail => Some(result.message.clone().unwrap_or_default()),
+            // Shown as a failed test, so that no one mistakes it for a pass; the exit code
+            // and every report say it is not a conformance failure.
+            Verdict::Inconclusive => Some(format!(
+                "inconclusive, not a conformance failure: {}\n{}",
+                result.outcome.inconclusive.as_deref().unwrap_or_default(),
+                result.message.clone().unwrap_or_default()
+            )),
+            _ => None,
+        };
         self.record(result);
         match failure {
             Some(message) => Err(message.into()),
@@ -640,6 +661,15 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         started: run.started,
         finished,
         notes,
+        degraded: match run.target.get() {
+            Some(Ok((target, _))) => report::Degraded {
+                retries: target.stats.retries.load(Ordering::Relaxed),
+                stalls: target.stats.stalls.load(Ordering::Relaxed),
+                inconclusive: 0,
+                lowest_concurrency: target.stats.lowest_concurrency.load(Ordering::Relaxed),
+            },
+            _ => report::Degraded::default(),
+        },
     });
     let reports = &run.settings.reports;
     let mut out = summarize(&report);
@@ -690,7 +720,17 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
             .all(|r| r.outcome.unreachable())
     {
         exit::UNREACHABLE
-    } else if conclusion.has_failed() || !report.expectation_problems().is_empty() {
+    } else if report.cases.iter().any(|c| c.verdict == Verdict::Fail)
+        || !report.expectation_problems().is_empty()
+    {
+        exit::FAILED
+    } else if report
+        .cases
+        .iter()
+        .any(|c| c.verdict == Verdict::Inconclusive)
+    {
+        exit::INCONCLUSIVE
+    } else if conclusion.has_failed() {
         exit::FAILED
     } else {
         exit::PASSED
@@ -711,16 +751,99 @@ fn summarize(report: &Report) -> String {
             .filter(|(_, f)| f.verdict == verdict)
             .collect()
     };
-    let warnings = findings(Verdict::Warn);
-    if !warnings.is_empty() {
+    if report.degraded.is_degraded() {
+        let _ = writeln!(out, "\n{}", report.degraded.line());
+    }
+    let grouped = |out: &mut String, verdict: Verdict| {
+        for cause in report.root_causes.iter().filter(|c| c.verdict == verdict) {
+            let shown: Vec<&str> = cause.cases.iter().take(3).map(String::as_str).collect();
+            let _ = writeln!(
+                out,
+                "    {}: {}   ({} in {}: {}{})",
+                cause.tag,
+                cause.summary,
+                report::counted(cause.count, "finding"),
+                report::counted(cause.cases.len(), "case"),
+                shown.join(", "),
+                if cause.cases.len() > shown.len() { ", ..." } else { "" }
+            );
+        }
+    };
+    let failing = report
+        .root_causes
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .count();
+    if failing > 0 {
         let _ = writeln!(
             out,
-            "\nwarnings: {} SHOULD check{} not met (--strict makes them fail):",
-            warnings.len(),
-            if warnings.len() == 1 { "" } else { "s" }
+            "\nroot causes: {} (each defect once; the failed tests above give every detail):",
+            failing
         );
-        for (id, f) in warnings {
-            let _ = writeln!(out, "    {id}: {}: {}", f.tag, f.summary);
+        grouped(&mut out, Verdict::Fail);
+    }
+    let warnings = report
+        .root_causes
+        .iter()
+        .filter(|c| c.verdict == Verdict::Warn)
+        .count();
+    if warnings > 0 {
+        let _ = writeln!(
+            out,
+            "\nwarnings: {warnings} SHOULD root cause{} not met (--strict makes them fail):",
+            if warnings == 1 { "" } else { "s" }
+        );
+        grouped(&mut out, Verdict::Warn);
+    }
+    let blocked: Vec<&report::CaseReport> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Blocked || (c.blocked.is_some() && c.verdict == Verdict::Fail))
+        .collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nblocked: {} could not check their own requirement (not failed for it):",
+            report::counted(blocked.len(), "case")
+        );
+        for case in blocked {
+            if let Some(b) = &case.blocked {
+                let _ = writeln!(
+                    out,
+                    "    {}: {} blocked by {} ({})",
+                    case.id,
+                    case.requirement.as_deref().unwrap_or_default(),
+                    b.by,
+                    b.step
+                );
+            }
+        }
+    }
+    let inconclusive: Vec<&report::CaseReport> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Inconclusive)
+        .collect();
+    if !inconclusive.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ninconclusive: {} got no answer to judge (not conformance failures):",
+            report::counted(inconclusive.len(), "case")
+        );
+        for case in inconclusive {
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                case.id,
+                case.inconclusive.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    let left = report.left_behind();
+    if !left.is_empty() {
+        let _ = writeln!(out, "\nleft behind (cleanup could not delete them):");
+        for l in left {
+            let _ = writeln!(out, "    {l}");
         }
     }
     if let Some(expectations) = &report.expectations {
@@ -772,6 +895,33 @@ fn summarize(report: &Report) -> String {
         let _ = writeln!(out, "\nnotes:");
         for note in notes {
             let _ = writeln!(out, "    {note}");
+        }
+    }
+    if !report.cases.is_empty() {
+        let _ = writeln!(out, "\nrequirements: {}", report.verdict_line());
+        for (level, _) in report.scores() {
+            let mut by_verdict: Vec<(Verdict, Vec<&str>)> = Vec::new();
+            for r in report.requirements.iter().filter(|r| r.level == level) {
+                let Some(verdict) = r.verdict else { continue };
+                match by_verdict.iter_mut().find(|(v, _)| *v == verdict) {
+                    Some((_, ids)) => ids.push(&r.id),
+                    None => by_verdict.push((verdict, vec![&r.id])),
+                }
+            }
+            by_verdict.sort_by(|a, b| b.0.cmp(&a.0));
+            let parts: Vec<String> = by_verdict
+                .iter()
+                .map(|(verdict, ids)| {
+                    if matches!(verdict, Verdict::Pass | Verdict::Info) {
+                        format!("{} {}", ids.len(), verdict.as_str())
+                    } else {
+                        format!("{} {} ({})", ids.len(), verdict.as_str(), ids.join(", "))
+                    }
+                })
+                .collect();
+            if !parts.is_empty() {
+                let _ = writeln!(out, "    {level}: {}", parts.join(", "));
+            }
         }
     }
     out

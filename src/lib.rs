@@ -133,6 +133,7 @@ pub mod coverage;
 pub mod date;
 pub mod expectation;
 pub mod harness;
+pub mod preflight;
 pub mod report;
 pub mod request_log;
 pub mod run;

@@ -156,6 +156,22 @@ fn testcase(out: &mut String, case: &CaseReport) {
                 attribute(&reasons.join("; "))
             );
         }
+        Verdict::Inconclusive => {
+            let _ = writeln!(
+                out,
+                r#"      <error message="inconclusive: {}" type="inconclusive">{}</error>"#,
+                attribute(case.inconclusive.as_deref().unwrap_or_default()),
+                text(message)
+            );
+        }
+        Verdict::Blocked => {
+            let by = case.blocked.as_ref().map_or("", |b| b.by.as_str());
+            let _ = writeln!(
+                out,
+                r#"      <skipped message="blocked by {}"/>"#,
+                attribute(by)
+            );
+        }
         Verdict::Pass | Verdict::Warn | Verdict::Info => {}
     }
     let mut output = Vec::new();

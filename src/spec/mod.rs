@@ -10,9 +10,11 @@
 //! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
 
 mod catalogue;
+mod schema_errors;
 mod overlay;
 
 pub use catalogue::{Catalogue, Level, Requirement};
+pub use schema_errors::{OwnedObject, SchemaError};
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
