@@ -162,10 +162,10 @@ pub fn implicit(
                         Vec::new();
                     for error in errors {
                         let owned = spec.owned_object(&pointer, &error.at);
-                        let at_root = owned.as_ref().is_none_or(|o| o.path == "/" || {
-                            let root = pointer.rsplit('/').next().unwrap_or_default();
-                            o.component == root
-                        });
+                        // The owned object is the answer itself: its path is the whole path.
+                        let at_root = owned
+                            .as_ref()
+                            .is_none_or(|o| o.path == normalize(&error.at) || error.at == "/");
                         let (id, key) = match owned {
                             Some(o) if !(other_object && at_root) => {
                                 let path = o.path.clone();

@@ -129,6 +129,7 @@
 pub mod case;
 pub mod check;
 pub mod cli;
+pub mod concurrency;
 pub mod coverage;
 pub mod date;
 pub mod expectation;

@@ -72,11 +72,18 @@ impl Spec {
                 || format!("{pointer}{schema_path}"),
                 |uri| uri.as_str().trim_start_matches(DOCUMENT_URI).to_string(),
             );
+            let message = e.to_string();
+            // A missing property is reported where it is missing: `/first_id`, not `/`.
+            let at_missing = match (keyword.as_str(), message.split('"').nth(1)) {
+                ("required", Some(name)) if !name.contains('/') => format!("{at}/{name}"),
+                _ if at.is_empty() => "/".into(),
+                _ => at.clone(),
+            };
             let error = SchemaError {
-                at: if at.is_empty() { "/".into() } else { at.clone() },
+                at: at_missing,
                 keyword,
                 location,
-                message: shorten(&e.to_string(), 240),
+                message: shorten(&message, 240),
                 branch: None,
             };
             if error.keyword == "oneOf" {
