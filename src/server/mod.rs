@@ -87,6 +87,7 @@ pub fn router(config: ServerConfig) -> Router {
         config,
         deviations,
         store: store::Store::new(deviations),
+        load: http::Load::default(),
     });
     Router::new().fallback(http::handle).with_state(app)
 }
