@@ -132,8 +132,7 @@ impl Controller {
             Signal::Fast => {
                 state.fast_in_a_row += 1;
                 // Grow by one after as many fast cases in a row as run at a time, twice.
-                if !self.fixed && state.limit < self.max && state.fast_in_a_row >= 2 * state.limit
-                {
+                if !self.fixed && state.limit < self.max && state.fast_in_a_row >= 2 * state.limit {
                     state.fast_in_a_row = 0;
                     if state.debt > 0 {
                         state.debt -= 1;
@@ -162,7 +161,9 @@ impl Controller {
                     };
                 }
                 let now = Instant::now();
-                state.troubles.retain(|t| now.duration_since(*t) < STALL_WINDOW);
+                state
+                    .troubles
+                    .retain(|t| now.duration_since(*t) < STALL_WINDOW);
                 state.troubles.push(now);
                 if !state.stalled && state.troubles.len() >= STALL_TROUBLES {
                     state.stalled = true;
@@ -237,7 +238,10 @@ mod tests {
             c.report(Signal::Fast);
         }
         assert!(!c.report(Signal::Trouble));
-        assert!(c.report(Signal::Trouble), "two troubles at once are a stall");
+        assert!(
+            c.report(Signal::Trouble),
+            "two troubles at once are a stall"
+        );
         assert!(c.stalled());
         let waiting = {
             let c = Arc::clone(&c);

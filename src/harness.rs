@@ -441,7 +441,8 @@ async fn wait_for_target(
     controller: &crate::concurrency::Controller,
     stopping: &AtomicBool,
 ) {
-    let give_up = std::time::Instant::now() + (target.config.timeout * 4).max(Duration::from_secs(30));
+    let give_up =
+        std::time::Instant::now() + (target.config.timeout * 4).max(Duration::from_secs(30));
     while std::time::Instant::now() < give_up && !stopping.load(Ordering::SeqCst) {
         if crate::preflight::check(target).await.is_ok() {
             break;
@@ -833,7 +834,11 @@ fn summarize(report: &Report) -> String {
                 report::counted(cause.count, "finding"),
                 report::counted(cause.cases.len(), "case"),
                 shown.join(", "),
-                if cause.cases.len() > shown.len() { ", ..." } else { "" }
+                if cause.cases.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
             );
         }
     };
@@ -866,7 +871,9 @@ fn summarize(report: &Report) -> String {
     let blocked: Vec<&report::CaseReport> = report
         .cases
         .iter()
-        .filter(|c| c.verdict == Verdict::Blocked || (c.blocked.is_some() && c.verdict == Verdict::Fail))
+        .filter(|c| {
+            c.verdict == Verdict::Blocked || (c.blocked.is_some() && c.verdict == Verdict::Fail)
+        })
         .collect();
     if !blocked.is_empty() {
         let _ = writeln!(

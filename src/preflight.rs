@@ -47,7 +47,7 @@ pub async fn check(target: &Target) -> Result<(), String> {
         }
     }
     Err(target.secrets.redact(&format!(
-        "the target does not answer (a first request, GET {}/conversations/{UNKNOWN_ID}, got no answer): {last}",
+        "the target does not answer (a first request, GET {}/conversations/{UNKNOWN_ID}, failed): {last}",
         target.config.display_url()
     )))
 }

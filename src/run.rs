@@ -202,7 +202,7 @@ fn check_step(
             .as_deref()
             .is_some_and(|c| c.starts_with("error-envelope"))
     });
-    let schema_paths: Vec<(String, String)> = implicit
+    let schema_paths: Vec<String> = implicit
         .iter()
         .filter(|f| {
             f.cause
@@ -210,19 +210,16 @@ fn check_step(
                 .is_some_and(|c| c.starts_with("schema") || c.starts_with("error-envelope"))
         })
         .flat_map(|f| {
-            let requirement = f.requirement.clone().unwrap_or_default();
-            f.details.iter().filter_map(move |d| {
+            f.details.iter().filter_map(|d| {
                 let at = d.strip_prefix("at ")?.split(':').next()?;
-                Some((requirement.clone(), check::normalize(at)))
+                Some(check::normalize(at))
             })
         })
         .collect();
-    let said_already = |matcher: &crate::case::Matcher, selector: &str| {
+    let said_already = |selector: &str| {
         let pointer = selector_pointer(selector);
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
-            || schema_paths
-                .iter()
-                .any(|(id, at)| *id == matcher.requirement && *at == pointer)
+            || schema_paths.contains(&pointer)
     };
     // The implicit checks ran for their owners too, whether they found anything or not.
     let mut ran = vec!["no-5xx"];
@@ -365,7 +362,7 @@ fn check_step(
                 for (selector, matcher) in &step.expect.json {
                     outcome.checked.insert(matcher.requirement.clone());
                     let found = selector.find(body);
-                    if said_already(matcher, &selector.to_string()) {
+                    if said_already(&selector.to_string()) {
                         continue;
                     }
                     if let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) {
@@ -460,10 +457,20 @@ fn matcher_cause(
     matcher: &crate::case::Matcher,
     found: Option<&Value>,
 ) -> String {
-    let field = selector
-        .split(['.', '['])
-        .next()
-        .unwrap_or(selector);
+    // The field, array positions left out: `data[*].status`.
+    let mut field = String::with_capacity(selector.len());
+    let mut in_index = false;
+    for c in selector.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                field.push_str("[*]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            c => field.push(c),
+        }
+    }
     let asks: Vec<&str> = [
         ("equals", matcher.equals.is_some()),
         ("one_of", matcher.one_of.is_some()),
@@ -535,11 +542,15 @@ fn record_created(step: &Step, spec: &Spec, response: &Response, created: &Mutex
 
 /// A top-level string field of a body that may not parse as JSON: `"id": "conv_1"`.
 fn loose_string_field(body: &[u8], field: &str) -> Option<String> {
-    if !field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !field
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return None;
     }
     let text = String::from_utf8_lossy(body);
-    let pattern = regex::Regex::new(&format!(r#""{field}"\s*:\s*"([A-Za-z0-9_\-.]{{1,200}})""#)).ok()?;
+    let pattern =
+        regex::Regex::new(&format!(r#""{field}"\s*:\s*"([A-Za-z0-9_\-.]{{1,200}})""#)).ok()?;
     pattern
         .captures(&text)
         .and_then(|c| c.get(1))
@@ -817,7 +828,9 @@ async fn attempt(
         text,
         transport: false,
     };
-    let request = request.build().map_err(|e| unusable(describe_error(e, timeout)))?;
+    let request = request
+        .build()
+        .map_err(|e| unusable(describe_error(e, timeout)))?;
     let logged = target.request_log.as_ref().map(|_| {
         RequestLog::begin(
             origin.0,

@@ -183,7 +183,7 @@ impl CaseOutcome {
             let verdict = if known.get(index).copied().unwrap_or(false) {
                 " (known failure)"
             } else if finding.kind == FindingKind::Inconclusive {
-                " (not a conformance failure)"
+                ""
             } else if finding.fails(strict) {
                 ""
             } else {

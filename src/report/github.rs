@@ -40,7 +40,11 @@ pub fn annotations(report: &Report) -> String {
             super::counted(cause.count, "finding"),
             super::counted(cause.cases.len(), "case"),
             shown.join(", "),
-            if cause.cases.len() > shown.len() { ", ..." } else { "" }
+            if cause.cases.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
         );
         let title = cause.requirement.as_deref().unwrap_or(cause.tag.as_str());
         command(&mut out, kind, file, line, title, &message);

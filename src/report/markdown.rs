@@ -185,7 +185,11 @@ fn links(files: &[String], max: usize) -> String {
         .take(max)
         .map(|f| {
             let name = f.rsplit('/').next().unwrap_or(f);
-            format!("[{}]({})", cell(name), f.replace(' ', "%20").replace(['(', ')', '|'], ""))
+            format!(
+                "[{}]({})",
+                cell(name),
+                f.replace(' ', "%20").replace(['(', ')', '|'], "")
+            )
         })
         .collect();
     if files.len() > max {

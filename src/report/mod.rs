@@ -89,7 +89,11 @@ impl Degraded {
             parts.push(format!(
                 "concurrency lowered to {} case{} at a time",
                 self.lowest_concurrency,
-                if self.lowest_concurrency == 1 { "" } else { "s" }
+                if self.lowest_concurrency == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             ));
         }
         format!(
@@ -170,7 +174,9 @@ fn explain(r: &mut RequirementReport, causes: &[RootCause], cases: &[CaseReport]
         }
         Verdict::Inconclusive => {
             let first = of_it().find_map(|c| {
-                c.inconclusive.as_ref().map(|why| (why.clone(), c.file.clone()))
+                c.inconclusive
+                    .as_ref()
+                    .map(|why| (why.clone(), c.file.clone()))
             });
             if let Some((why, file)) = first {
                 r.reason = Some(format!("inconclusive: {why}"));

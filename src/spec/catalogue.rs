@@ -93,7 +93,9 @@ impl Catalogue {
 
     /// The requirement that owns a check: `owner("schema", "Message")`.
     pub fn owner(&self, kind: &str, name: &str) -> Option<&str> {
-        self.owners.get(&format!("{kind} {name}")).map(String::as_str)
+        self.owners
+            .get(&format!("{kind} {name}"))
+            .map(String::as_str)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Requirement> {

@@ -10,8 +10,8 @@
 //! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
 
 mod catalogue;
-mod schema_errors;
 mod overlay;
+mod schema_errors;
 
 pub use catalogue::{Catalogue, Level, Requirement};
 pub use schema_errors::{OwnedObject, SchemaError};

@@ -26,11 +26,11 @@ impl SchemaError {
         let branch = self
             .branch
             .as_ref()
-            .map(|b| format!(" [closest oneOf branch: {b}]"))
+            .map(|b| format!(" [none of the oneOf matched; closest: {b}]"))
             .unwrap_or_default();
         format!(
-            "at {}: {} ({} failed{branch}; schema {})",
-            self.at, self.message, self.keyword, self.location
+            "at {}: {} (schema {}){branch}",
+            self.at, self.message, self.location
         )
     }
 }
@@ -50,7 +50,11 @@ impl Spec {
     /// The errors of `instance` against the schema at `pointer`, `oneOf` failures replaced by
     /// the errors of their closest branch (the one whose `type` constant the instance names,
     /// else the one with fewest errors).
-    pub fn schema_errors(&self, pointer: &str, instance: &Value) -> Result<Vec<SchemaError>, String> {
+    pub fn schema_errors(
+        &self,
+        pointer: &str,
+        instance: &Value,
+    ) -> Result<Vec<SchemaError>, String> {
         let cell = self.compiled(pointer);
         let validator = cell
             .get_or_init(|| self.compile(pointer))
@@ -132,7 +136,10 @@ impl Spec {
 
     /// The `type` constant (`properties.type.enum[0]`) of the schema at `pointer`.
     fn branch_type(&self, pointer: &str) -> Option<String> {
-        let schema = resolve(self.document(), self.document().pointer(pointer.trim_start_matches('#'))?);
+        let schema = resolve(
+            self.document(),
+            self.document().pointer(pointer.trim_start_matches('#'))?,
+        );
         let kind = schema.get("properties")?.get("type")?;
         let kind = resolve(self.document(), kind);
         kind.get("enum")
@@ -147,8 +154,7 @@ impl Spec {
     pub fn owned_object(&self, pointer: &str, at: &str) -> Option<OwnedObject> {
         let document = self.document();
         let mut node = document.pointer(pointer.trim_start_matches('#'))?;
-        let mut found = component_of(pointer)
-            .and_then(|name| self.owner_entry(name, 0));
+        let mut found = component_of(pointer).and_then(|name| self.owner_entry(name, 0));
         let segments: Vec<&str> = at.split('/').filter(|s| !s.is_empty()).collect();
         let mut depth = 0;
         loop {
@@ -226,7 +232,11 @@ fn resolve<'v>(document: &'v Value, mut node: &'v Value) -> &'v Value {
 /// What a branch is called: the component it refers to, else its title.
 fn branch_name(document: &Value, pointer: &str) -> Option<String> {
     let node = document.pointer(pointer.trim_start_matches('#'))?;
-    if let Some(name) = node.get("$ref").and_then(Value::as_str).and_then(component_of) {
+    if let Some(name) = node
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(component_of)
+    {
         return Some(name.to_string());
     }
     node.get("title").and_then(Value::as_str).map(String::from)
