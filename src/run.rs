@@ -202,7 +202,7 @@ fn check_step(
             .as_deref()
             .is_some_and(|c| c.starts_with("error-envelope"))
     });
-    let schema_paths: Vec<String> = implicit
+    let schema_paths: Vec<(String, bool, String)> = implicit
         .iter()
         .filter(|f| {
             f.cause
@@ -210,16 +210,22 @@ fn check_step(
                 .is_some_and(|c| c.starts_with("schema") || c.starts_with("error-envelope"))
         })
         .flat_map(|f| {
-            f.details.iter().filter_map(|d| {
-                let at = d.strip_prefix("at ")?.split(':').next()?;
-                Some(check::normalize(at))
+            let requirement = f.requirement.clone().unwrap_or_default();
+            f.details.iter().filter_map(move |d| {
+                let (at, rest) = d.strip_prefix("at ")?.split_once(':')?;
+                let missing = rest.contains("is a required property");
+                Some((requirement.clone(), missing, check::normalize(at)))
             })
         })
         .collect();
-    let said_already = |selector: &str| {
+    // A matcher on a field whose schema already failed says nothing new when it is the same
+    // requirement's, or when the field is missing (any check of it must fail then).
+    let said_already = |matcher: &crate::case::Matcher, selector: &str| {
         let pointer = selector_pointer(selector);
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
-            || schema_paths.contains(&pointer)
+            || schema_paths.iter().any(|(owner, missing, at)| {
+                *at == pointer && (*missing || *owner == matcher.requirement)
+            })
     };
     // The implicit checks ran for their owners too, whether they found anything or not.
     let mut ran = vec!["no-5xx"];
@@ -362,7 +368,7 @@ fn check_step(
                 for (selector, matcher) in &step.expect.json {
                     outcome.checked.insert(matcher.requirement.clone());
                     let found = selector.find(body);
-                    if said_already(&selector.to_string()) {
+                    if said_already(matcher, &selector.to_string()) {
                         continue;
                     }
                     if let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) {
