@@ -983,7 +983,7 @@ fn summarize(report: &Report) -> String {
                     None => by_verdict.push((verdict, vec![&r.id])),
                 }
             }
-            by_verdict.sort_by(|a, b| b.0.cmp(&a.0));
+            by_verdict.sort_by_key(|(verdict, _)| std::cmp::Reverse(*verdict));
             let parts: Vec<String> = by_verdict
                 .iter()
                 .map(|(verdict, ids)| {

@@ -182,9 +182,7 @@ impl CaseOutcome {
             }
             let verdict = if known.get(index).copied().unwrap_or(false) {
                 " (known failure)"
-            } else if finding.kind == FindingKind::Inconclusive {
-                ""
-            } else if finding.fails(strict) {
+            } else if finding.fails(strict) || finding.kind == FindingKind::Inconclusive {
                 ""
             } else {
                 " (warning)"

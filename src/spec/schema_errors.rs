@@ -245,7 +245,7 @@ fn branch_name(document: &Value, pointer: &str) -> Option<String> {
 /// An instance path inside the part at `outer`.
 fn join(outer: &str, inner: &str) -> String {
     match (outer.trim_end_matches('/'), inner) {
-        (o, "/") if o.is_empty() => "/".into(),
+        ("", "/") => "/".into(),
         (o, "/") => o.to_string(),
         (o, i) => format!("{o}{i}"),
     }
