@@ -800,7 +800,7 @@ struct Failure {
 }
 
 /// How long a 429 asks to wait: `retry-after-ms`, else `Retry-After` in seconds (a date counts
-/// as one second), bounded by [`MAX_RETRY_AFTER`].
+/// as one second), bounded by 10 s.
 pub fn retry_after(headers: &HeaderMap) -> Duration {
     let read = |name: &str| {
         headers
@@ -1083,6 +1083,44 @@ mod tests {
         assert_eq!(encode("a b/c", false), "a%20b%2Fc");
         assert_eq!(encode("include[]", true), "include[]");
         assert_eq!(encode("é", true), "%C3%A9");
+    }
+
+    #[test]
+    fn retry_after_reads_milliseconds_then_seconds_and_is_bounded() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "250"), ("retry-after", "3")])),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "2")])),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "9999")])),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(retry_after(&headers(&[])), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_created_id_is_read_from_an_answer_that_is_not_strict_json() {
+        let bodies: [&[u8]; 3] = [
+            br#"{"id": "conv_1", "created_at": 1e400}"#,
+            b"{\"id\": \"conv_1\", \"metadata\": {\"k\": \"\xff\"}}",
+            br#"{"metadata": {"k": "\ud800"}, "id" : "conv_1"}"#,
+        ];
+        for body in bodies {
+            assert!(serde_json::from_slice::<Value>(body).is_err());
+            assert_eq!(loose_string_field(body, "id").as_deref(), Some("conv_1"));
+        }
+        assert_eq!(loose_string_field(b"{}", "id"), None);
     }
 
     #[test]
