@@ -184,6 +184,10 @@ fn links(files: &[String], max: usize) -> String {
         .iter()
         .take(max)
         .map(|f| {
+            // A derived case has no file of its own: its origin is named, not linked.
+            if !f.ends_with(".yaml") {
+                return code(f);
+            }
             let name = f.rsplit('/').next().unwrap_or(f);
             format!(
                 "[{}]({})",
@@ -211,6 +215,19 @@ fn code(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_files_are_links_and_derived_origins_are_code() {
+        let files = vec![
+            "cases/a/b c.yaml".to_string(),
+            "derived from #/components/schemas/Metadata".to_string(),
+            "cases/x.yaml".to_string(),
+        ];
+        assert_eq!(
+            links(&files, 2),
+            "[b c.yaml](cases/a/b%20c.yaml) `derived from #/components/schemas/Metadata` +1"
+        );
+    }
 
     #[test]
     fn cells_keep_their_row_and_values_stay_code() {
