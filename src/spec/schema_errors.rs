@@ -250,3 +250,71 @@ fn join(outer: &str, inner: &str) -> String {
         (o, i) => format!("{o}{i}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec() -> Spec {
+        Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn an_item_in_a_list_is_owned_by_the_item_not_the_list() {
+        let spec = spec();
+        let list = "#/components/schemas/ConversationItemList";
+        let item = spec.owned_object(list, "/data/3/status").unwrap();
+        assert_eq!(
+            (
+                item.component.as_str(),
+                item.owner.as_str(),
+                item.path.as_str()
+            ),
+            ("ConversationItem", "ITM-01", "/status")
+        );
+        let list_field = spec.owned_object(list, "/has_more").unwrap();
+        assert_eq!(
+            (list_field.owner.as_str(), list_field.path.as_str()),
+            ("ITM-04", "/has_more")
+        );
+    }
+
+    #[test]
+    fn a_oneof_that_nothing_matched_names_its_closest_branch_and_keyword() {
+        let spec = spec();
+        let item = json!({
+            "type": "message", "id": "msg_1", "status": null, "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}],
+        });
+        let errors = spec
+            .schema_errors("#/components/schemas/ConversationItem", &item)
+            .unwrap();
+        assert!(!errors.is_empty());
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.branch.as_deref() == Some("Message")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|e| e.at == "/status"), "{errors:?}");
+        assert!(errors.iter().all(|e| e.keyword != "oneOf"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_missing_property_is_reported_where_it_is_missing() {
+        let spec = spec();
+        let list = json!({"object": "list", "has_more": false, "data": [{
+            "type": "message", "id": "msg_1", "status": "completed", "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}],
+        }]});
+        let errors = spec
+            .schema_errors("#/components/schemas/ConversationItemList", &list)
+            .unwrap();
+        let at: Vec<&str> = errors.iter().map(|e| e.at.as_str()).collect();
+        assert!(
+            at.contains(&"/first_id") && at.contains(&"/last_id"),
+            "{errors:?}"
+        );
+    }
+}
