@@ -200,6 +200,7 @@ mod tests {
             summary: String::new(),
             details: Vec::new(),
             step: None,
+            cause: None,
         }
     }
 

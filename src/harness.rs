@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 
 /// Exit codes, documented in the README.
@@ -32,6 +32,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The target answered no request at all.
     pub const UNREACHABLE: u8 = 3;
+    /// No conformance failure, but some cases got no answer to judge (timeouts, resets, a
+    /// 429 that did not clear): run again, or slower.
+    pub const INCONCLUSIVE: u8 = 4;
     /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
     /// stdout was closed before the end (128 + SIGPIPE, as shells report it).
@@ -169,6 +172,10 @@ impl CaseResult {
             Verdict::Fail
         } else if (0..findings.len()).any(excused) {
             Verdict::KnownFailure
+        } else if self.outcome.blocked.is_some() {
+            Verdict::Blocked
+        } else if self.outcome.inconclusive.is_some() {
+            Verdict::Inconclusive
         } else if findings.iter().any(|f| f.warns(strict)) {
             Verdict::Warn
         } else if self.level == Some(Level::Info) {
@@ -206,6 +213,9 @@ impl Run {
                 let target = self
                     .runtime
                     .block_on(Target::connect(self.settings.target.clone()))?;
+                if !target.is_reference() {
+                    self.runtime.block_on(crate::preflight::check(&target))?;
+                }
                 let set = SnapshotSet::choose(
                     &self.settings.snapshot_dir,
                     target.is_reference(),
@@ -233,7 +243,7 @@ impl Run {
     /// Starts the selected cases, in order, `workers` at a time, as tasks on the runtime (next
     /// to the embedded server's): the test thread only collects each outcome. Passing every
     /// case from a test thread to the runtime and back cost more than its requests.
-    fn start(self: &Arc<Self>, cases: Vec<Arc<Case>>, workers: usize) {
+    fn start(self: &Arc<Self>, cases: Vec<Arc<Case>>, workers: Option<usize>) {
         let Ok((target, _)) = self.target() else {
             // Each test reports why there is no target.
             return;
@@ -246,24 +256,56 @@ impl Run {
             queue.push_back((case, sender));
         }
         let queue = Arc::new(Mutex::new(queue));
+        // The embedded server is ours and known to take the load: only another target's
+        // concurrency adapts, unless `--test-threads` fixes it.
+        let fixed = workers.or(target.is_reference().then_some(crate::concurrency::MAX));
+        let controller = Arc::new(crate::concurrency::Controller::new(fixed));
+        let retried: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
         let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..workers.max(1) {
+        for _ in 0..fixed.unwrap_or(crate::concurrency::MAX) {
             let (queue, target) = (Arc::clone(&queue), Arc::clone(target));
             let (spec, stopping) = (Arc::clone(&self.spec), Arc::clone(&self.stopping));
+            let (controller, retried) = (Arc::clone(&controller), Arc::clone(&retried));
             let halted = Arc::clone(&self.halted);
             handles.push(self.runtime.spawn(async move {
                 // After Ctrl-C (or a failure under --fail-fast) no case starts: the ones left
                 // in the queue are reported not run.
                 while !stopping.load(Ordering::SeqCst) && !halted.load(Ordering::SeqCst) {
+                    let slot = controller.slot().await;
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((case, sender)) = next else { break };
                     let executed = run::execute(
-                        case,
+                        Arc::clone(&case),
                         Arc::clone(&target),
                         Arc::clone(&spec),
                         Arc::clone(&stopping),
                     )
                     .await;
+                    drop(slot);
+                    let signal = signal(&executed.outcome);
+                    if controller.report(signal) {
+                        wait_for_target(&target, &controller, &stopping).await;
+                    }
+                    let stats = &target.stats;
+                    stats.stalls.store(controller.stalls(), Ordering::Relaxed);
+                    stats
+                        .lowest_concurrency
+                        .store(controller.lowest(), Ordering::Relaxed);
+                    // A case caught in trouble runs once more, later, before it is inconclusive.
+                    let again = executed.outcome.inconclusive.is_some()
+                        && !stopping.load(Ordering::SeqCst)
+                        && retried
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(case.id.clone());
+                    if again {
+                        stats.retries.fetch_add(1, Ordering::Relaxed);
+                        queue
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push_back((case, sender));
+                        continue;
+                    }
                     // The receiver is gone only when the run is being torn down.
                     let _ = sender.send(executed);
                 }
@@ -310,6 +352,7 @@ impl Run {
                             summary: e.clone(),
                             details: Vec::new(),
                             step: None,
+                            cause: None,
                         }],
                         ..Default::default()
                     },
@@ -356,6 +399,7 @@ impl Run {
                     summary: failure,
                     details: Vec::new(),
                     step: None,
+                    cause: None,
                 });
             }
         }
@@ -396,8 +440,17 @@ impl Run {
             ..CaseResult::of(case)
         };
         let verdict = result.verdict(strict);
-        let failure =
-            (verdict == Verdict::Fail).then(|| result.message.clone().unwrap_or_default());
+        let failure = match verdict {
+            Verdict::Fail => Some(result.message.clone().unwrap_or_default()),
+            // Shown as a failed test, so that no one mistakes it for a pass; the exit code
+            // and every report say it is not a conformance failure.
+            Verdict::Inconclusive => Some(format!(
+                "inconclusive, not a conformance failure: {}\n{}",
+                result.outcome.inconclusive.as_deref().unwrap_or_default(),
+                result.message.clone().unwrap_or_default()
+            )),
+            _ => None,
+        };
         self.record(result);
         match failure {
             Some(message) => {
@@ -411,6 +464,42 @@ impl Run {
     }
 }
 
+/// What a finished case says about how the target holds up.
+fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
+    use crate::concurrency::{Signal, FAST};
+    let server_errors = outcome
+        .steps
+        .iter()
+        .filter(|s| s.status.is_some_and(|c| c >= 500))
+        .count();
+    if outcome.inconclusive.is_some() || server_errors >= 2 {
+        return Signal::Trouble;
+    }
+    let requests = u32::try_from(outcome.steps.len().max(1)).unwrap_or(u32::MAX);
+    if outcome.elapsed / requests > FAST {
+        Signal::Slow
+    } else {
+        Signal::Fast
+    }
+}
+
+/// The target stalled: probe it until it answers (bounded), then let cases start again.
+async fn wait_for_target(
+    target: &Target,
+    controller: &crate::concurrency::Controller,
+    stopping: &AtomicBool,
+) {
+    let give_up =
+        std::time::Instant::now() + (target.config.timeout * 4).max(Duration::from_secs(30));
+    while std::time::Instant::now() < give_up && !stopping.load(Ordering::SeqCst) {
+        if crate::preflight::check(target).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    controller.resume();
+}
+
 /// Runs the suite with libtest's arguments and answers the process's exit code.
 pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
     match prepare(settings, &args) {
@@ -418,7 +507,8 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
             // `--test-threads N` is how many cases run at a time; they run on the runtime, and
             // libtest's one thread collects them in order.
             // Cases wait on the network, not the CPU: run more of them than there are cores.
-            let workers = args.test_threads.unwrap_or(8);
+            // Without `--test-threads` the number adapts to the target (see `concurrency`).
+            let workers = args.test_threads;
             args.test_threads = Some(1);
             if !args.list {
                 let chosen =
@@ -850,6 +940,15 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         started: run.started,
         finished,
         notes,
+        degraded: match run.target.get() {
+            Some(Ok((target, _))) => report::Degraded {
+                retries: target.stats.retries.load(Ordering::Relaxed),
+                stalls: target.stats.stalls.load(Ordering::Relaxed),
+                inconclusive: 0,
+                lowest_concurrency: target.stats.lowest_concurrency.load(Ordering::Relaxed),
+            },
+            _ => report::Degraded::default(),
+        },
     });
     let reports = &run.settings.reports;
     let mut out = summarize(&report);
@@ -903,7 +1002,17 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
             .all(|r| r.outcome.unreachable())
     {
         exit::UNREACHABLE
-    } else if conclusion.has_failed() || !report.expectation_problems().is_empty() {
+    } else if report.cases.iter().any(|c| c.verdict == Verdict::Fail)
+        || !report.expectation_problems().is_empty()
+    {
+        exit::FAILED
+    } else if report
+        .cases
+        .iter()
+        .any(|c| c.verdict == Verdict::Inconclusive)
+    {
+        exit::INCONCLUSIVE
+    } else if conclusion.has_failed() {
         exit::FAILED
     } else {
         exit::PASSED
@@ -924,17 +1033,106 @@ fn summarize(report: &Report) -> String {
             .filter(|(_, f)| f.verdict == verdict)
             .collect()
     };
-    let warnings = findings(Verdict::Warn);
-    if !warnings.is_empty() {
+    if report.degraded.is_degraded() {
+        let _ = writeln!(out, "\n{}", report.degraded.line());
+    }
+    let grouped = |out: &mut String, verdict: Verdict| {
+        for cause in report.root_causes.iter().filter(|c| c.verdict == verdict) {
+            let shown: Vec<&str> = cause.cases.iter().take(3).map(String::as_str).collect();
+            let _ = writeln!(
+                out,
+                "    {}: {}   ({} in {}: {}{})",
+                cause.tag,
+                cause.summary,
+                report::counted(cause.count, "finding"),
+                report::counted(cause.cases.len(), "case"),
+                shown.join(", "),
+                if cause.cases.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            );
+        }
+    };
+    let failing = report
+        .root_causes
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .count();
+    if failing > 0 {
         let _ = writeln!(
             out,
-            "\n{} {} SHOULD check{} not met (--strict makes them fail):",
-            crate::colour::paint(crate::colour::YELLOW, "warnings:"),
-            warnings.len(),
-            if warnings.len() == 1 { "" } else { "s" }
+            "\n{} {failing} (each defect once; the failed tests above give every detail):",
+            crate::colour::paint(crate::colour::RED, "root causes:"),
         );
-        for (id, f) in warnings {
-            let _ = writeln!(out, "    {id}: {}: {}", f.tag, f.summary);
+        grouped(&mut out, Verdict::Fail);
+    }
+    let warnings = report
+        .root_causes
+        .iter()
+        .filter(|c| c.verdict == Verdict::Warn)
+        .count();
+    if warnings > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} {warnings} SHOULD root cause{} not met (--strict makes them fail):",
+            crate::colour::paint(crate::colour::YELLOW, "warnings:"),
+            if warnings == 1 { "" } else { "s" }
+        );
+        grouped(&mut out, Verdict::Warn);
+    }
+    let blocked: Vec<&report::CaseReport> = report
+        .cases
+        .iter()
+        .filter(|c| {
+            c.verdict == Verdict::Blocked || (c.blocked.is_some() && c.verdict == Verdict::Fail)
+        })
+        .collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nblocked: {} could not check their own requirement (not failed for it):",
+            report::counted(blocked.len(), "case")
+        );
+        for case in blocked {
+            if let Some(b) = &case.blocked {
+                let _ = writeln!(
+                    out,
+                    "    {}: {} blocked by {} ({})",
+                    case.id,
+                    case.requirement.as_deref().unwrap_or_default(),
+                    b.by,
+                    b.step
+                );
+            }
+        }
+    }
+    let inconclusive: Vec<&report::CaseReport> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Inconclusive)
+        .collect();
+    if !inconclusive.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ninconclusive: {} got no answer to judge (not conformance failures):",
+            report::counted(inconclusive.len(), "case")
+        );
+        for case in inconclusive {
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                case.id,
+                case.inconclusive.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    let left = report.left_behind();
+    if !left.is_empty() {
+        let _ = writeln!(out, "\nleft behind (cleanup could not delete them):");
+        for l in left {
+            let _ = writeln!(out, "    {l}");
         }
     }
     if let Some(expectations) = &report.expectations {
@@ -994,6 +1192,33 @@ fn summarize(report: &Report) -> String {
         );
         for note in notes {
             let _ = writeln!(out, "    {note}");
+        }
+    }
+    if !report.cases.is_empty() {
+        let _ = writeln!(out, "\nrequirements: {}", report.verdict_line());
+        for (level, _) in report.scores() {
+            let mut by_verdict: Vec<(Verdict, Vec<&str>)> = Vec::new();
+            for r in report.requirements.iter().filter(|r| r.level == level) {
+                let Some(verdict) = r.verdict else { continue };
+                match by_verdict.iter_mut().find(|(v, _)| *v == verdict) {
+                    Some((_, ids)) => ids.push(&r.id),
+                    None => by_verdict.push((verdict, vec![&r.id])),
+                }
+            }
+            by_verdict.sort_by_key(|(verdict, _)| std::cmp::Reverse(*verdict));
+            let parts: Vec<String> = by_verdict
+                .iter()
+                .map(|(verdict, ids)| {
+                    if matches!(verdict, Verdict::Pass | Verdict::Info) {
+                        format!("{} {}", ids.len(), verdict.as_str())
+                    } else {
+                        format!("{} {} ({})", ids.len(), verdict.as_str(), ids.join(", "))
+                    }
+                })
+                .collect();
+            if !parts.is_empty() {
+                let _ = writeln!(out, "    {level}: {}", parts.join(", "));
+            }
         }
     }
     out

@@ -61,12 +61,17 @@
 //! and `requirement` (attributes the step's checks to another requirement). A step that only
 //! sets up or provokes an answer names the requirement that owns that answer (a retrieve of an
 //! unknown id to get a 404 is `requirement: RET-02`), so a server that breaks it is reported
-//! under that ID, not under the case's; its matchers name the case's requirement again.
+//! under that ID, not under the case's; its matchers name the case's requirement again. A
+//! set-up step (an operation expecting 2xx, no matchers of its own, not the last) needs no
+//! `requirement:`: it belongs to the operation's owner in the catalogue (`owns: [operation
+//! createConversation]` on CRE-01), and when it fails the case is *blocked* by that owner.
 //!
 //! **Every answer** is checked, whatever the step expects: no 5xx (GEN-05), a body comes with
 //! `Content-Type: application/json` (GEN-01), the body validates against the spec's schema for
 //! the operation and status (for a 4xx, the error object: GEN-02), and a 4xx error object has
-//! `param` and `code` (GEN-03, SHOULD).
+//! `param` and `code` (GEN-03, SHOULD). Each of these has one owner in the catalogue (`owns:`);
+//! a schema error belongs to the object it lies in ([`spec::SchemaError`], `owns: [schema
+//! NAME]`), and identical findings of many cases are reported as one root cause.
 //!
 //! **Matchers** under `expect.json` (selector -> matcher) and `expect.headers` (name ->
 //! matcher): `equals`, `one_of`, `type` (`string`, `integer`, `number`, `boolean`, `object`,
@@ -131,10 +136,12 @@ pub mod case;
 pub mod check;
 pub mod cli;
 pub mod colour;
+pub mod concurrency;
 pub mod coverage;
 pub mod date;
 pub mod expectation;
 pub mod harness;
+pub mod preflight;
 pub mod report;
 pub mod request_log;
 pub mod run;

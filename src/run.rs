@@ -68,6 +68,7 @@ pub async fn execute(
                     summary: format!("the harness failed while running the case: {e}"),
                     details: vec!["this is a bug in conformance; please report it".into()],
                     step: None,
+                    cause: None,
                 }],
                 ..Default::default()
             };
@@ -110,6 +111,7 @@ async fn run_steps(
                 ),
                 details: Vec::new(),
                 step: None,
+                cause: None,
             });
             break;
         }
@@ -118,6 +120,9 @@ async fn run_steps(
         let response = match response {
             Ok(response) => response,
             Err(finding) => {
+                if finding.kind == FindingKind::Inconclusive {
+                    outcome.inconclusive = Some(format!("{}: {}", step.label, finding.summary));
+                }
                 outcome.findings.push(Finding {
                     step: Some(index),
                     ..finding
@@ -138,6 +143,7 @@ async fn run_steps(
         let gate = check_step(step, spec, &response, &mut vars, &mut outcome, index);
         if response.status < 300 {
             record_created(step, spec, &response, created);
+            record_made_up(step, spec, &response, &vars, created);
         }
         let step_clean = outcome.findings[findings_before..].is_empty();
         if let (Some(redactions), true) = (&step.snapshot, step_clean) {
@@ -155,11 +161,18 @@ async fn run_steps(
                         summary: e,
                         details: Vec::new(),
                         step: Some(index),
+                        cause: None,
                     }),
                 }
             }
         }
         if gate.is_err() {
+            if step.requirement != case.requirement {
+                outcome.blocked = Some(crate::verdict::Blocked {
+                    by: step.requirement.clone(),
+                    step: step.label.clone(),
+                });
+            }
             break;
         }
     }
@@ -184,7 +197,57 @@ fn check_step(
         })
     };
     outcome.checked.insert(step.requirement.clone());
-    for f in check::implicit(spec, operation, response, (&step.requirement, step.level)) {
+    let implicit = check::implicit(spec, operation, response, (&step.requirement, step.level));
+    // What the implicit checks already said, so that a matcher does not report it again: the
+    // broken error object is GEN-02's alone, a field that breaks its schema is the schema's.
+    let envelope_broken = implicit.iter().any(|f| {
+        f.cause
+            .as_deref()
+            .is_some_and(|c| c.starts_with("error-envelope"))
+    });
+    let schema_paths: Vec<(String, bool, String)> = implicit
+        .iter()
+        .filter(|f| {
+            f.cause
+                .as_deref()
+                .is_some_and(|c| c.starts_with("schema") || c.starts_with("error-envelope"))
+        })
+        .flat_map(|f| {
+            let requirement = f.requirement.clone().unwrap_or_default();
+            f.details.iter().filter_map(move |d| {
+                let (at, rest) = d.strip_prefix("at ")?.split_once(':')?;
+                let missing = rest.contains("is a required property");
+                Some((requirement.clone(), missing, check::normalize(at)))
+            })
+        })
+        .collect();
+    // A matcher on a field whose schema already failed says nothing new when it is the same
+    // requirement's, or when the field is missing (any check of it must fail then).
+    let said_already = |matcher: &crate::case::Matcher, selector: &str| {
+        let pointer = selector_pointer(selector);
+        (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
+            || schema_paths.iter().any(|(owner, missing, at)| {
+                *at == pointer && (*missing || *owner == matcher.requirement)
+            })
+    };
+    // The implicit checks ran for their owners too, whether they found anything or not.
+    let mut ran = vec!["no-5xx"];
+    if response.json.is_some() {
+        ran.push("json-content-type");
+    }
+    if (400..500).contains(&response.status) {
+        ran.extend(["error-envelope", "error-param-code"]);
+    }
+    for check in ran {
+        if let Some(owner) = spec.catalogue.owner("check", check) {
+            outcome.checked.insert(owner.to_string());
+        }
+    }
+    let implicit_failed: Vec<String> = implicit
+        .iter()
+        .filter_map(|f| f.requirement.clone())
+        .collect();
+    for f in implicit {
         push(outcome, f);
     }
     let requirement_finding =
@@ -195,6 +258,7 @@ fn check_step(
             summary,
             details,
             step: Some(index),
+            cause: None,
         };
     let expected_status = |status: u16| {
         step.expect
@@ -221,6 +285,7 @@ fn check_step(
                 ),
                 details: Vec::new(),
                 step: None,
+                cause: None,
             },
         );
         return Err(());
@@ -241,12 +306,19 @@ fn check_step(
             }
             push(
                 outcome,
-                requirement_finding(
-                    &step.requirement,
-                    step.level,
-                    format!("expected status {want}, got {}", response.status),
-                    details,
-                ),
+                Finding {
+                    cause: Some(format!(
+                        "status {} expected {want} got {}",
+                        operation.map_or(step.method.as_str(), |op| op.id.as_str()),
+                        response.status
+                    )),
+                    ..requirement_finding(
+                        &step.requirement,
+                        step.level,
+                        format!("expected status {want}, got {}", response.status),
+                        details,
+                    )
+                },
             );
             return Err(());
         }
@@ -282,6 +354,10 @@ fn check_step(
             .headers
             .get(name.as_str())
             .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        // A header the implicit checks already found wrong (GEN-01's content type).
+        if implicit_failed.contains(&matcher.requirement) {
+            continue;
+        }
         if let Err(m) = check::expect(&format!("header {name}"), matcher, value.as_ref(), vars) {
             push(
                 outcome,
@@ -294,17 +370,27 @@ fn check_step(
             (_, Some(body)) => {
                 for (selector, matcher) in &step.expect.json {
                     outcome.checked.insert(matcher.requirement.clone());
-                    if let Err(m) =
-                        check::expect(&selector.to_string(), matcher, selector.find(body), vars)
-                    {
+                    let found = selector.find(body);
+                    if said_already(matcher, &selector.to_string()) {
+                        continue;
+                    }
+                    if let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) {
                         push(
                             outcome,
-                            requirement_finding(
-                                &matcher.requirement,
-                                matcher.level,
-                                m.summary,
-                                m.details,
-                            ),
+                            Finding {
+                                cause: Some(matcher_cause(
+                                    operation.map_or(step.method.as_str(), |op| op.id.as_str()),
+                                    &selector.to_string(),
+                                    matcher,
+                                    found,
+                                )),
+                                ..requirement_finding(
+                                    &matcher.requirement,
+                                    matcher.level,
+                                    m.summary,
+                                    m.details,
+                                )
+                            },
                         );
                     }
                 }
@@ -343,6 +429,82 @@ fn check_step(
     Ok(())
 }
 
+/// A selector as the instance path of a schema error: `data[*].status` is `/data/*/status`.
+fn selector_pointer(selector: &str) -> String {
+    let mut out = String::new();
+    for part in selector.split('.') {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            out.push('/');
+            out.push_str(&rest[..open]);
+            rest = &rest[open..];
+            while let Some(close) = rest.find(']') {
+                out.push_str("/*");
+                rest = &rest[close + 1..];
+            }
+        } else if rest != "$" {
+            out.push('/');
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+/// The answer has no `error` object at all (`{"detail": ...}`, a string, no body).
+fn body_lacks_error_object(response: &Response) -> bool {
+    !response
+        .json_value()
+        .and_then(|b| b.get("error"))
+        .is_some_and(Value::is_object)
+}
+
+/// What makes a failed matcher the same defect in another case: the operation, the answer's
+/// top-level field, what the matcher asks and the kind of value found.
+fn matcher_cause(
+    operation: &str,
+    selector: &str,
+    matcher: &crate::case::Matcher,
+    found: Option<&Value>,
+) -> String {
+    // The field, array positions left out: `data[*].status`.
+    let mut field = String::with_capacity(selector.len());
+    let mut in_index = false;
+    for c in selector.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                field.push_str("[*]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            c => field.push(c),
+        }
+    }
+    let asks: Vec<&str> = [
+        ("equals", matcher.equals.is_some()),
+        ("one_of", matcher.one_of.is_some()),
+        ("type", matcher.types.is_some()),
+        ("pattern", matcher.pattern.is_some()),
+        ("absent", matcher.absent.is_some()),
+        ("length", matcher.length.is_some()),
+        ("contains", matcher.contains.is_some()),
+        ("near_now", matcher.near_now.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, asked)| asked.then_some(name))
+    .collect();
+    let kind = match found {
+        None => "nothing",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    };
+    format!("match {operation} {field} {} {kind}", asks.join("+"))
+}
+
 fn step_operation<'s>(step: &Step, spec: &'s Spec) -> Option<&'s crate::spec::Operation> {
     match &step.operation {
         Some(id) => spec.operation(id),
@@ -359,16 +521,20 @@ fn record_created(step: &Step, spec: &Spec, response: &Response, created: &Mutex
     else {
         return;
     };
-    let Some(body) = response.json_value() else {
-        return;
-    };
+    let body = response.json_value();
     let params: Option<Vec<(String, Value)>> = cleanup
         .path_params
         .iter()
         .map(|(name, selector)| {
-            crate::selector::Selector::parse(selector)
-                .ok()
-                .and_then(|s| s.find(body).cloned())
+            let found = body.and_then(|body| {
+                crate::selector::Selector::parse(selector)
+                    .ok()
+                    .and_then(|s| s.find(body).cloned())
+            });
+            // An answer that is not strict JSON (`1e400`, bad UTF-8, a lone surrogate) still
+            // names what it created: the id is read from its text.
+            found
+                .or_else(|| loose_string_field(&response.body, selector).map(Value::String))
                 .map(|v| (name.clone(), v))
         })
         .collect();
@@ -382,6 +548,65 @@ fn record_created(step: &Step, spec: &Spec, response: &Response, created: &Mutex
             });
     }
 }
+
+/// A top-level string field of a body that may not parse as JSON: `"id": "conv_1"`.
+fn loose_string_field(body: &[u8], field: &str) -> Option<String> {
+    if !field
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let pattern =
+        regex::Regex::new(&format!(r#""{field}"\s*:\s*"([A-Za-z0-9_\-.]{{1,200}})""#)).ok()?;
+    pattern
+        .captures(&text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_string())
+}
+
+/// A step that named a resource it expected not to exist (an unknown id) and got a 2xx: the
+/// server may have created it on the fly, so it is deleted when the case ends.
+fn record_made_up(
+    step: &Step,
+    spec: &Spec,
+    response: &Response,
+    vars: &Vars,
+    created: &Mutex<Vec<Created>>,
+) {
+    let expected_failure = step
+        .expect
+        .status
+        .as_ref()
+        .is_some_and(|codes| codes.iter().all(|c| *c >= 400));
+    if !expected_failure || step.method == "DELETE" || !(200..300).contains(&response.status) {
+        return;
+    }
+    for cleanup in spec.operations().filter_map(|op| op.cleanup.as_ref()) {
+        let params: Option<Vec<(String, Value)>> = cleanup
+            .path_params
+            .keys()
+            .map(|name| {
+                let (_, value) = step.path_params.iter().find(|(n, _)| n == name)?;
+                let value = template::expand(value, vars).ok()?;
+                Some((name.clone(), value))
+            })
+            .collect();
+        if let Some(path_params) = params.filter(|p| !p.is_empty()) {
+            created
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Created {
+                    operation: cleanup.operation.clone(),
+                    path_params,
+                });
+        }
+    }
+}
+
+/// How long the cleanup of one case keeps trying to delete what it created.
+const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
 
 /// The case's own cleanup steps, then a delete for every resource it created (newest first).
 /// Failures here are notes, not verdicts: the case's checks are done.
@@ -435,18 +660,33 @@ async fn cleanup(
             snapshot: None,
             observe: None,
         };
-        match send(&step, target, &Vars::new(), origin()).await {
-            (record, Err(f)) => outcome.notes.push(format!(
-                "cleanup: {} failed: {}",
-                record.request_line, f.summary
-            )),
-            // 404: the case deleted it itself.
-            (record, Ok(r)) if r.status >= 300 && r.status != 404 => outcome.notes.push(format!(
-                "cleanup: {} answered {}",
-                record.request_line, r.status
-            )),
-            (_, Ok(r)) if r.status < 300 => outcome.cleaned_up += 1,
-            _ => {}
+        // Retried on 5xx and transport errors (a 429 is waited out by `send`), within a budget.
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let (record, answer) = send(&step, target, &Vars::new(), origin()).await;
+            let problem = match answer {
+                Err(f) => Some(format!("failed: {}", f.summary)),
+                // 404: the case deleted it itself.
+                Ok(r) if r.status < 300 => {
+                    outcome.cleaned_up += 1;
+                    None
+                }
+                Ok(r) if r.status == 404 => None,
+                Ok(r) => Some(format!("answered {}", r.status)),
+            };
+            let Some(problem) = problem else { break };
+            let retryable = !problem.starts_with("answered 4");
+            if retryable && started.elapsed() + wait < CLEANUP_BUDGET {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                continue;
+            }
+            outcome
+                .notes
+                .push(format!("cleanup: {} {problem}", record.request_line));
+            outcome.left_behind.push(record.request_line);
+            break;
         }
     }
 }
@@ -467,6 +707,7 @@ async fn send(
         summary,
         details: Vec::new(),
         step: None,
+        cause: None,
     };
     let built = match build(step, target, vars) {
         Ok(built) => built,
@@ -497,56 +738,43 @@ async fn send(
         answer: None,
         elapsed: Duration::ZERO,
     };
-    let timeout = target.config.timeout;
+    let idempotent = matches!(step.method.as_str(), "GET" | "HEAD" | "DELETE" | "PUT");
+    let expects_429 = step
+        .expect
+        .status
+        .as_ref()
+        .is_some_and(|codes| codes.contains(&429));
     let mut status = None;
-    let mut logged = None;
-    let result = async {
-        let request = built
-            .request
-            .build()
-            .map_err(|e| describe_error(e, timeout))?;
-        if target.request_log.is_some() {
-            logged = Some(RequestLog::begin(
-                origin.0,
-                origin.1,
-                &request,
-                &target.base_url,
-                target.auth_header.as_deref().filter(|_| step.auth),
-                &target.secrets,
-            ));
-        }
-        let mut response = target
-            .client
-            .execute(request)
-            .await
-            .map_err(|e| describe_error(e, timeout))?;
-        status = Some(response.status().as_u16());
-        let headers = response.headers().clone();
-        if let Some(coding) = content_coding(&headers) {
-            return Err(format!(
-                "unusable answer: its body is encoded with `Content-Encoding: {coding}`, although \
-                 the request asked for none (`Accept-Encoding: identity`); the harness does not decode it"
-            ));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| describe_error(e, timeout))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(format!(
-                    "the body is larger than {} MiB; stopped reading (a Conversations answer is small)",
-                    MAX_BODY_BYTES / 1024 / 1024
-                ));
+    let mut fresh_connection = false;
+    let mut rate_limited = 0;
+    let result = loop {
+        let Some(request) = built.request.try_clone() else {
+            break attempt(step, target, built.request, origin, false, &mut status).await;
+        };
+        let once = attempt(step, target, request, origin, fresh_connection, &mut status).await;
+        match &once {
+            // A reused connection the server had closed, a reset: an idempotent request is
+            // sent once more, on a connection of its own.
+            Err(failure) if failure.transport && idempotent && !fresh_connection => {
+                fresh_connection = true;
             }
-            body.extend_from_slice(&chunk);
+            Ok(answer) if answer.status == 429 && !expects_429 => {
+                if rate_limited == MAX_RATE_LIMITED_RETRIES {
+                    break Err(Failure {
+                        text: format!(
+                            "rate limited: still 429 after {rate_limited} retries (waiting as Retry-After said, at most {} s each)",
+                            MAX_RETRY_AFTER.as_secs()
+                        ),
+                        transport: true,
+                    });
+                }
+                rate_limited += 1;
+                tokio::time::sleep(retry_after(&answer.headers)).await;
+            }
+            _ => break once,
         }
-        // The answer is checked as it came: a secret it echoes is redacted where it is shown
-        // (excerpts, messages, reports, snapshots, the request log), never before a check.
-        Ok(Response::new(response.status().as_u16(), headers, body))
-    }
-    .await;
+        target.stats.retries.fetch_add(1, Ordering::Relaxed);
+    };
     record.elapsed = started.elapsed();
     // The target answered, even when its body then failed: it is reachable.
     record.status = status;
@@ -559,14 +787,115 @@ async fn send(
         }
         record.answer = Some(answer);
     }
+    match result {
+        Ok(response) => (record, Ok(response)),
+        Err(failure) => (
+            record,
+            Err(Finding {
+                kind: if failure.transport {
+                    FindingKind::Inconclusive
+                } else {
+                    FindingKind::Target
+                },
+                ..target_failure(target.secrets.redact(&failure.text))
+            }),
+        ),
+    }
+}
+
+/// How often a 429 is waited out before the step is inconclusive, and the longest wait.
+const MAX_RATE_LIMITED_RETRIES: usize = 3;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Why a request got no usable answer; `transport`: no answer to judge (inconclusive).
+struct Failure {
+    text: String,
+    transport: bool,
+}
+
+/// How long a 429 asks to wait: `retry-after-ms`, else `Retry-After` in seconds (a date counts
+/// as one second), bounded by 10 s.
+pub fn retry_after(headers: &HeaderMap) -> Duration {
+    let read = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    let wait = read("retry-after-ms")
+        .map(|ms| ms / 1000.0)
+        .or_else(|| read("retry-after"))
+        .unwrap_or(1.0);
+    Duration::from_secs_f64(wait.min(MAX_RETRY_AFTER.as_secs_f64()))
+}
+
+/// Sends one request and reads its answer (at most [`MAX_BODY_BYTES`]).
+async fn attempt(
+    step: &Step,
+    target: &Target,
+    request: reqwest::RequestBuilder,
+    origin: (&str, usize),
+    fresh_connection: bool,
+    status: &mut Option<u16>,
+) -> Result<Response, Failure> {
+    let timeout = target.config.timeout;
+    let transport = |e: reqwest::Error| Failure {
+        text: describe_error(e, timeout),
+        transport: true,
+    };
+    let unusable = |text: String| Failure {
+        text,
+        transport: false,
+    };
+    let request = request
+        .build()
+        .map_err(|e| unusable(describe_error(e, timeout)))?;
+    let logged = target.request_log.as_ref().map(|_| {
+        RequestLog::begin(
+            origin.0,
+            origin.1,
+            &request,
+            &target.base_url,
+            target.auth_header.as_deref().filter(|_| step.auth),
+            &target.secrets,
+        )
+    });
+    let client = if fresh_connection {
+        &target.fresh_client
+    } else {
+        &target.client
+    };
+    let result = async {
+        let mut response = client.execute(request).await.map_err(transport)?;
+        *status = Some(response.status().as_u16());
+        let headers = response.headers().clone();
+        if let Some(coding) = content_coding(&headers) {
+            return Err(unusable(format!(
+                "unusable answer: its body is encoded with `Content-Encoding: {coding}`, although \
+                 the request asked for none (`Accept-Encoding: identity`); the harness does not decode it"
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(unusable(format!(
+                    "the body is larger than {} MiB; stopped reading (a Conversations answer is small)",
+                    MAX_BODY_BYTES / 1024 / 1024
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // The answer is checked as it came: a secret it echoes is redacted where it is shown
+        // (excerpts, messages, reports, snapshots, the request log), never before a check.
+        Ok(Response::new(response.status().as_u16(), headers, body))
+    }
+    .await;
     if let (Some(log), Some(entry)) = (&target.request_log, logged) {
         let answer = result.as_ref().ok().map(|r| (r.status, r.body.as_slice()));
         log.finish(entry, answer, &target.secrets);
     }
-    match result {
-        Ok(response) => (record, Ok(response)),
-        Err(e) => (record, Err(target_failure(target.secrets.redact(&e)))),
-    }
+    result
 }
 
 /// The content coding of an answer, unless it is none (`identity`).
@@ -579,7 +908,7 @@ fn content_coding(headers: &HeaderMap) -> Option<String> {
 }
 
 /// One line that says why no (complete) answer came.
-fn describe_error(e: reqwest::Error, timeout: Duration) -> String {
+pub fn describe_error(e: reqwest::Error, timeout: Duration) -> String {
     use std::error::Error as _;
     let mut root = e.to_string();
     let mut source = e.source();
@@ -765,6 +1094,44 @@ mod tests {
         assert_eq!(encode("a b/c", false), "a%20b%2Fc");
         assert_eq!(encode("include[]", true), "include[]");
         assert_eq!(encode("é", true), "%C3%A9");
+    }
+
+    #[test]
+    fn retry_after_reads_milliseconds_then_seconds_and_is_bounded() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "250"), ("retry-after", "3")])),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "2")])),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "9999")])),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(retry_after(&headers(&[])), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_created_id_is_read_from_an_answer_that_is_not_strict_json() {
+        let bodies: [&[u8]; 3] = [
+            br#"{"id": "conv_1", "created_at": 1e400}"#,
+            b"{\"id\": \"conv_1\", \"metadata\": {\"k\": \"\xff\"}}",
+            br#"{"metadata": {"k": "\ud800"}, "id" : "conv_1"}"#,
+        ];
+        for body in bodies {
+            assert!(serde_json::from_slice::<Value>(body).is_err());
+            assert_eq!(loose_string_field(body, "id").as_deref(), Some("conv_1"));
+        }
+        assert_eq!(loose_string_field(b"{}", "id"), None);
     }
 
     #[test]

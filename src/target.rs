@@ -209,9 +209,24 @@ impl TargetConfig {
 }
 
 /// A connected target: ready to send.
+/// Counters of a degraded run.
+#[derive(Debug, Default)]
+pub struct RunStats {
+    /// Requests sent again (a 429 waited out, a failed request on a fresh connection).
+    pub retries: std::sync::atomic::AtomicUsize,
+    /// Times the target stopped answering and the run waited for it.
+    pub stalls: std::sync::atomic::AtomicUsize,
+    /// The fewest cases run at a time because the target struggled (0: never lowered).
+    pub lowest_concurrency: std::sync::atomic::AtomicUsize,
+}
+
 pub struct Target {
     pub base_url: String,
     pub client: reqwest::Client,
+    /// The same client without connection reuse, for retries.
+    pub fresh_client: reqwest::Client,
+    /// How the run went for the target: retries and stalls, for the report.
+    pub stats: RunStats,
     pub config: TargetConfig,
     pub secrets: Secrets,
     /// `Authorization: Bearer <key>` as sent, built once.
@@ -233,33 +248,12 @@ impl Target {
     /// server on an ephemeral loopback port. Must run inside the tokio runtime.
     pub async fn connect(config: TargetConfig) -> Result<Self, String> {
         install_tls_provider();
-        let mut builder = reqwest::Client::builder();
-        let plain_http = config
-            .base_url
-            .as_deref()
-            .is_none_or(|url| url.to_ascii_lowercase().starts_with("http://"));
-        if plain_http {
-            // Every request goes to the base URL (redirects are not followed), so a plain-HTTP
-            // target never needs certificates; loading the system's roots takes milliseconds.
-            builder = builder.tls_certs_only([]);
-        }
-        let client = builder
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            // A conformant API never redirects; following one could carry the key elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .danger_accept_invalid_certs(config.insecure)
-            // The harness does not decompress: a compressed answer is then the server's fault.
-            .default_headers(reqwest::header::HeaderMap::from_iter([(
-                reqwest::header::ACCEPT_ENCODING,
-                reqwest::header::HeaderValue::from_static("identity"),
-            )]))
-            .user_agent(concat!("conformance/", env!("CARGO_PKG_VERSION")))
-            // Small JSON requests: without this, Nagle's algorithm and delayed ACKs can hold
-            // a POST body back for tens of milliseconds.
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = Self::client(&config, reqwest::Client::builder())?;
+        // Retries of a request that failed on a reused connection go out on a new one.
+        let fresh_client = Self::client(
+            &config,
+            reqwest::Client::builder().pool_max_idle_per_host(0),
+        )?;
         let (base_url, reference) = match &config.base_url {
             Some(url) => (url.trim_end_matches('/').to_string(), None),
             None => {
@@ -291,12 +285,46 @@ impl Target {
         Ok(Self {
             base_url,
             client,
+            fresh_client,
+            stats: RunStats::default(),
             auth_header: config.api_key.as_ref().map(|key| format!("Bearer {key}")),
             config,
             secrets,
             request_log,
             reference,
         })
+    }
+
+    fn client(
+        config: &TargetConfig,
+        mut builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::Client, String> {
+        let plain_http = config
+            .base_url
+            .as_deref()
+            .is_none_or(|url| url.to_ascii_lowercase().starts_with("http://"));
+        if plain_http {
+            // Every request goes to the base URL (redirects are not followed), so a plain-HTTP
+            // target never needs certificates; loading the system's roots takes milliseconds.
+            builder = builder.tls_certs_only([]);
+        }
+        builder
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // A conformant API never redirects; following one could carry the key elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(config.insecure)
+            // The harness does not decompress: a compressed answer is then the server's fault.
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT_ENCODING,
+                reqwest::header::HeaderValue::from_static("identity"),
+            )]))
+            .user_agent(concat!("conformance/", env!("CARGO_PKG_VERSION")))
+            // Small JSON requests: without this, Nagle's algorithm and delayed ACKs can hold
+            // a POST body back for tens of milliseconds.
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))
     }
 
     pub fn is_reference(&self) -> bool {

@@ -20,13 +20,21 @@ pub struct Finding {
     pub details: Vec<String>,
     /// Index into [`CaseOutcome::steps`] of the step it belongs to.
     pub step: Option<usize>,
+    /// What makes it the same defect as a finding of another case (with the requirement: its
+    /// root cause): the check, the operation or object, the path and the kind of value seen.
+    /// `None`: the summary stands for it.
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FindingKind {
     Requirement,
-    /// Transport errors, timeouts, unusable answers: always fail.
+    /// Unusable answers (a redirect, a compressed or oversized body), a harness failure:
+    /// always fail.
     Target,
+    /// No answer to judge (a timeout, a reset, retries exhausted): never a conformance
+    /// failure; the case is inconclusive.
+    Inconclusive,
     /// A snapshot differs: a regression, kept apart from conformance verdicts.
     Snapshot,
 }
@@ -63,6 +71,22 @@ pub struct CaseOutcome {
     /// Requirements whose checks ran (the status and schema of a step, its matchers, its
     /// observation), passed or not: a requirement with no finding is met only if it is here.
     pub checked: BTreeSet<String>,
+    /// A set-up step owned by another requirement failed, so the case's own checks could not
+    /// run.
+    pub blocked: Option<Blocked>,
+    /// Why the case got no answer to judge (transport), when it did not.
+    pub inconclusive: Option<String>,
+    /// Requests sent again (after a 429, or on a fresh connection).
+    pub retries: usize,
+    /// Resources the cleanup could not delete: `DELETE /conversations/conv_...`.
+    pub left_behind: Vec<String>,
+}
+
+/// Which requirement kept a case from checking its own, and at which step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub by: String,
+    pub step: String,
 }
 
 /// What a case, or a requirement over its cases, came to.
@@ -70,6 +94,10 @@ pub struct CaseOutcome {
 pub enum Verdict {
     /// Ordered from least to most telling: aggregating keeps the maximum.
     Skipped,
+    /// No answer to judge: transport trouble, not the server's conformance.
+    Inconclusive,
+    /// Another requirement's failure kept its checks from running.
+    Blocked,
     Pass,
     Info,
     Warn,
@@ -82,6 +110,8 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Skipped => "skipped",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Blocked => "blocked",
             Verdict::Pass => "pass",
             Verdict::Info => "info",
             Verdict::Warn => "warn",
@@ -95,6 +125,7 @@ impl Finding {
     pub fn fails(&self, strict: bool) -> bool {
         match self.kind {
             FindingKind::Target | FindingKind::Snapshot => true,
+            FindingKind::Inconclusive => false,
             FindingKind::Requirement => match self.level {
                 Level::Must => true,
                 Level::Should => strict,
@@ -107,9 +138,10 @@ impl Finding {
         !self.fails(strict) && self.level == Level::Should
     }
 
-    /// `UPD-03 MUST` or `target` / `snapshot`.
+    /// `UPD-03 MUST` or `target` / `snapshot` / `inconclusive`.
     pub fn tag(&self) -> String {
         match (&self.requirement, self.kind) {
+            (_, FindingKind::Inconclusive) => "inconclusive".into(),
             (Some(id), _) => format!("{id} {}", self.level),
             (None, FindingKind::Snapshot) => "snapshot".into(),
             (None, _) => "target".into(),
@@ -175,7 +207,7 @@ impl CaseOutcome {
             }
             let verdict = if known.get(index).copied().unwrap_or(false) {
                 " (known failure)"
-            } else if finding.fails(strict) {
+            } else if finding.fails(strict) || finding.kind == FindingKind::Inconclusive {
                 ""
             } else {
                 " (warning)"
@@ -184,6 +216,13 @@ impl CaseOutcome {
             for line in &finding.details {
                 let _ = writeln!(out, "      {line}");
             }
+        }
+        if let Some(blocked) = &self.blocked {
+            let _ = writeln!(
+                out,
+                "\nblocked by {}: the step `{}` failed, so this case's own checks did not run",
+                blocked.by, blocked.step
+            );
         }
         out.trim_end().to_string()
     }

@@ -24,6 +24,8 @@ enum Verdict {
     Should(&'static str),
     /// The run passes and reports this observation (`UPD-04 = merge`).
     Info(&'static str),
+    /// The run passes with nothing to report.
+    Nothing,
 }
 
 /// A deviation, what the suite must say about it, and which other requirements may also be
@@ -35,22 +37,13 @@ struct Expectation {
     also: &'static [&'static str],
 }
 
-/// Requirements whose text asks for "the error object": a server whose errors have another
-/// shape breaks each of them, besides GEN-02, and every SHOULD check on `code` and `param`.
-const ERROR_OBJECT: &[&str] = &[
-    "RET-02", "UPD-06", "UPD-07", "UPD-14", "UPD-15", "UPD-16", "ITM-07", "CRE-05", "GEN-03",
-    "GEN-04", "GEN-06", "UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03",
-];
-
-/// Every item answer is checked against the spec's schema under the requirement of the case
-/// that receives it, so a wrong item or list shape shows in every items case.
-const ITEM_ANSWERS: &[&str] = &[
-    "ITM-01", "ITM-03", "ITM-04", "ITM-05", "ITM-06", "ITM-07", "ITM-08", "ITM-09", "CRE-06",
-];
+/// A server whose errors have another shape fails GEN-02 and, with it, GEN-03; every other
+/// requirement is judged on its status alone (and UPD-09-like rows on their own `code`).
+const ERROR_OBJECT: &[&str] = &["GEN-03"];
 
 fn expectations() -> Vec<Expectation> {
     use Deviation as D;
-    use Verdict::{Info, Must, Should};
+    use Verdict::{Info, Must, Nothing, Should};
     let e = |deviation, verdict, also| Expectation {
         deviation,
         verdict,
@@ -61,15 +54,15 @@ fn expectations() -> Vec<Expectation> {
         e(
             D::MetadataLimitsNotEnforced,
             Must(&["UPD-06", "CRE-05"]),
-            &["UPD-08"],
+            // UPD-08 is blocked by UPD-06, not failed.
+            &[],
         ),
         e(D::LimitsCountBytes, Must(&["UPD-05", "CRE-05"]), &[]),
         e(
             D::NonStringValuesAccepted,
             Must(&["UPD-07", "CRE-05"]),
-            // A rejected update that is stored changes the metadata; a stored non-string is
-            // answered, and the answer is no longer a valid Conversation.
-            &["UPD-08", "UPD-01"],
+            // A stored non-string is answered: the answer is no longer a valid Conversation.
+            &["CRE-01"],
         ),
         e(D::EmptyUpdateAccepted, Must(&["UPD-10"]), &[]),
         e(D::NullMetadataRejected, Must(&["UPD-12"]), &[]),
@@ -109,11 +102,7 @@ fn expectations() -> Vec<Expectation> {
         e(D::ErrorsWithoutType, Must(&["GEN-02"]), ERROR_OBJECT),
         e(D::NoKeyServed, Should("GEN-04"), &[]),
         e(D::UnknownPath200, Should("GEN-06"), &[]),
-        e(
-            D::UnknownPathText404,
-            Must(&["GEN-01"]),
-            &["GEN-02", "GEN-06"],
-        ),
+        e(D::UnknownPathText404, Must(&["GEN-01"]), &["GEN-02"]),
         e(D::JsonAsTextPlain, Must(&["GEN-01"]), &[]),
         e(D::InvalidJson500, Must(&["UPD-16", "GEN-05"]), &[]),
         e(D::MalformedId500, Must(&["UPD-15", "GEN-05"]), &["RET-02"]),
@@ -127,9 +116,13 @@ fn expectations() -> Vec<Expectation> {
         e(D::ItemDeleteAnswersDeletedObject, Must(&["ITM-08"]), &[]),
         // The deleted item is "retrieved" too.
         e(D::UnknownItemsPlaceholder, Must(&["ITM-07"]), &["ITM-08"]),
-        e(D::ItemStatusNull, Must(&["ITM-01"]), ITEM_ANSWERS),
-        e(D::ListsWithoutFirstLastIds, Must(&["ITM-04"]), ITEM_ANSWERS),
+        e(D::ItemStatusNull, Must(&["ITM-01"]), &[]),
+        e(D::ListsWithoutFirstLastIds, Must(&["ITM-04"]), &[]),
         e(D::CreateIgnoresItems, Must(&["CRE-06"]), &[]),
+        e(D::CreateMetadataNull, Must(&["CRE-01"]), &[]),
+        // Load deviations that a run fitted to the target gets through unharmed.
+        e(D::StallsAfter500, Nothing, &[]),
+        e(D::BreaksUnderBurst, Nothing, &[]),
     ]
 }
 
@@ -268,6 +261,7 @@ fn judge(expectation: &Expectation, strict: bool, report: &Report) -> Vec<String
             }
             (0, BTreeSet::new(), BTreeSet::new())
         }
+        Verdict::Nothing => (0, BTreeSet::new(), BTreeSet::new()),
     };
     allowed.extend(must_fail.iter().cloned());
     allowed.extend(must_warn.iter().cloned());
@@ -292,7 +286,7 @@ fn judge(expectation: &Expectation, strict: bool, report: &Report) -> Vec<String
     if !missed.is_empty() {
         problems.push(format!("not reported as a warning: {missed:?}"));
     }
-    // ...and listed under `warnings:`: `    <test>: UPD-17 SHOULD: ...`.
+    // ...and listed under `warnings:`, once per root cause: `    UPD-17 SHOULD: ...`.
     let warnings = report
         .output
         .split("\nwarnings: ")
@@ -300,7 +294,7 @@ fn judge(expectation: &Expectation, strict: bool, report: &Report) -> Vec<String
         .unwrap_or_default();
     let unlisted: Vec<_> = must_warn
         .iter()
-        .filter(|id| !warnings.contains(&format!(": {id} SHOULD: ")))
+        .filter(|id| !warnings.contains(&format!("    {id} SHOULD: ")))
         .collect();
     if !unlisted.is_empty() {
         problems.push(format!("not listed under `warnings:`: {unlisted:?}"));

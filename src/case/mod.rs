@@ -423,12 +423,27 @@ impl Validator<'_> {
             covers.push((covered.value.clone(), at));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
-        let steps = parsed
+        let mut steps: Vec<Step> = parsed
             .steps
             .iter()
             .enumerate()
             .map(|(i, step)| self.step(i + 1, step, (&requirement, level), &mut known))
             .collect::<Result<Vec<_>, _>>()?;
+        let last = steps.len().saturating_sub(1);
+        for (index, step) in steps.iter_mut().enumerate() {
+            let named = parsed.steps[index].value.requirement.is_some();
+            if index < last && !named && is_set_up(step) {
+                let owner = step
+                    .operation
+                    .as_deref()
+                    .and_then(|op| self.spec.catalogue.owner("operation", op));
+                if let Some(owner) = owner {
+                    let owner_level = self.spec.catalogue.get(owner).map(|r| r.level);
+                    step.requirement = owner.to_string();
+                    step.level = owner_level.unwrap_or(step.level);
+                }
+            }
+        }
         let cleanup = parsed
             .cleanup
             .iter()
@@ -732,6 +747,23 @@ impl Validator<'_> {
         }
         Ok(matcher)
     }
+}
+
+/// A step that only prepares the case: it calls an operation, expects success, checks nothing
+/// of its own and is not the last. Its status and captures belong to the requirement that owns
+/// the operation (`owns: [operation ID]` in the catalogue), so a server that breaks it is
+/// reported once, there, and the case is blocked rather than failed.
+fn is_set_up(step: &Step) -> bool {
+    step.operation.is_some()
+        && step.expect.json.is_empty()
+        && step.expect.headers.is_empty()
+        && step.observe.is_none()
+        && step.snapshot.is_none()
+        && step
+            .expect
+            .status
+            .as_ref()
+            .is_some_and(|codes| codes.iter().all(|c| (200..300).contains(c)))
 }
 
 #[cfg(test)]

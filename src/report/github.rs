@@ -13,28 +13,41 @@ pub fn annotations(report: &Report) -> String {
             let at = error.split(": ").next().unwrap_or_default();
             let (file, line) = file_and_line(at).unwrap_or((case.file.as_str(), 1));
             command(&mut out, "error", file, line, &case.id, error);
-            continue;
         }
-        for finding in &case.findings {
-            let kind = match finding.verdict {
-                Verdict::Fail => "error",
-                Verdict::Warn => "warning",
-                _ => continue,
-            };
-            let (file, line) = finding
-                .at
-                .as_deref()
-                .and_then(file_and_line)
-                .unwrap_or((case.file.as_str(), 1));
-            let mut message = format!("{}: {}", finding.tag, finding.summary);
-            if let Some(request) = &finding.request {
-                let _ = write!(message, "\nrequest: {request}");
-            }
-            for detail in &finding.details {
-                let _ = write!(message, "\n  {detail}");
-            }
-            command(&mut out, kind, file, line, &case.id, &message);
+    }
+    // One annotation per root cause, where it was first seen, not one per finding.
+    for cause in &report.root_causes {
+        let kind = match cause.verdict {
+            Verdict::Fail => "error",
+            Verdict::Warn => "warning",
+            _ if cause.tag == "inconclusive" => "warning",
+            _ => continue,
+        };
+        let first_file = cause.files.first().map_or("", String::as_str);
+        let (file, line) = cause
+            .at
+            .as_deref()
+            .and_then(file_and_line)
+            .unwrap_or((first_file, 1));
+        let mut message = format!("{}: {}", cause.tag, cause.summary);
+        if let Some(detail) = &cause.detail {
+            let _ = write!(message, "\n  {detail}");
         }
+        let shown: Vec<&str> = cause.cases.iter().take(5).map(String::as_str).collect();
+        let _ = write!(
+            message,
+            "\n{} in {}: {}{}",
+            super::counted(cause.count, "finding"),
+            super::counted(cause.cases.len(), "case"),
+            shown.join(", "),
+            if cause.cases.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+        let title = cause.requirement.as_deref().unwrap_or(cause.tag.as_str());
+        command(&mut out, kind, file, line, title, &message);
     }
     for (entry, problem) in report.expectation_problems() {
         let file = report.expectations.as_ref().map_or("", |e| e.file.as_str());

@@ -24,6 +24,7 @@ pub fn render(report: &Report) -> String {
         "started_at": crate::date::rfc3339(report.started),
         "finished_at": crate::date::rfc3339(report.finished),
         "duration_ms": millis(report.duration()),
+        "verdict": report.verdict_line(),
         "summary": summary(report),
         "cases": report.cases.iter().map(case).collect::<Vec<_>>(),
         "requirements": report.requirements.iter().map(|r| json!({
@@ -33,7 +34,29 @@ pub fn render(report: &Report) -> String {
             "text": r.text,
             "verdict": r.verdict.map_or("not-run", Verdict::as_str),
             "cases": r.cases,
+            "reason": r.reason,
+            "files": r.files,
         })).collect::<Vec<_>>(),
+        "root_causes": report.root_causes.iter().map(|c| json!({
+            "key": c.key,
+            "requirement": c.requirement,
+            "tag": c.tag,
+            "verdict": c.verdict.as_str(),
+            "summary": c.summary,
+            "detail": c.detail,
+            "count": c.count,
+            "cases": c.cases,
+            "files": c.files,
+            "at": c.at,
+        })).collect::<Vec<_>>(),
+        "degraded": {
+            "degraded": report.degraded.is_degraded(),
+            "retries": report.degraded.retries,
+            "stalls": report.degraded.stalls,
+            "inconclusive": report.degraded.inconclusive,
+            "lowest_concurrency": report.degraded.lowest_concurrency,
+        },
+        "left_behind": report.left_behind(),
         "expectations": report.expectations.as_ref().map(|e| json!({
             "file": e.file,
             "entries": e.entries.iter().map(|entry| json!({
@@ -63,6 +86,7 @@ fn summary(report: &Report) -> Value {
                 json!({
                     "total": s.total, "pass": s.passed, "fail": s.failed, "warn": s.warned,
                     "known-failure": s.known, "skipped": s.skipped, "not-run": s.not_run,
+                    "blocked": s.blocked, "inconclusive": s.inconclusive,
                 }),
             )
         })
@@ -75,6 +99,8 @@ fn summary(report: &Report) -> Value {
         "info": count(Verdict::Info),
         "skipped": count(Verdict::Skipped),
         "known-failure": count(Verdict::KnownFailure),
+        "blocked": count(Verdict::Blocked),
+        "inconclusive": count(Verdict::Inconclusive),
         "levels": levels,
     })
 }
@@ -94,7 +120,9 @@ fn case(case: &CaseReport) -> Value {
                 FindingKind::Requirement => "requirement",
                 FindingKind::Target => "target",
                 FindingKind::Snapshot => "snapshot",
+                FindingKind::Inconclusive => "inconclusive",
             },
+            "root_cause": f.cause,
             "verdict": f.verdict.as_str(),
             "summary": f.summary,
             "details": f.details,
@@ -114,6 +142,9 @@ fn case(case: &CaseReport) -> Value {
             "duration_ms": millis(s.elapsed),
         })).collect::<Vec<_>>(),
         "notes": case.notes,
+        "blocked_by": case.blocked.as_ref().map(|b| json!({"requirement": b.by, "step": b.step})),
+        "inconclusive": case.inconclusive,
+        "left_behind": case.left_behind,
         "message": case.message,
         "error": case.error,
         "skipped": case.skipped,

@@ -13,10 +13,11 @@ use std::time::Duration;
 pub fn render(report: &Report) -> String {
     let problems = report.expectation_problems();
     let count = |v: Verdict| report.cases.iter().filter(|c| c.verdict == v).count();
-    let errors = report.cases.iter().filter(|c| c.error.is_some()).count();
+    let broken = report.cases.iter().filter(|c| c.error.is_some()).count();
+    let errors = broken + count(Verdict::Inconclusive);
     let tests = report.cases.len() + problems.len();
-    let failures = count(Verdict::Fail).saturating_sub(errors) + problems.len();
-    let skipped = count(Verdict::Skipped) + count(Verdict::KnownFailure);
+    let failures = count(Verdict::Fail).saturating_sub(broken) + problems.len();
+    let skipped = count(Verdict::Skipped) + count(Verdict::KnownFailure) + count(Verdict::Blocked);
     let time = seconds(report.duration());
     // JUnit's timestamp has no zone; it is UTC.
     let timestamp = crate::date::rfc3339(report.started)
@@ -39,7 +40,15 @@ pub fn render(report: &Report) -> String {
         ("spec.hash", report.spec_hash.clone()),
         ("suite.version", report.suite_version.to_string()),
         ("strict", report.strict.to_string()),
+        ("verdict", report.verdict_line()),
     ];
+    if report.degraded.is_degraded() {
+        properties.push(("degraded", report.degraded.line()));
+    }
+    let left = report.left_behind();
+    if !left.is_empty() {
+        properties.push(("left_behind", left.join("; ")));
+    }
     if let Some(name) = &report.target.name {
         properties.push(("target.name", name.clone()));
     }
@@ -82,11 +91,27 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str("    </testcase>\n");
     }
-    if !report.notes.is_empty() {
+    // The root causes, each once, then the run's notes.
+    let causes = report
+        .root_causes
+        .iter()
+        .filter(|c| c.verdict >= Verdict::Warn)
+        .map(|c| {
+            format!(
+                "root cause: {}: {} ({} findings in {} cases: {})",
+                c.tag,
+                c.summary,
+                c.count,
+                c.cases.len(),
+                c.cases.join(", ")
+            )
+        });
+    let lines: Vec<String> = causes.chain(report.notes.iter().cloned()).collect();
+    if !lines.is_empty() {
         let _ = writeln!(
             out,
             "    <system-out>{}</system-out>",
-            text(&report.notes.join("\n"))
+            text(&lines.join("\n"))
         );
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
@@ -154,6 +179,22 @@ fn testcase(out: &mut String, case: &CaseReport) {
                 out,
                 r#"      <skipped message="known failure: {}"/>"#,
                 attribute(&reasons.join("; "))
+            );
+        }
+        Verdict::Inconclusive => {
+            let _ = writeln!(
+                out,
+                r#"      <error message="inconclusive: {}" type="inconclusive">{}</error>"#,
+                attribute(case.inconclusive.as_deref().unwrap_or_default()),
+                text(message)
+            );
+        }
+        Verdict::Blocked => {
+            let by = case.blocked.as_ref().map_or("", |b| b.by.as_str());
+            let _ = writeln!(
+                out,
+                r#"      <skipped message="blocked by {}"/>"#,
+                attribute(by)
             );
         }
         Verdict::Pass | Verdict::Warn | Verdict::Info => {}

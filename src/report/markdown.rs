@@ -9,6 +9,39 @@ use std::fmt::Write as _;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::from("## Conversations API conformance\n\n");
+    let _ = writeln!(out, "**{}**\n", cell(&report.verdict_line()));
+    if report.degraded.is_degraded() {
+        let _ = writeln!(out, "> ⚠️ {}\n", cell(&report.degraded.line()));
+    }
+    let left = report.left_behind();
+    if !left.is_empty() {
+        let _ = writeln!(
+            out,
+            "> ⚠️ cleanup could not delete {}: {}\n",
+            super::counted(left.len(), "resource"),
+            left.iter().map(|l| code(l)).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let failing: Vec<&super::RootCause> = report
+        .root_causes
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn))
+        .collect();
+    if !failing.is_empty() {
+        out.push_str("### Failures first (one row per root cause)\n\n| Requirement | Verdict | Root cause | Findings | Cases |\n|---|---|---|---:|---|\n");
+        for c in failing {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                cell(c.requirement.as_deref().unwrap_or(&c.tag)),
+                shown(Some(c.verdict)),
+                cell(&c.summary),
+                c.count,
+                links(&c.files, 3)
+            );
+        }
+        out.push('\n');
+    }
     let scores: Vec<String> = report
         .scores()
         .into_iter()
@@ -45,14 +78,22 @@ pub fn render(report: &Report) -> String {
         }
     );
     out.push_str(
-        "| Level | Requirements | Pass | Fail | Warn | Known failure | Skipped | Not run |\n",
+        "| Level | Requirements | Pass | Fail | Warn | Known failure | Blocked | Inconclusive | Skipped | Not run |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (level, s) in report.scores() {
         let _ = writeln!(
             out,
-            "| {level} | {} | {} | {} | {} | {} | {} | {} |",
-            s.total, s.passed, s.failed, s.warned, s.known, s.skipped, s.not_run
+            "| {level} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.total,
+            s.passed,
+            s.failed,
+            s.warned,
+            s.known,
+            s.blocked,
+            s.inconclusive,
+            s.skipped,
+            s.not_run
         );
     }
     let mut areas: Vec<&str> = Vec::new();
@@ -64,17 +105,19 @@ pub fn render(report: &Report) -> String {
     for area in areas {
         let _ = writeln!(
             out,
-            "\n### {}\n\n| ID | Level | Requirement | Verdict |\n|---|---|---|---|",
+            "\n### {}\n\n| ID | Level | Requirement | Verdict | Why | Case |\n|---|---|---|---|---|---|",
             cell(area)
         );
         for r in report.requirements.iter().filter(|r| r.area == area) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 r.id,
                 r.level,
                 cell(&r.text),
-                shown(r.verdict)
+                shown(r.verdict),
+                r.reason.as_deref().map(cell).unwrap_or_default(),
+                links(&r.files, 2)
             );
         }
     }
@@ -130,7 +173,33 @@ fn shown(verdict: Option<Verdict>) -> &'static str {
         Some(Verdict::Info) => "ℹ️ observed",
         Some(Verdict::KnownFailure) => "🟡 known failure",
         Some(Verdict::Skipped) => "⏭️ skipped",
+        Some(Verdict::Blocked) => "⛔ blocked",
+        Some(Verdict::Inconclusive) => "❔ inconclusive",
     }
+}
+
+/// Case files as links (relative to where the suite's `cases/` folder is), at most `max`.
+fn links(files: &[String], max: usize) -> String {
+    let mut shown: Vec<String> = files
+        .iter()
+        .take(max)
+        .map(|f| {
+            // A derived case has no file of its own: its origin is named, not linked.
+            if !f.ends_with(".yaml") {
+                return code(f);
+            }
+            let name = f.rsplit('/').next().unwrap_or(f);
+            format!(
+                "[{}]({})",
+                cell(name),
+                f.replace(' ', "%20").replace(['(', ')', '|'], "")
+            )
+        })
+        .collect();
+    if files.len() > max {
+        shown.push(format!("+{}", files.len() - max));
+    }
+    shown.join(" ")
 }
 
 /// Text in a table cell: a `|` would end the cell, a line break the row.
@@ -146,6 +215,19 @@ fn code(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_files_are_links_and_derived_origins_are_code() {
+        let files = vec![
+            "cases/a/b c.yaml".to_string(),
+            "derived from #/components/schemas/Metadata".to_string(),
+            "cases/x.yaml".to_string(),
+        ];
+        assert_eq!(
+            links(&files, 2),
+            "[b c.yaml](cases/a/b%20c.yaml) `derived from #/components/schemas/Metadata` +1"
+        );
+    }
 
     #[test]
     fn cells_keep_their_row_and_values_stay_code() {

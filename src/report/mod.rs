@@ -14,7 +14,7 @@ use crate::expectation::Expectations;
 use crate::harness::CaseResult;
 use crate::secret::Secrets;
 use crate::spec::{Level, Spec};
-use crate::verdict::{FindingKind, Observation, StepRecord, Verdict};
+use crate::verdict::{Blocked, FindingKind, Observation, StepRecord, Verdict};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
@@ -37,6 +37,198 @@ pub struct Report {
     pub expectations: Option<ExpectationsReport>,
     /// Run-wide notes (snapshots skipped, TLS not verified).
     pub notes: Vec<String>,
+    /// Each defect once: identical findings of many cases, worst first.
+    pub root_causes: Vec<RootCause>,
+    /// How the target held up: retries, stalls, inconclusive cases.
+    pub degraded: Degraded,
+}
+
+/// Identical findings (same requirement and cause) of one or more cases.
+#[derive(Debug, Clone)]
+pub struct RootCause {
+    /// `UPD-03 MUST`, `target`, `inconclusive`...
+    pub tag: String,
+    pub requirement: Option<String>,
+    pub verdict: Verdict,
+    /// The summary of its first finding, for one line.
+    pub summary: String,
+    /// Its first finding's first detail line (the schema error, the body), if any.
+    pub detail: Option<String>,
+    pub key: String,
+    /// Findings it stands for.
+    pub count: usize,
+    /// Cases with it, by id, each once.
+    pub cases: Vec<String>,
+    /// Their case files, each once.
+    pub files: Vec<String>,
+    /// `file:line:col` of its first step.
+    pub at: Option<String>,
+}
+
+/// A run the target did not answer smoothly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Degraded {
+    pub retries: usize,
+    pub stalls: usize,
+    pub inconclusive: usize,
+    /// The fewest cases run at a time after backing off (0: never lowered).
+    pub lowest_concurrency: usize,
+}
+
+impl Degraded {
+    pub fn is_degraded(&self) -> bool {
+        self.retries + self.stalls + self.inconclusive + self.lowest_concurrency > 0
+    }
+
+    /// One line for the top of every report.
+    pub fn line(&self) -> String {
+        let mut parts = vec![
+            counted(self.inconclusive, "inconclusive case"),
+            counted(self.retries, "retried request"),
+            counted(self.stalls, "stall"),
+        ];
+        if self.lowest_concurrency > 0 {
+            parts.push(format!(
+                "concurrency lowered to {} case{} at a time",
+                self.lowest_concurrency,
+                if self.lowest_concurrency == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+        }
+        format!(
+            "degraded run: the target did not answer smoothly ({}); inconclusive cases are not conformance failures",
+            parts.join(", ")
+        )
+    }
+}
+
+/// `1 case`, `2 cases`.
+pub fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// What makes findings the same defect: the requirement (or kind) and the cause; a finding
+/// without a cause stands for itself by its summary with numbers and quoted text left out.
+fn root_cause_key(f: &crate::verdict::Finding) -> String {
+    let cause = f.cause.clone().unwrap_or_else(|| {
+        let mut out = String::new();
+        let mut quoted = false;
+        for c in f.summary.chars() {
+            match c {
+                '`' => {
+                    quoted = !quoted;
+                    out.push(c);
+                }
+                _ if quoted => {}
+                '0'..='9' => {
+                    if !out.ends_with('#') {
+                        out.push('#');
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+        out
+    });
+    format!("{} | {cause}", f.tag())
+}
+
+/// Says why a requirement is not met, in one line, and which case files show it.
+fn explain(r: &mut RequirementReport, causes: &[RootCause], cases: &[CaseReport]) {
+    let Some(verdict) = r.verdict else { return };
+    let mine: Vec<&RootCause> = causes
+        .iter()
+        .filter(|c| c.requirement.as_deref() == Some(r.id.as_str()) && c.verdict == verdict)
+        .collect();
+    let of_it = || cases.iter().filter(|c| r.cases.contains(&c.id));
+    match verdict {
+        Verdict::Fail | Verdict::Warn | Verdict::KnownFailure if !mine.is_empty() => {
+            let more = if mine.len() > 1 {
+                format!(" (+{} more)", counted(mine.len() - 1, "root cause"))
+            } else {
+                String::new()
+            };
+            r.reason = Some(format!("{}{more}", mine[0].summary));
+            for c in &mine {
+                for file in &c.files {
+                    if !r.files.contains(file) {
+                        r.files.push(file.clone());
+                    }
+                }
+            }
+        }
+        Verdict::Blocked => {
+            let mut by: Vec<String> = Vec::new();
+            for case in of_it() {
+                if let Some(b) = &case.blocked {
+                    if !by.contains(&b.by) {
+                        by.push(b.by.clone());
+                    }
+                    if !r.files.contains(&case.file) {
+                        r.files.push(case.file.clone());
+                    }
+                }
+            }
+            r.reason = Some(format!("blocked by {}", by.join(", ")));
+        }
+        Verdict::Inconclusive => {
+            let first = of_it().find_map(|c| {
+                c.inconclusive
+                    .as_ref()
+                    .map(|why| (why.clone(), c.file.clone()))
+            });
+            if let Some((why, file)) = first {
+                r.reason = Some(format!("inconclusive: {why}"));
+                r.files.push(file);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
+    let mut causes: Vec<RootCause> = Vec::new();
+    for case in cases {
+        for f in &case.findings {
+            let found = causes.iter_mut().find(|c| c.key == f.cause);
+            let cause = match found {
+                Some(cause) => cause,
+                None => {
+                    causes.push(RootCause {
+                        tag: f.tag.clone(),
+                        requirement: f.requirement.clone(),
+                        verdict: f.verdict,
+                        summary: f.summary.clone(),
+                        detail: f.details.first().cloned(),
+                        key: f.cause.clone(),
+                        count: 0,
+                        cases: Vec::new(),
+                        files: Vec::new(),
+                        at: f.at.clone(),
+                    });
+                    causes.last_mut().expect("just pushed")
+                }
+            };
+            cause.count += 1;
+            cause.verdict = cause.verdict.max(f.verdict);
+            if !cause.cases.contains(&case.id) {
+                cause.cases.push(case.id.clone());
+            }
+            if !cause.files.contains(&case.file) {
+                cause.files.push(case.file.clone());
+            }
+        }
+    }
+    causes.sort_by(|a, b| {
+        b.verdict
+            .cmp(&a.verdict)
+            .then(a.requirement.cmp(&b.requirement))
+            .then(b.count.cmp(&a.count))
+    });
+    causes
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +259,12 @@ pub struct CaseReport {
     pub skipped: Option<String>,
     /// Requirements whose checks ran in this case.
     pub checked: BTreeSet<String>,
+    /// The requirement whose set-up step failed, and the step.
+    pub blocked: Option<Blocked>,
+    /// Why the case got no answer to judge.
+    pub inconclusive: Option<String>,
+    /// Resources the cleanup could not delete.
+    pub left_behind: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +284,8 @@ pub struct FindingReport {
     pub verdict: Verdict,
     /// The reason of the expectation that excuses it.
     pub known: Option<String>,
+    /// Its root cause's key: the same in every case for the same defect.
+    pub cause: String,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +297,11 @@ pub struct RequirementReport {
     /// `None`: no case selected checked it.
     pub verdict: Option<Verdict>,
     pub cases: Vec<String>,
+    /// Why, in one line, when it is not met: its root cause, what blocked it, or why it is
+    /// inconclusive.
+    pub reason: Option<String>,
+    /// The case files behind that reason, each once.
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +374,8 @@ pub struct Score {
     pub known: usize,
     pub skipped: usize,
     pub not_run: usize,
+    pub blocked: usize,
+    pub inconclusive: usize,
 }
 
 /// What the harness hands over after the run.
@@ -183,6 +390,8 @@ pub struct Inputs<'a> {
     pub started: SystemTime,
     pub finished: SystemTime,
     pub notes: Vec<String>,
+    /// Retries, stalls and back-offs the run needed.
+    pub degraded: Degraded,
 }
 
 impl Report {
@@ -214,9 +423,16 @@ impl Report {
                     text: requirement.text.clone(),
                     verdict,
                     cases: ids,
+                    reason: None,
+                    files: Vec::new(),
                 }
             })
             .collect();
+        let causes = root_causes(&cases);
+        let mut requirements: Vec<RequirementReport> = requirements;
+        for r in &mut requirements {
+            explain(r, &causes, &cases);
+        }
         let expectations = inputs.expectations.map(|expectations| {
             expectations_report(expectations, inputs.results, inputs.complete, &redact)
         });
@@ -232,11 +448,61 @@ impl Report {
             complete: inputs.complete,
             started: inputs.started,
             finished: inputs.finished,
-            cases,
             requirements,
             expectations,
             notes: inputs.notes.iter().map(|n| redact(n)).collect(),
+            root_causes: causes,
+            degraded: Degraded {
+                inconclusive: cases
+                    .iter()
+                    .filter(|c| c.verdict == Verdict::Inconclusive)
+                    .count(),
+                ..inputs.degraded
+            },
+            cases,
         }
+    }
+
+    /// Resources the cleanup could not delete, over every case.
+    pub fn left_behind(&self) -> Vec<&str> {
+        self.cases
+            .iter()
+            .flat_map(|c| c.left_behind.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// One line: the verdict of the run and its MUST score.
+    pub fn verdict_line(&self) -> String {
+        let failed = self
+            .requirements
+            .iter()
+            .filter(|r| r.verdict == Some(Verdict::Fail))
+            .count();
+        let must = self
+            .scores()
+            .into_iter()
+            .find(|(level, _)| *level == Level::Must)
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        let verdict = if failed > 0 {
+            format!("FAIL: {} not met", counted(failed, "requirement"))
+        } else if self.degraded.inconclusive > 0 {
+            "INCONCLUSIVE: no conformance failure, but some cases got no answer to judge".into()
+        } else {
+            "PASS".into()
+        };
+        format!(
+            "{verdict}; MUST {}/{}; {}",
+            must.passed,
+            must.total,
+            counted(
+                self.root_causes
+                    .iter()
+                    .filter(|c| c.verdict == Verdict::Fail)
+                    .count(),
+                "root cause"
+            )
+        )
     }
 
     /// The score of each level, MUST first.
@@ -254,6 +520,8 @@ impl Report {
                         Some(Verdict::Warn) => score.warned += 1,
                         Some(Verdict::KnownFailure) => score.known += 1,
                         Some(Verdict::Skipped) => score.skipped += 1,
+                        Some(Verdict::Blocked) => score.blocked += 1,
+                        Some(Verdict::Inconclusive) => score.inconclusive += 1,
                     }
                 }
                 (level, score)
@@ -320,6 +588,7 @@ fn case_report(
                 request: step.map(|s| redact(&s.request_line)),
                 verdict,
                 known: known.map(|e| redact(&e.reason)),
+                cause: redact(&root_cause_key(f)),
             }
         })
         .collect();
@@ -354,6 +623,9 @@ fn case_report(
         error: result.broken.as_deref().map(redact),
         skipped: result.skipped.as_deref().map(redact),
         checked: outcome.checked.clone(),
+        blocked: outcome.blocked.clone(),
+        inconclusive: outcome.inconclusive.as_deref().map(redact),
+        left_behind: outcome.left_behind.iter().map(|n| redact(n)).collect(),
     }
 }
 
@@ -382,6 +654,9 @@ fn contribution(id: &str, level: Level, case: &CaseReport) -> Option<Verdict> {
         _ if case.verdict == Verdict::Skipped => Verdict::Skipped,
         Some(v) if v >= Verdict::Warn => v,
         _ if checked => met,
+        // The case's own checks did not run: say why, never fail it for another's defect.
+        _ if case.blocked.is_some() => Verdict::Blocked,
+        _ if case.inconclusive.is_some() => Verdict::Inconclusive,
         _ => case.verdict.max(met),
     })
 }
@@ -497,6 +772,9 @@ mod tests {
             error: None,
             skipped: None,
             checked: BTreeSet::new(),
+            blocked: None,
+            inconclusive: None,
+            left_behind: Vec::new(),
         }
     }
 
@@ -512,6 +790,7 @@ mod tests {
             request: None,
             verdict,
             known: None,
+            cause: String::new(),
         }
     }
 

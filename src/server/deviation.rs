@@ -120,6 +120,12 @@ deviations! {
         "item lists have no `first_id`/`last_id` (ITM-04)",
     CreateIgnoresItems = "create-ignores-items":
         "items given at create are dropped (CRE-06)",
+    CreateMetadataNull = "create-metadata-null":
+        "a conversation created without metadata has `metadata: null` (CRE-01)",
+    StallsAfter500 = "stalls-after-500":
+        "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
+    BreaksUnderBurst = "breaks-under-burst":
+        "the first request takes 300 ms to warm the server up, and any that arrives meanwhile hangs for the stall time (a fresh server broken by a burst of first requests)",
 }
 
 impl fmt::Display for Deviation {

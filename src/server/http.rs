@@ -31,6 +31,42 @@ pub(crate) struct App {
     pub(crate) config: ServerConfig,
     pub(crate) deviations: Deviations,
     pub(crate) store: Store,
+    /// For the load deviations: how the server has been asked so far.
+    pub(crate) load: Load,
+}
+
+/// What [`Deviation::StallsAfter500`] and [`Deviation::BreaksUnderBurst`] go by. `open` is
+/// 1 while the first request warms the server up.
+#[derive(Debug)]
+pub(crate) struct Load {
+    stall: std::time::Duration,
+    stalled_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    requests: std::sync::atomic::AtomicUsize,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        let ms = std::env::var("CONFORMANCE_SERVE_STALL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(15_000);
+        Self {
+            stall: std::time::Duration::from_millis(ms),
+            stalled_until: std::sync::Mutex::new(None),
+            requests: Default::default(),
+            open: Default::default(),
+        }
+    }
+}
+
+/// Counts an open request until dropped.
+struct Open<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl App {
@@ -66,6 +102,31 @@ fn ok(body: impl Into<Body>) -> Answer {
 
 /// The single entry point of the app.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let load = &app.load;
+    if app.deviates(Deviation::StallsAfter500) {
+        let until = *load.stalled_until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+    let number = load.requests.fetch_add(1, SeqCst) + 1;
+    let _warming = if app.deviates(Deviation::BreaksUnderBurst) {
+        if number == 1 {
+            // The first request warms the server up (a pool, a cache); it takes a while.
+            load.open.store(1, SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            Some(Open(&load.open))
+        } else {
+            if load.open.load(SeqCst) > 0 {
+                // Arrived while warming up: the overloaded server does not get to it.
+                tokio::time::sleep(load.stall).await;
+            }
+            None
+        }
+    } else {
+        None
+    };
     let mut response = match route(&app, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(app.deviations),
@@ -74,6 +135,10 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    if app.deviates(Deviation::StallsAfter500) && response.status().is_server_error() {
+        *load.stalled_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now() + load.stall);
     }
     response
 }

@@ -129,6 +129,7 @@ fn app(config: ServerConfig) -> Arc<http::App> {
         config,
         deviations,
         store,
+        load: http::Load::default(),
     })
 }
 

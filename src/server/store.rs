@@ -212,7 +212,14 @@ impl Store {
         };
         loop {
             let id = random_id(prefix);
-            let json = conversation_json(&id, created_at, metadata);
+            let json = if self.deviates(Deviation::CreateMetadataNull) && metadata.is_empty() {
+                let null = serde_json::json!({
+                    "id": id, "object": "conversation", "created_at": created_at, "metadata": null,
+                });
+                Bytes::from(null.to_string())
+            } else {
+                conversation_json(&id, created_at, metadata)
+            };
             let mut shard = self.write(&id);
             // 192 random bits: a clash is practically impossible, but never overwrite.
             if let Entry::Vacant(slot) = shard.entry(id) {

@@ -32,12 +32,22 @@ pub struct Requirement {
     pub area: String,
     pub source: String,
     pub text: String,
+    /// The checks this requirement owns, wherever they run (see [`Catalogue::owner`]):
+    /// `schema NAME` (a component's shape, in any answer), `operation ID` (the status and
+    /// captures of a set-up step calling it), `check NAME` (an implicit check of every answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     requirements: BTreeMap<String, Requirement>,
+    /// `schema NAME` / `operation ID` / `check NAME` -> the requirement that owns it.
+    owners: BTreeMap<String, String>,
 }
+
+/// What a requirement can own.
+const OWNED_KINDS: &[&str] = &["schema", "operation", "check"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,17 +59,43 @@ impl Catalogue {
     pub fn parse(file: &str, text: &str) -> Result<Self, String> {
         let parsed: CatalogueFile = crate::yaml::parse(file, text)?;
         let mut requirements = BTreeMap::new();
+        let mut owners = BTreeMap::new();
         for requirement in parsed.requirements {
             let id = requirement.id.clone();
+            for owned in &requirement.owns {
+                let valid = owned
+                    .split_once(' ')
+                    .is_some_and(|(kind, name)| OWNED_KINDS.contains(&kind) && !name.is_empty());
+                if !valid {
+                    return Err(format!(
+                        "{file}: {id} owns `{owned}`: write `schema NAME`, `operation ID` or `check NAME`"
+                    ));
+                }
+                if let Some(other) = owners.insert(owned.clone(), id.clone()) {
+                    return Err(format!(
+                        "{file}: `{owned}` is owned by both {other} and {id}: a check has one owner"
+                    ));
+                }
+            }
             if requirements.insert(id.clone(), requirement).is_some() {
                 return Err(format!("{file}: requirement {id} is listed twice"));
             }
         }
-        Ok(Self { requirements })
+        Ok(Self {
+            requirements,
+            owners,
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&Requirement> {
         self.requirements.get(id)
+    }
+
+    /// The requirement that owns a check: `owner("schema", "Message")`.
+    pub fn owner(&self, kind: &str, name: &str) -> Option<&str> {
+        self.owners
+            .get(&format!("{kind} {name}"))
+            .map(String::as_str)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Requirement> {

@@ -16,10 +16,12 @@ mod catalogue;
 pub mod diff;
 pub mod extract;
 mod overlay;
+mod schema_errors;
 mod scope;
 pub mod unsafe_guard;
 
 pub use catalogue::{Catalogue, Level, Requirement};
+pub use schema_errors::{OwnedObject, SchemaError};
 pub use scope::OperationRef;
 
 use serde_json::{json, Value};

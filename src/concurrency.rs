@@ -1,0 +1,270 @@
+//! How many cases run at a time, fitted to the target: start low, grow by one while answers
+//! stay fast, halve on trouble (a timeout or reset, a burst of 5xx, a 429). When several cases
+//! are in trouble at once the target has stalled: no case starts until a probe gets an answer,
+//! then the run goes on one case at a time. `--test-threads N` fixes the number instead.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// Cases at a time before anything is known of the target.
+pub const START: usize = 2;
+/// The most cases at a time the controller grows to.
+pub const MAX: usize = 8;
+/// A case whose requests took longer than this on average is not "fast".
+pub const FAST: Duration = Duration::from_secs(1);
+/// Troubled cases within [`STALL_WINDOW`] that mean the target has stalled.
+pub const STALL_TROUBLES: usize = 2;
+pub const STALL_WINDOW: Duration = Duration::from_secs(10);
+
+/// What one finished case says about the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Answered, every request within [`FAST`] on average.
+    Fast,
+    /// Answered, but slowly.
+    Slow,
+    /// A timeout or reset, a 429 that did not clear, or several 5xx.
+    Trouble,
+}
+
+#[derive(Debug)]
+struct State {
+    limit: usize,
+    /// Permits to take out of circulation as running cases end (after a back-off).
+    debt: usize,
+    fast_in_a_row: usize,
+    troubles: Vec<Instant>,
+    stalled: bool,
+    /// The lowest limit after a back-off (0: never backed off).
+    lowest: usize,
+    stalls: usize,
+}
+
+pub struct Controller {
+    permits: Arc<Semaphore>,
+    state: Mutex<State>,
+    fixed: bool,
+    max: usize,
+    resumed: Notify,
+}
+
+/// A running case's place; given back when dropped (or kept out after a back-off).
+pub struct Slot<'c> {
+    permit: Option<OwnedSemaphorePermit>,
+    controller: &'c Controller,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.controller.lock();
+        if state.debt > 0 {
+            state.debt -= 1;
+            if let Some(permit) = self.permit.take() {
+                permit.forget();
+            }
+        }
+    }
+}
+
+impl Controller {
+    /// `fixed`: exactly that many cases at a time, never adapted (`--test-threads`).
+    pub fn new(fixed: Option<usize>) -> Self {
+        let (limit, max) = match fixed {
+            Some(n) => (n.max(1), n.max(1)),
+            None => (START, MAX),
+        };
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            state: Mutex::new(State {
+                limit,
+                debt: 0,
+                fast_in_a_row: 0,
+                troubles: Vec::new(),
+                stalled: false,
+                lowest: 0,
+                stalls: 0,
+            }),
+            fixed: fixed.is_some(),
+            max,
+            resumed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for a place to run a case (and, while the target is stalled, for it to answer).
+    pub async fn slot(&self) -> Slot<'_> {
+        loop {
+            let resumed = self.resumed.notified();
+            if !self.lock().stalled {
+                break;
+            }
+            resumed.await;
+        }
+        let permit = Arc::clone(&self.permits).acquire_owned().await.ok();
+        Slot {
+            permit,
+            controller: self,
+        }
+    }
+
+    /// The cases allowed at a time now.
+    pub fn limit(&self) -> usize {
+        self.lock().limit
+    }
+
+    pub fn lowest(&self) -> usize {
+        self.lock().lowest
+    }
+
+    pub fn stalls(&self) -> usize {
+        self.lock().stalls
+    }
+
+    /// Takes a finished case into account. `true`: the target has stalled; call
+    /// [`Controller::resume`] once it answers again.
+    pub fn report(&self, signal: Signal) -> bool {
+        let mut state = self.lock();
+        match signal {
+            Signal::Fast => {
+                state.fast_in_a_row += 1;
+                // Grow by one after as many fast cases in a row as run at a time, twice.
+                if !self.fixed && state.limit < self.max && state.fast_in_a_row >= 2 * state.limit {
+                    state.fast_in_a_row = 0;
+                    if state.debt > 0 {
+                        state.debt -= 1;
+                    } else {
+                        self.permits.add_permits(1);
+                    }
+                    state.limit += 1;
+                }
+                false
+            }
+            Signal::Slow => {
+                state.fast_in_a_row = 0;
+                false
+            }
+            Signal::Trouble => {
+                state.fast_in_a_row = 0;
+                if !self.fixed && state.limit > 1 {
+                    let lower = state.limit / 2;
+                    let by = state.limit - lower;
+                    self.shrink(&mut state, by);
+                    state.limit = lower;
+                    state.lowest = if state.lowest == 0 {
+                        lower
+                    } else {
+                        state.lowest.min(lower)
+                    };
+                }
+                let now = Instant::now();
+                state
+                    .troubles
+                    .retain(|t| now.duration_since(*t) < STALL_WINDOW);
+                state.troubles.push(now);
+                if !state.stalled && state.troubles.len() >= STALL_TROUBLES {
+                    state.stalled = true;
+                    state.stalls += 1;
+                    state.troubles.clear();
+                    return true;
+                }
+                false
+            }
+        }
+    }
+
+    /// The target answers again: cases start again (one at a time unless the number is fixed).
+    pub fn resume(&self) {
+        let mut state = self.lock();
+        state.stalled = false;
+        if !self.fixed && state.limit > 1 {
+            let by = state.limit - 1;
+            self.shrink(&mut state, by);
+            state.limit = 1;
+            state.lowest = 1;
+        }
+        drop(state);
+        self.resumed.notify_waiters();
+    }
+
+    /// Takes `by` permits out: idle ones at once, the others as their cases end.
+    fn shrink(&self, state: &mut State, by: usize) {
+        let idle = self.permits.forget_permits(by);
+        state.debt += by - idle;
+    }
+
+    pub fn stalled(&self) -> bool {
+        self.lock().stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_while_fast_halves_on_trouble_and_a_fixed_number_stays() {
+        let c = Controller::new(None);
+        assert_eq!(c.limit(), START);
+        for _ in 0..4 {
+            c.report(Signal::Fast);
+        }
+        assert_eq!(c.limit(), 3);
+        for _ in 0..200 {
+            c.report(Signal::Fast);
+        }
+        assert_eq!(c.limit(), MAX);
+        assert!(!c.report(Signal::Trouble));
+        assert_eq!(c.limit(), MAX / 2);
+        assert_eq!(c.lowest(), MAX / 2);
+        c.report(Signal::Slow);
+        assert_eq!(c.limit(), MAX / 2);
+
+        let fixed = Controller::new(Some(5));
+        for _ in 0..50 {
+            fixed.report(Signal::Fast);
+        }
+        fixed.report(Signal::Trouble);
+        assert_eq!(fixed.limit(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_stall_holds_every_case_until_resumed_then_one_runs_at_a_time() {
+        let c = Arc::new(Controller::new(None));
+        for _ in 0..20 {
+            c.report(Signal::Fast);
+        }
+        assert!(!c.report(Signal::Trouble));
+        assert!(
+            c.report(Signal::Trouble),
+            "two troubles at once are a stall"
+        );
+        assert!(c.stalled());
+        let waiting = {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move {
+                let _slot = c.slot().await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "no case starts during a stall");
+        c.resume();
+        tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("resumed")
+            .expect("no panic");
+        assert_eq!(c.limit(), 1);
+        assert_eq!(c.stalls(), 1);
+        // Only one slot now: a second waits for the first to be given back.
+        let first = c.slot().await;
+        let second = tokio::time::timeout(Duration::from_millis(50), c.slot()).await;
+        assert!(second.is_err(), "one case at a time after a stall");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(1), c.slot())
+            .await
+            .expect("the slot is given back");
+    }
+}

@@ -1,0 +1,300 @@
+//! Real servers have many defects at once. With any combination of deviations switched on, the
+//! suite must fail exactly the requirements those deviations fail on their own (no knock-on
+//! red requirement), and report each defect as one root cause. And a server that stalls or
+//! breaks under load gets a run that ends in bounded time, says it was degraded, and reports
+//! no failure the server does not have.
+
+use conformance::server::{self, Deviation, ServerConfig};
+use proptest::prelude::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "sk-many-defects-6c1d";
+
+/// Deviations that each break one requirement with one root cause, on different checks: the
+/// pool the combinations are drawn from. (`null-metadata-rejected` is not in it: with
+/// `empty-update-accepted`, which takes `{}` as `metadata: null`, the server rejects `{}` again,
+/// so the pair has one defect less than its parts; nor `create-metadata-null`: a conversation
+/// with `metadata: null` also fails every check of its metadata, under other root causes.)
+const POOL: &[Deviation] = &[
+    Deviation::EmptyUpdateAccepted,
+    Deviation::CreateWithoutBodyRejected,
+    Deviation::UpdateNotPersisted,
+    Deviation::UpdateChangesId,
+    Deviation::CreatedAtMilliseconds,
+    Deviation::HasMoreAlwaysFalse,
+    Deviation::LimitNotChecked,
+    Deviation::IncludeBracketsRejected,
+    Deviation::ItemStatusNull,
+    Deviation::ErrorsAsDetail,
+];
+
+/// What a run reported, from its JSON report.
+#[derive(Debug)]
+struct Outcome {
+    code: i32,
+    /// Requirements whose verdict is `fail`.
+    failing: BTreeSet<String>,
+    /// Keys of the failing root causes.
+    causes: BTreeSet<String>,
+    degraded: Value,
+    inconclusive: usize,
+    output: String,
+}
+
+fn command(base_url: &str, report: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+    command
+        .args(["run", "--base-url", base_url])
+        .args(extra)
+        .arg("--report-json")
+        .arg(report);
+    for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("CONFORMANCE_")) {
+        command.env_remove(var);
+    }
+    for var in [
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "NEXTEST",
+        "INSTA_UPDATE",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .env("CONFORMANCE_API_KEY", KEY)
+        .env("CI", "true")
+        .env("INSTA_OUTPUT", "none");
+    command
+}
+
+/// Runs the whole suite against a reference server with `deviations`, as a user would.
+async fn run_suite(deviations: &[Deviation], extra: &[&str]) -> Outcome {
+    let server = server::spawn(
+        ServerConfig {
+            api_key: Some(KEY.to_owned()),
+            deviations: deviations.to_vec(),
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await
+    .expect("the reference server starts");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let report = dir.path().join("report.json");
+    let mut command = tokio::process::Command::from(command(server.base_url(), &report, extra));
+    command.kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(180), command.output())
+        .await
+        .expect("the suite finishes within 180 s")
+        .expect("the binary runs");
+    drop(server);
+    let output_text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = std::fs::read(&report)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| panic!("no JSON report; output:\n{output_text}"));
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        failing: list(&json["requirements"])
+            .iter()
+            .filter(|r| r["verdict"] == "fail")
+            .map(|r| r["id"].as_str().unwrap_or("?").to_owned())
+            .collect(),
+        causes: list(&json["root_causes"])
+            .iter()
+            .filter(|c| c["verdict"] == "fail")
+            .map(|c| c["key"].as_str().unwrap_or("?").to_owned())
+            .collect(),
+        degraded: json["degraded"].clone(),
+        inconclusive: list(&json["cases"])
+            .iter()
+            .filter(|c| c["verdict"] == "inconclusive")
+            .count(),
+        output: output_text,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+fn any_combination_of_defects_fails_exactly_their_requirements_each_as_one_root_cause() {
+    let started = Instant::now();
+    let rt = runtime();
+    // Each deviation on its own: one failing requirement set and exactly one root cause.
+    let alone: BTreeMap<Deviation, Outcome> = rt.block_on(async {
+        let mut out = BTreeMap::new();
+        for chunk in POOL.chunks(3) {
+            let runs = chunk
+                .iter()
+                .map(|&d| async move { (d, run_suite(&[d], &[]).await) });
+            for (d, outcome) in futures_join(runs).await {
+                out.insert(d, outcome);
+            }
+        }
+        out
+    });
+    for (d, outcome) in &alone {
+        assert_eq!(outcome.code, 1, "--deviate {d}:\n{}", outcome.output);
+        assert_eq!(
+            outcome.causes.len(),
+            1,
+            "--deviate {d} alone must be one root cause: {:?}",
+            outcome.causes
+        );
+    }
+    let config = ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(subset in proptest::sample::subsequence(POOL.to_vec(), 2..=POOL.len()))| {
+        prop_assume!(started.elapsed() < Duration::from_secs(240));
+        let outcome = rt.block_on(run_suite(&subset, &[]));
+        let names: Vec<&str> = subset.iter().map(|d| d.name()).collect();
+        let expected_failing: BTreeSet<String> =
+            subset.iter().flat_map(|d| alone[d].failing.clone()).collect();
+        let expected_causes: BTreeSet<String> =
+            subset.iter().flat_map(|d| alone[d].causes.clone()).collect();
+        prop_assert_eq!(outcome.code, 1);
+        prop_assert_eq!(
+            &outcome.failing, &expected_failing,
+            "{:?}: failing requirements are the union of each deviation's own", names
+        );
+        prop_assert_eq!(
+            &outcome.causes, &expected_causes,
+            "{:?}: root causes are those of each deviation alone", names
+        );
+        prop_assert_eq!(outcome.causes.len(), subset.len(), "{:?}: one root cause per defect", names);
+    });
+}
+
+/// Runs futures at once and collects their results in order.
+async fn futures_join<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("no panic"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stalls_after_its_own_500s_gets_a_bounded_degraded_run_with_only_its_defects()
+{
+    // The stall is read by the server when it starts (this process).
+    std::env::set_var("CONFORMANCE_SERVE_STALL_MS", "2500");
+    let started = Instant::now();
+    let outcome = run_suite(
+        &[Deviation::InvalidJson500, Deviation::StallsAfter500],
+        &["--timeout", "1"],
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(150), "bounded time");
+    assert_eq!(outcome.code, 1, "{}", outcome.output);
+    let only_its_own: BTreeSet<String> = ["UPD-16", "GEN-05"].map(String::from).into();
+    assert!(
+        outcome.failing.is_subset(&only_its_own) && outcome.failing.contains("UPD-16"),
+        "failing {:?}\n{}",
+        outcome.failing,
+        outcome.output
+    );
+    assert_eq!(outcome.degraded["degraded"], true, "{}", outcome.output);
+    assert!(
+        outcome.degraded["stalls"].as_u64().unwrap_or(0) >= 1,
+        "{:?}",
+        outcome.degraded
+    );
+    assert!(
+        outcome
+            .output
+            .contains("degraded run: the target did not answer smoothly"),
+        "{}",
+        outcome.output
+    );
+    let _ = outcome.inconclusive;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_server_that_breaks_under_a_burst_is_warmed_up_by_one_request_first() {
+    std::env::set_var("CONFORMANCE_SERVE_STALL_MS", "2500");
+    // The deviation bites: a burst of first requests hangs all but the first.
+    let server = server::spawn(
+        ServerConfig {
+            api_key: Some(KEY.to_owned()),
+            deviations: vec![Deviation::BreaksUnderBurst],
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/conversations", server.base_url());
+    let burst = (0..4).map(|_| {
+        let request = client
+            .post(&url)
+            .bearer_auth(KEY)
+            .header("Content-Type", "application/json")
+            .body("{}");
+        async move {
+            let sent = Instant::now();
+            let _ = request.timeout(Duration::from_secs(1)).send().await;
+            sent.elapsed()
+        }
+    });
+    let times = futures_join(burst).await;
+    assert!(
+        times
+            .iter()
+            .filter(|t| **t >= Duration::from_secs(1))
+            .count()
+            >= 2,
+        "{times:?}"
+    );
+    drop(server);
+
+    // A default run sends one request first, alone: the fresh server gets through.
+    let outcome = run_suite(&[Deviation::BreaksUnderBurst], &["--timeout", "2"]).await;
+    assert_eq!(outcome.code, 0, "{}", outcome.output);
+    assert_eq!(outcome.inconclusive, 0);
+}
+
+#[test]
+fn a_dead_target_is_reported_in_seconds_with_exit_3() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = command(
+        &format!("http://127.0.0.1:{port}/v1"),
+        &dir.path().join("report.json"),
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("the target does not answer"), "{stdout}");
+}
