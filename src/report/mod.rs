@@ -795,6 +795,61 @@ mod tests {
     }
 
     #[test]
+    fn identical_findings_of_many_cases_are_one_root_cause_worst_first() {
+        let with = |id: &str, findings: Vec<FindingReport>| CaseReport {
+            findings,
+            ..case(id, &format!("cases/{id}.yaml"))
+        };
+        let keyed = |requirement: &str, verdict: Verdict, key: &str| FindingReport {
+            cause: key.into(),
+            ..finding(requirement, verdict)
+        };
+        let cases = vec![
+            with("a", vec![keyed("GEN-02", Verdict::Fail, "envelope")]),
+            with(
+                "b",
+                vec![
+                    keyed("GEN-02", Verdict::Fail, "envelope"),
+                    keyed("GEN-02", Verdict::Fail, "envelope"),
+                    keyed("GEN-03", Verdict::Warn, "param"),
+                ],
+            ),
+        ];
+        let causes = root_causes(&cases);
+        assert_eq!(causes.len(), 2);
+        assert_eq!(causes[0].key, "envelope");
+        assert_eq!((causes[0].count, causes[0].cases.len()), (3, 2));
+        assert_eq!(causes[0].files, ["cases/a.yaml", "cases/b.yaml"]);
+        assert_eq!(causes[1].verdict, Verdict::Warn);
+    }
+
+    #[test]
+    fn a_blocked_case_never_fails_its_own_requirement() {
+        let mut blocked = case("a", "cases/a.yaml");
+        blocked.verdict = Verdict::Fail;
+        blocked.findings.push(finding("CRE-01", Verdict::Fail));
+        blocked.blocked = Some(Blocked {
+            by: "CRE-01".into(),
+            step: "step 1 (create)".into(),
+        });
+        assert_eq!(
+            contribution("UPD-03", Level::Must, &blocked),
+            Some(Verdict::Blocked)
+        );
+        assert_eq!(
+            contribution("CRE-01", Level::Must, &blocked),
+            Some(Verdict::Fail)
+        );
+        let mut inconclusive = case("b", "cases/b.yaml");
+        inconclusive.verdict = Verdict::Inconclusive;
+        inconclusive.inconclusive = Some("step 1: timeout".into());
+        assert_eq!(
+            contribution("UPD-03", Level::Must, &inconclusive),
+            Some(Verdict::Inconclusive)
+        );
+    }
+
+    #[test]
     fn classes_are_case_folders_and_names_the_rest() {
         let named = |id: &str, file: &str| class_and_name(&case(id, file));
         assert_eq!(
