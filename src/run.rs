@@ -1101,7 +1101,7 @@ mod tests {
         let headers = |pairs: &[(&'static str, &'static str)]| {
             let mut map = HeaderMap::new();
             for (name, value) in pairs {
-                map.insert(*name, HeaderValue::from_static(value));
+                map.insert(*name, reqwest::header::HeaderValue::from_static(value));
             }
             map
         };

@@ -51,11 +51,11 @@ async fn help_names_the_tool_and_groups_libtest_flags_and_version_prints_the_ver
 
 #[tokio::test]
 async fn a_selection_of_no_test_is_a_usage_error_unless_asked_to_pass() {
-    let none = exec(args(&["--no-derived=true", "no-such-case"]), &[]).await;
+    let none = exec(args(&["--no-derived", "no-such-case"]), &[]).await;
     none.assert_code(2);
     none.assert_contains("no test selected (no name contains `no-such-case`)");
     exec(
-        args(&["--no-derived=true", "--no-tests", "pass", "no-such-case"]),
+        args(&["--no-derived", "--no-tests", "pass", "no-such-case"]),
         &[],
     )
     .await
@@ -88,7 +88,7 @@ async fn fail_fast_starts_no_case_after_the_first_failure() {
 #[tokio::test]
 async fn the_target_is_said_first_and_a_closed_stdout_ends_the_run_quietly() {
     let run = exec(
-        args(&["--no-derived=true", "conversations/update/keeps_identity"]),
+        args(&["--no-derived", "conversations/update/keeps_identity"]),
         &[],
     )
     .await;
@@ -100,7 +100,7 @@ async fn the_target_is_said_first_and_a_closed_stdout_ends_the_run_quietly() {
         run.stderr
     );
 
-    for list in [&["--list"][..], &["--no-derived=true"][..]] {
+    for list in [&["--list"][..], &["--no-derived"][..]] {
         let mut command = binary(args(list), &[]);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();

@@ -74,6 +74,7 @@ async fn run_suite(deviations: &[Deviation], extra: &[&str]) -> Outcome {
         ServerConfig {
             api_key: Some(KEY.to_owned()),
             deviations: deviations.to_vec(),
+            ..ServerConfig::default()
         },
         "127.0.0.1",
         0,
@@ -238,6 +239,7 @@ async fn a_fresh_server_that_breaks_under_a_burst_is_warmed_up_by_one_request_fi
         ServerConfig {
             api_key: Some(KEY.to_owned()),
             deviations: vec![Deviation::BreaksUnderBurst],
+            ..ServerConfig::default()
         },
         "127.0.0.1",
         0,
