@@ -214,7 +214,8 @@ impl Run {
                     .runtime
                     .block_on(Target::connect(self.settings.target.clone()))?;
                 if !target.is_reference() {
-                    self.runtime.block_on(crate::preflight::check(&target))?;
+                    self.runtime
+                        .block_on(crate::preflight::check(&target, self.spec.preflight()))?;
                 }
                 let set = SnapshotSet::choose(
                     &self.settings.snapshot_dir,
@@ -284,7 +285,7 @@ impl Run {
                     drop(slot);
                     let signal = signal(&executed.outcome);
                     if controller.report(signal) {
-                        wait_for_target(&target, &controller, &stopping).await;
+                        wait_for_target(&target, spec.preflight(), &controller, &stopping).await;
                     }
                     let stats = &target.stats;
                     stats.stalls.store(controller.stalls(), Ordering::Relaxed);
@@ -486,13 +487,14 @@ fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
 /// The target stalled: probe it until it answers (bounded), then let cases start again.
 async fn wait_for_target(
     target: &Target,
+    preflight: Option<&crate::spec::Preflight>,
     controller: &crate::concurrency::Controller,
     stopping: &AtomicBool,
 ) {
     let give_up =
         std::time::Instant::now() + (target.config.timeout * 4).max(Duration::from_secs(30));
     while std::time::Instant::now() < give_up && !stopping.load(Ordering::SeqCst) {
-        if crate::preflight::check(target).await.is_ok() {
+        if crate::preflight::check(target, preflight).await.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -524,13 +526,16 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                     );
                     return ExitCode::from(exit::USAGE);
                 }
-                let selected = trials
+                let selected: Vec<Arc<Case>> = trials
                     .iter()
                     .filter(|(trial, _)| chosen(trial))
                     .filter_map(|(_, case)| case.clone())
                     .collect();
-                run.start(selected, workers);
-                announce(&run, &args);
+                // Nothing to run (every selected case failed to load): connect to nothing.
+                if !selected.is_empty() {
+                    run.start(selected, workers);
+                    announce(&run, &args);
+                }
             }
             let trials = trials.into_iter().map(|(trial, _)| trial).collect();
             let conclusion = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -1,21 +1,24 @@
-//! The first request of a run, sent alone before any case: a retrieve of a conversation that
-//! does not exist. A target that does not answer it ends the run in seconds (exit 3) instead
-//! of failing every case by timeout, and a fresh server is warmed up by one request rather
-//! than hit by a burst. Its answer is not judged; if the target created the conversation it
-//! was asked about (it answered 2xx), it is deleted.
+//! The first request of a run, sent alone before any case: a GET the scope declares
+//! (`x-conformance-scope.preflight`; for Conversations, a retrieve of a conversation that does
+//! not exist), else its first GET that takes no path parameter. A target that does not answer
+//! it ends the run in seconds (exit 3) instead of failing every case by timeout, and a fresh
+//! server is warmed up by one request rather than hit by a burst. Its answer is not judged; if
+//! it is a 2xx and the scope deletes at that path, the path is deleted, so nothing the target
+//! made up for it is left behind. A scope without a GET gets no preflight.
 
+use crate::spec::Preflight;
 use crate::target::Target;
 use std::time::Duration;
-
-/// The id asked for: well formed, and no server would have made it.
-const UNKNOWN_ID: &str = "conv_00000000000000000000000000000000000000000000preflt";
 
 /// The longest the preflight waits for its answer: a dead target is reported this fast.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `Err`: the target did not answer at all, said in one line.
-pub async fn check(target: &Target) -> Result<(), String> {
-    let url = format!("{}/conversations/{UNKNOWN_ID}", target.base_url);
+pub async fn check(target: &Target, preflight: Option<&Preflight>) -> Result<(), String> {
+    let Some(preflight) = preflight else {
+        return Ok(());
+    };
+    let url = format!("{}{}", target.base_url, preflight.path);
     let timeout = target.config.timeout.min(PREFLIGHT_TIMEOUT);
     let send = |method: reqwest::Method| {
         let mut request = target.fresh_client.request(method, &url).timeout(timeout);
@@ -32,8 +35,7 @@ pub async fn check(target: &Target) -> Result<(), String> {
     for attempt in 0..2 {
         match send(reqwest::Method::GET).await {
             Ok(answer) => {
-                if answer.status().is_success() {
-                    // It made the conversation up, or created it: leave nothing behind.
+                if answer.status().is_success() && preflight.delete_on_success {
                     let _ = send(reqwest::Method::DELETE).await;
                 }
                 return Ok(());
@@ -47,7 +49,8 @@ pub async fn check(target: &Target) -> Result<(), String> {
         }
     }
     Err(target.secrets.redact(&format!(
-        "the target does not answer (a first request, GET {}/conversations/{UNKNOWN_ID}, failed): {last}",
-        target.config.display_url()
+        "the target does not answer (a first request, GET {}{}, failed): {last}",
+        target.config.display_url(),
+        preflight.path
     )))
 }

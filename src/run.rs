@@ -607,6 +607,10 @@ fn record_made_up(
 
 /// How long the cleanup of one case keeps trying to delete what it created.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
+/// Retries of a delete answered with a 5xx (0.2 s, 0.4 s, 0.8 s apart): enough for a passing
+/// hiccup, while a server whose delete always fails costs each case about a second, not the
+/// whole budget.
+const CLEANUP_5XX_RETRIES: usize = 3;
 
 /// The case's own cleanup steps, then a delete for every resource it created (newest first).
 /// Failures here are notes, not verdicts: the case's checks are done.
@@ -663,6 +667,7 @@ async fn cleanup(
         // Retried on 5xx and transport errors (a 429 is waited out by `send`), within a budget.
         let started = Instant::now();
         let mut wait = Duration::from_millis(200);
+        let mut server_errors = 0;
         loop {
             let (record, answer) = send(&step, target, &Vars::new(), origin()).await;
             let problem = match answer {
@@ -676,7 +681,11 @@ async fn cleanup(
                 Ok(r) => Some(format!("answered {}", r.status)),
             };
             let Some(problem) = problem else { break };
-            let retryable = !problem.starts_with("answered 4");
+            if problem.starts_with("answered 5") {
+                server_errors += 1;
+            }
+            let retryable =
+                !problem.starts_with("answered 4") && server_errors <= CLEANUP_5XX_RETRIES;
             if retryable && started.elapsed() + wait < CLEANUP_BUDGET {
                 tokio::time::sleep(wait).await;
                 wait *= 2;

@@ -64,23 +64,34 @@ async fn a_selection_of_no_test_is_a_usage_error_unless_asked_to_pass() {
 
 #[tokio::test]
 async fn fail_fast_starts_no_case_after_the_first_failure() {
-    // A target that refuses every request fails each case: with --fail-fast only the first
-    // few (those already running) are tried.
+    // A target whose every answer breaks GEN-01 fails each case: with --fail-fast only the
+    // first (the one already running) is tried.
+    let server = conformance::server::spawn(
+        conformance::server::ServerConfig {
+            api_key: Some("sk-fail-fast-test".into()),
+            deviations: vec![conformance::server::Deviation::JsonAsTextPlain],
+            ..Default::default()
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await
+    .unwrap();
     let run = exec(
         args(&[
             "--base-url",
-            "http://127.0.0.1:9/v1",
+            server.base_url(),
             "--no-derived",
             "--fail-fast",
             "--test-threads",
             "1",
             "--timeout",
-            "2",
+            "5",
         ]),
-        &[],
+        &[("CONFORMANCE_API_KEY", "sk-fail-fast-test")],
     )
     .await;
-    assert_ne!(run.code, 0);
+    run.assert_code(1);
     run.assert_contains("not run: --fail-fast stopped the run after a failure");
     run.assert_contains("--fail-fast: stopped after the first failure;");
 }

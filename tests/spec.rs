@@ -203,7 +203,13 @@ async fn the_whole_official_document_gives_the_same_cases_verdicts_and_requests(
     let deviating = server::spawn(
         ServerConfig {
             api_key: Some(KEY.to_owned()),
-            deviations: Deviation::ALL.to_vec(),
+            // Every deviation of the contract; not those of load (a stall, a burst), whose
+            // inconclusive cases depend on timing, not on the document.
+            deviations: Deviation::ALL
+                .iter()
+                .copied()
+                .filter(|d| !matches!(d, Deviation::StallsAfter500 | Deviation::BreaksUnderBurst))
+                .collect(),
             ..ServerConfig::default()
         },
         "127.0.0.1",
@@ -435,10 +441,14 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
     let target = "$.components.schemas.Metadata.anyOf[?(@.type == 'object')]";
     assert_eq!(metadata["overlay_actions"][0]["target"], target);
     assert_eq!(report["broken_overlay_actions"][0]["target"], target);
+    let line = 1 + include_str!("../specs/overlay.yaml")
+        .lines()
+        .position(|l| l.ends_with(&format!("target: {target}")))
+        .unwrap();
     assert!(report["broken_overlay_actions"][0]["at"]
         .as_str()
         .unwrap()
-        .ends_with("overlay.yaml:25:13"));
+        .ends_with(&format!("overlay.yaml:{line}:13")));
     assert_eq!(
         report["broken_overlay_actions"].as_array().unwrap().len(),
         1
@@ -532,7 +542,9 @@ async fn a_suite_of_its_own_for_another_operation_runs_with_no_code_change() {
         passed.assert_test(name, "ok");
     }
     let sent = honest.received_requests().await.unwrap();
-    assert_eq!(sent.len(), 3, "one request per case");
+    // The preflight (the scope's first GET without path parameters: listModels), then one
+    // request per case: nothing outside the suite's own operation.
+    assert_eq!(sent.len(), 4, "the preflight and one request per case");
     assert!(sent
         .iter()
         .all(|r| r.method.as_str() == "GET" && r.url.path() == "/v1/models"));

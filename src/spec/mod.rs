@@ -111,6 +111,16 @@ pub struct Cleanup {
     pub path_params: BTreeMap<String, String>,
 }
 
+/// The request sent alone before any case (see `crate::preflight`): a GET of the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    /// The path below the base URL, its parameters filled in.
+    pub path: String,
+    /// A DELETE of the same path is in scope: sent when the GET answered 2xx, so nothing the
+    /// target made up or created for it is left behind.
+    pub delete_on_success: bool,
+}
+
 pub struct Spec {
     /// `info.version` of the official document.
     pub version: String,
@@ -128,6 +138,7 @@ pub struct Spec {
     overlay_file: String,
     /// Operations opted in to state-changing requests without a declared cleanup.
     allow_unsafe: std::collections::BTreeSet<String>,
+    preflight: Option<Preflight>,
     registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
     validators: RwLock<HashMap<String, Arc<CompiledOnce>>>,
 }
@@ -174,6 +185,7 @@ impl Spec {
             ));
         }
         let overlay: overlay::Overlay = crate::yaml::parse(&overlay_file, &overlay_text)?;
+        let preflight_decl = overlay.scope.as_ref().and_then(|s| s.preflight.clone());
         let (outside, scoped_unsafe) = match &overlay.scope {
             Some(scope) => {
                 let (kept, outside) = in_scope(&document, scope, &overlay_file, &doc_file)?;
@@ -226,6 +238,7 @@ impl Spec {
             }
             allow_unsafe.insert(id.value);
         }
+        let preflight = preflight_of(preflight_decl.as_ref(), &operations, &overlay_file)?;
         Ok(Self {
             version,
             hash,
@@ -236,9 +249,15 @@ impl Spec {
             outside,
             overlay_file,
             allow_unsafe,
+            preflight,
             registry: OnceLock::new(),
             validators: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The request sent alone before any case; `None` when the scope has no GET to send.
+    pub fn preflight(&self) -> Option<&Preflight> {
+        self.preflight.as_ref()
     }
 
     pub fn operation(&self, id: &str) -> Option<&Operation> {
@@ -721,6 +740,57 @@ fn fnv1a(parts: [&str; 3]) -> String {
     let mut out = String::new();
     let _ = write!(out, "{hash:016x}");
     out
+}
+
+/// The preflight the overlay declares, checked against the operations; without one, the first
+/// GET of the scope that takes no path parameter.
+fn preflight_of(
+    declared: Option<&scope::PreflightDecl>,
+    operations: &BTreeMap<String, Operation>,
+    overlay_file: &str,
+) -> Result<Option<Preflight>, String> {
+    let chosen = match declared {
+        Some(decl) => {
+            let at = format!(
+                "{overlay_file}:{}:{}: x-conformance-scope.preflight",
+                decl.operation.referenced.line(),
+                decl.operation.referenced.column()
+            );
+            let op = operations.get(&decl.operation.value).ok_or_else(|| {
+                format!(
+                    "{at} names `{}`, which is not in the scope",
+                    decl.operation.value
+                )
+            })?;
+            if op.method != "GET" {
+                return Err(format!(
+                    "{at}: `{}` is {} {}; the preflight must be a GET, which changes nothing",
+                    op.id, op.method, op.path
+                ));
+            }
+            let mut path = op.path.clone();
+            for name in &op.path_params {
+                let value = decl.path_params.get(name).ok_or_else(|| {
+                    format!(
+                        "{at}: give path_params.{name} for {} {}",
+                        op.method, op.path
+                    )
+                })?;
+                path = path.replace(&format!("{{{name}}}"), value);
+            }
+            Some((op, path))
+        }
+        None => operations
+            .values()
+            .find(|op| op.method == "GET" && op.path_params.is_empty())
+            .map(|op| (op, op.path.clone())),
+    };
+    Ok(chosen.map(|(op, path)| Preflight {
+        delete_on_success: operations
+            .values()
+            .any(|other| other.method == "DELETE" && other.path == op.path),
+        path,
+    }))
 }
 
 #[cfg(test)]

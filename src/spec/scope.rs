@@ -21,6 +21,19 @@ pub(crate) struct Scope {
     /// of this suite (as `--allow-unsafe` does for one run).
     #[serde(default)]
     pub allow_unsafe: Vec<Spanned<String>>,
+    /// The request sent alone before any case (see `crate::preflight`); without it, the first
+    /// GET of the scope that takes no path parameter.
+    #[serde(default)]
+    pub preflight: Option<PreflightDecl>,
+}
+
+/// `x-conformance-scope.preflight`: a GET operation of the scope and its path parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreflightDecl {
+    pub operation: Spanned<String>,
+    #[serde(default)]
+    pub path_params: std::collections::BTreeMap<String, String>,
 }
 
 /// An operation of the document: its id, upper-case method and path template.
