@@ -144,6 +144,9 @@ struct ServeArgs {
         )
     )]
     deviate: Vec<String>,
+    /// Wait this long before every answer, like a remote server (milliseconds)
+    #[arg(long, value_name = "MS", default_value = "0")]
+    latency: u64,
 }
 
 /// The names of the deviations, and `list`.
@@ -421,6 +424,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let config = crate::server::ServerConfig {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         deviations: deviations.clone(),
+        latency: std::time::Duration::from_millis(args.latency),
     };
     let served = runtime.block_on(crate::server::serve_until_ctrl_c(
         config,

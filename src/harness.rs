@@ -424,11 +424,12 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                     );
                     return ExitCode::from(exit::USAGE);
                 }
-                let selected = trials
+                let mut selected: Vec<Arc<Case>> = trials
                     .iter()
                     .filter(|(trial, _)| chosen(trial))
                     .filter_map(|(_, case)| case.clone())
                     .collect();
+                crate::schedule::longest_chain_first(&mut selected, &run.spec);
                 run.start(selected, workers);
                 announce(&run, &args);
             }

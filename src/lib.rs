@@ -138,6 +138,7 @@ pub mod harness;
 pub mod report;
 pub mod request_log;
 pub mod run;
+pub mod schedule;
 pub mod secret;
 pub mod selector;
 pub mod server;

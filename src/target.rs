@@ -205,7 +205,7 @@ impl Target {
                 let server = crate::server::spawn(
                     crate::server::ServerConfig {
                         api_key: config.api_key.clone(),
-                        deviations: Vec::new(),
+                        ..Default::default()
                     },
                     "127.0.0.1",
                     0,

@@ -189,6 +189,7 @@ async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
         ServerConfig {
             api_key: Some(KEY.to_owned()),
             deviations,
+            ..Default::default()
         },
         "127.0.0.1",
         0,

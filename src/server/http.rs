@@ -66,6 +66,9 @@ fn ok(body: impl Into<Body>) -> Answer {
 
 /// The single entry point of the app.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    if !app.config.latency.is_zero() {
+        tokio::time::sleep(app.config.latency).await;
+    }
     let mut response = match route(&app, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(app.deviations),
