@@ -100,8 +100,8 @@
 //! (`at_limit`, `at_limit_multibyte`, `at_limit_emoji`, every `enum` value) must be accepted,
 //! the value past it (`over`, `over_multibyte`, `under`, `other`, each wrong JSON type under
 //! `type/`, `required/absent`) must answer 400, with `param` and `code` checked as SHOULD. They
-//! are ordinary cases (loaded from generated case documents) with the same runner, verdicts and
-//! cleanup; `--no-derived` leaves them out. The overlay gives what a schema cannot:
+//! are ordinary cases (built directly; the overlay's setup steps load as case steps) with the
+//! same runner, verdicts and cleanup; `--no-derived` leaves them out. The overlay gives what a schema cannot:
 //!
 //! ```yaml
 //! x-conformance-derive:                    # on an operation

@@ -38,14 +38,21 @@ mod tests {
             Arc::new(cases.remove(0).unwrap())
         };
         let create = "- operation: createConversation\n  capture: {conv: $}\n";
-        let retrieve = "- operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n";
-        let short = load("short", "requirement: GEN-05\nsteps:\n- method: GET\n  path: /x\n");
+        let retrieve =
+            "- operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n";
+        let short = load(
+            "short",
+            "requirement: GEN-05\nsteps:\n- method: GET\n  path: /x\n",
+        );
         let created = load("created", &format!("requirement: GEN-05\nsteps:\n{create}"));
         let long = load(
             "long",
             &format!("requirement: GEN-05\nsteps:\n{create}{retrieve}{retrieve}"),
         );
-        let also_short = load("also_short", "requirement: GEN-05\nsteps:\n- method: GET\n  path: /y\n");
+        let also_short = load(
+            "also_short",
+            "requirement: GEN-05\nsteps:\n- method: GET\n  path: /y\n",
+        );
         // A created conversation is deleted at the end: one request more.
         assert_eq!(chain_length(&created, &spec), 2);
         assert_eq!(chain_length(&long, &spec), 4);
