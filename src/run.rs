@@ -483,13 +483,12 @@ async fn send(
             );
         }
     };
+    // Redacted where they are written (the failure message, the reports), not for every step.
     let mut record = StepRecord {
         label: step.label.clone(),
         at: step.at.clone(),
-        request_line: target
-            .secrets
-            .redact(&format!("{} {}", step.method, built.url)),
-        curl: target.secrets.redact(&built.curl),
+        request_line: format!("{} {}", step.method, built.url),
+        curl: built.curl,
         status: None,
         answer: None,
         elapsed: Duration::ZERO,
@@ -518,7 +517,8 @@ async fn send(
             .await
             .map_err(|e| describe_error(e, timeout))?;
         status = Some(response.status().as_u16());
-        let headers = redact_headers(response.headers(), &target.secrets);
+        let mut headers = std::mem::take(response.headers_mut());
+        redact_headers(&mut headers, &target.secrets);
         if let Some(coding) = content_coding(&headers) {
             return Err(format!(
                 "unusable answer: its body is encoded with `Content-Encoding: {coding}`, although \
@@ -567,15 +567,16 @@ async fn send(
     }
 }
 
-/// The answer's headers with any secret in their values replaced.
-fn redact_headers(headers: &HeaderMap, secrets: &Secrets) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let redacted = secrets.redact_bytes(value.as_bytes().to_vec());
-        let value = HeaderValue::from_bytes(&redacted).unwrap_or_else(|_| value.clone());
-        out.append(name.clone(), value);
+/// Replaces any secret in the answer's header values, in place (most answers carry none).
+fn redact_headers(headers: &mut HeaderMap, secrets: &Secrets) {
+    for value in headers.values_mut() {
+        if secrets.appears_in(value.as_bytes()) {
+            let redacted = secrets.redact_bytes(value.as_bytes().to_vec());
+            if let Ok(redacted) = HeaderValue::from_bytes(&redacted) {
+                *value = redacted;
+            }
+        }
     }
-    out
 }
 
 /// The content coding of an answer, unless it is none (`identity`).

@@ -41,6 +41,14 @@ impl Secrets {
         out
     }
 
+    /// Whether any secret appears in `bytes`.
+    pub fn appears_in(&self, bytes: &[u8]) -> bool {
+        self.values.iter().any(|secret| {
+            let secret = secret.as_bytes();
+            bytes.windows(secret.len()).any(|w| w == secret)
+        })
+    }
+
     /// Redacts raw bytes (an answer's body or header value), which need not be UTF-8.
     pub fn redact_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
         let mut out = bytes;
