@@ -429,7 +429,10 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                     .filter(|(trial, _)| chosen(trial))
                     .filter_map(|(_, case)| case.clone())
                     .collect();
-                crate::schedule::longest_chain_first(&mut selected, &run.spec);
+                // Under --fail-fast the first trial to fail must be the first to run.
+                if !run.settings.fail_fast {
+                    crate::schedule::longest_chain_first(&mut selected, &run.spec);
+                }
                 run.start(selected, workers);
                 announce(&run, &args);
             }
