@@ -533,7 +533,13 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
                     spec.prepare_validators(operations.iter().map(String::as_str));
                 });
             }
-            let derived = derived_wanted.then(|| case::derive::derive(&spec));
+            let derived = derived_wanted.then(|| {
+                if crate::bundle::is_bundled(&settings.spec_dir) {
+                    case::derive::derive_embedded(&spec)
+                } else {
+                    case::derive::derive(&spec)
+                }
+            });
             Ok::<_, String>((spec, derived))
         });
         let read = case::read(&settings.cases_dir, &wanted);
