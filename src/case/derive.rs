@@ -26,7 +26,8 @@
 //! Before anything is sent, every request is checked against the spec ([`Spec::validate`]):
 //! an accepted one must validate, a rejected one must not. A request that disagrees is a bug of
 //! the generator (or a wrong example): it is not sent, and the failing case
-//! `derived/generator-self-check` lists it.
+//! `derived/generator-self-check` lists it. For the spec embedded in the binary that check is
+//! made by this crate's tests instead of every run ([`derive_embedded`]).
 
 use super::{Broken, Case};
 use crate::spec::{DeriveConfig, Operation, Spec};
