@@ -14,6 +14,14 @@
 #[path = "yaml.rs"]
 mod yaml;
 
+// What the loader's messages use.
+#[allow(dead_code)]
+#[path = "secret.rs"]
+mod secret;
+#[allow(dead_code)]
+#[path = "untrusted.rs"]
+mod untrusted;
+
 use std::path::{Path, PathBuf};
 
 /// The folders embedded in the binary, relative to the package root.
@@ -26,6 +34,9 @@ fn main() {
     println!("cargo:rustc-env=INSTA_WORKSPACE_ROOT={root}");
     println!("cargo:rerun-if-changed=src/build.rs");
     println!("cargo:rerun-if-changed=src/yaml.rs");
+    println!("cargo:rerun-if-changed=src/secret.rs");
+    println!("cargo:rerun-if-changed=src/untrusted.rs");
+    println!("cargo:rerun-if-changed=specs/openapi.yaml");
     let Ok(out) = std::env::var("OUT_DIR") else {
         return;
     };

@@ -25,7 +25,7 @@ impl Response {
                 let text = String::from_utf8_lossy(&body);
                 format!(
                     "the body is not JSON ({e}): {}",
-                    crate::spec::shorten(&text, 200)
+                    crate::untrusted::excerpt(&text, 200)
                 )
             })
         });
@@ -197,13 +197,13 @@ fn body_excerpt(response: &Response) -> Vec<String> {
     }
     vec![format!(
         "body: {}",
-        crate::spec::shorten(&String::from_utf8_lossy(&response.body), 400)
+        crate::untrusted::excerpt(&String::from_utf8_lossy(&response.body), 400)
     )]
 }
 
-/// JSON on one line, cut to `max` characters.
+/// JSON on one line, cut to `max` characters (secrets redacted before the cut).
 pub fn compact(value: &Value, max: usize) -> String {
-    crate::spec::shorten(&value.to_string(), max)
+    crate::untrusted::excerpt(&value.to_string(), max)
 }
 
 /// A failed expectation: one line and its details.

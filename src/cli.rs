@@ -38,6 +38,55 @@ enum Command {
     /// Print, per operation, which statuses, request fields and constraints the suite
     /// exercises (hand-written and derived cases, read statically; nothing is sent).
     Coverage(CoverageArgs),
+    /// The official OpenAPI document: extract the suite's scope from it, or show what changed
+    /// between two versions of it.
+    #[command(subcommand)]
+    Spec(SpecCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// Write the extract of the whole official document for the suite's scope (what
+    /// specs/openapi.yaml is), with the upstream commit and licence attribution.
+    Extract(ExtractArgs),
+    /// For the operations in scope, what changed between two versions of the official
+    /// document, and which requirements, overlay actions and cases each change affects.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExtractArgs {
+    /// The whole official document (openapi.yaml of github.com/openai/openai-openapi)
+    full: PathBuf,
+    /// The upstream commit the document is from (kept in the extract)
+    #[arg(long, value_name = "SHA")]
+    commit: String,
+    /// The date of that commit, e.g. 2026-08-21T20:48:10Z
+    #[arg(long, value_name = "DATE")]
+    commit_date: Option<String>,
+    /// Folder of the spec: the scope is read from its overlay.yaml
+    #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Where to write the extract (`-`: standard output) [default: openapi.yaml of the spec folder]
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The version pinned now
+    old: PathBuf,
+    /// The newer version
+    new: PathBuf,
+    /// Folder of the spec (overlay.yaml, requirements.yaml)
+    #[arg(long, env = "CONFORMANCE_SPEC_DIR", value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Folder of the cases
+    #[arg(long, env = "CONFORMANCE_CASES_DIR", value_name = "DIR")]
+    cases: Option<PathBuf>,
+    /// `text` or `json`
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 #[derive(Debug, Args)]
@@ -56,7 +105,7 @@ struct RunArgs {
     #[arg(long, env = "CONFORMANCE_BASE_URL", value_name = "URL")]
     base_url: Option<String>,
     /// Fail on SHOULD requirements too (otherwise they are warnings)
-    #[arg(long, env = "CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "CONFORMANCE_STRICT", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     strict: bool,
     /// Seconds to wait for each answer
     #[arg(
@@ -77,7 +126,7 @@ struct RunArgs {
     #[arg(long)]
     insecure: bool,
     /// Run only the case files, not the cases derived from the spec (`derived/...`)
-    #[arg(long, env = "CONFORMANCE_NO_DERIVED", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "CONFORMANCE_NO_DERIVED", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     no_derived: bool,
     /// Write every request sent to FILE, one JSON line each (the key left out), for replay
     #[arg(long, env = "CONFORMANCE_RECORD_REQUESTS", value_name = "FILE")]
@@ -88,6 +137,10 @@ struct RunArgs {
     /// Folder of the cases
     #[arg(long, env = "CONFORMANCE_CASES_DIR", value_name = "DIR")]
     cases: Option<PathBuf>,
+    /// Let this operation change state although no cleanup is declared for it; what it
+    /// changes stays, and the run lists it (repeatable)
+    #[arg(long = "allow-unsafe", value_name = "OPERATION")]
+    allow_unsafe: Vec<String>,
     /// Folder of the snapshots
     #[arg(long, env = "CONFORMANCE_SNAPSHOT_DIR", value_name = "DIR")]
     snapshots: Option<PathBuf>,
@@ -147,6 +200,33 @@ struct ServeArgs {
     /// Wait this long before every answer, like a remote server (milliseconds)
     #[arg(long, value_name = "MS", default_value = "0")]
     latency: u64,
+    /// Seconds a client has to send a request's headers; also how long a kept-alive
+    /// connection may sit idle
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Seconds a client has to send a request's body (past them: 408)
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Connections served at once; past it the oldest one not answering a request is closed
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Conversations held at once; past it a create answers 429
+    #[arg(long, value_name = "N", default_value = "10000")]
+    max_conversations: usize,
+    /// Items one conversation holds at most; past it adding items answers 429
+    #[arg(long, value_name = "N", default_value = "1000")]
+    max_items: usize,
+    /// MiB of conversations and items held at once; past it new data answers 429
+    #[arg(long, value_name = "MIB", default_value = "256")]
+    max_stored_mib: usize,
+}
+
+/// A number of seconds above 0, at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err("give a number of seconds above 0 and at most 86400".into()),
+    }
 }
 
 /// The names of the deviations, and `list`.
@@ -249,6 +329,8 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Run(args)) => run(*args),
         Some(Command::Coverage(args)) => coverage(args),
+        Some(Command::Spec(SpecCommand::Extract(args))) => spec_extract(args),
+        Some(Command::Spec(SpecCommand::Diff(args))) => spec_diff(args),
         None => run(cli.run),
     }
 }
@@ -265,9 +347,9 @@ fn run(mut args: RunArgs) -> ExitCode {
 }
 
 fn settings(args: &RunArgs) -> Result<Settings, String> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= MAX_TIMEOUT_SECONDS) {
         return Err(format!(
-            "--timeout {}: give a number of seconds above 0",
+            "--timeout {}: give a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}",
             args.timeout
         ));
     }
@@ -298,11 +380,19 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             ));
         }
     }
+    let reports = [
+        ("--junit", &args.junit),
+        ("--report-json", &args.report_json),
+        ("--report-md", &args.report_md),
+        ("--record-requests", &args.record_requests),
+    ];
+    distinct_files(&reports)?;
     let mut settings = Settings::with_defaults(target);
     settings.strict = args.strict;
     settings.fail_fast = args.fail_fast;
     settings.allow_no_tests = args.no_tests == "pass";
     settings.derived = !args.no_derived;
+    settings.allow_unsafe = args.allow_unsafe.clone();
     if let Some(dir) = &args.spec_dir {
         settings.spec_dir = dir.clone();
     }
@@ -337,6 +427,34 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             .into());
     }
     Ok(settings)
+}
+
+/// The longest `--timeout`: an hour per answer is already a hang.
+const MAX_TIMEOUT_SECONDS: f64 = 3600.0;
+
+/// Two outputs written to one file would overwrite each other.
+fn distinct_files(outputs: &[(&str, &Option<PathBuf>)]) -> Result<(), String> {
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    for (flag, path) in outputs {
+        let Some(path) = path.as_ref().filter(|p| !p.as_os_str().is_empty()) else {
+            continue;
+        };
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        // `a/./b` and `a/x/../b` are the same file; a folder that exists is resolved too.
+        let normal = absolute
+            .parent()
+            .and_then(|folder| std::fs::canonicalize(folder).ok())
+            .zip(absolute.file_name())
+            .map_or(absolute.clone(), |(folder, name)| folder.join(name));
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == normal) {
+            return Err(format!(
+                "{other} and {flag} both write {}: give each its own file",
+                path.display()
+            ));
+        }
+        seen.push((flag, normal));
+    }
+    Ok(())
 }
 
 /// The key comes from `CONFORMANCE_API_KEY` and nowhere else: the harness talks to
@@ -400,6 +518,63 @@ fn coverage(args: CoverageArgs) -> ExitCode {
     }
 }
 
+fn spec_extract(args: ExtractArgs) -> ExitCode {
+    let defaults = Settings::with_defaults(TargetConfig::default());
+    let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
+    let upstream = crate::spec::extract::Upstream {
+        commit: args.commit,
+        date: args.commit_date,
+    };
+    let out = args.out.unwrap_or_else(|| spec_dir.join("openapi.yaml"));
+    let written =
+        crate::spec::extract::extract(&args.full, &spec_dir.join("overlay.yaml"), &upstream)
+            .and_then(|extract| {
+                if out.as_os_str() == "-" {
+                    print!("{}", extract.text);
+                } else {
+                    std::fs::write(&out, &extract.text)
+                        .map_err(|e| format!("{}: cannot write the extract: {e}", out.display()))?;
+                    println!(
+                        "wrote {}: {} operations, {} components, from commit {}",
+                        out.display(),
+                        extract.operations,
+                        extract.components,
+                        upstream.commit
+                    );
+                }
+                Ok(())
+            });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
+fn spec_diff(args: DiffArgs) -> ExitCode {
+    let defaults = Settings::with_defaults(TargetConfig::default());
+    let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
+    let cases_dir = args.cases.unwrap_or(defaults.cases_dir);
+    match crate::spec::diff::diff(&args.old, &args.new, &spec_dir, &cases_dir) {
+        Ok(diff) => {
+            let text = if args.format == "json" {
+                format!("{}\n", diff.to_json())
+            } else {
+                diff.to_text()
+            };
+            // A closed pipe (`| head`) is no error of the diff.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(harness::exit::USAGE)
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
     if args.deviate.iter().any(|name| name == "list") {
         print!("{}", deviation_list());
@@ -425,6 +600,16 @@ fn serve(args: ServeArgs) -> ExitCode {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         deviations: deviations.clone(),
         latency: std::time::Duration::from_millis(args.latency),
+        limits: crate::server::Limits {
+            store: crate::server::StoreLimits {
+                max_conversations: args.max_conversations,
+                max_items_per_conversation: args.max_items,
+                max_stored_bytes: args.max_stored_mib.saturating_mul(1024 * 1024),
+            },
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
     let served = runtime.block_on(crate::server::serve_until_ctrl_c(
         config,

@@ -36,7 +36,12 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
     /// stdout was closed before the end (128 + SIGPIPE, as shells report it).
     pub const CLOSED_OUTPUT: u8 = 141;
+    /// Stopped by SIGTERM (CI cancelling, `timeout`, `docker stop`): 128 + SIGTERM.
+    pub const TERMINATED: u8 = 143;
 }
+
+/// The exit code of the signal that stopped the run (0: none), set by the first one.
+static STOPPED_BY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Why a case that Ctrl-C kept from starting did not run.
 const NOT_RUN: &str = "not run: interrupted (Ctrl-C)";
@@ -61,6 +66,8 @@ pub struct Settings {
     /// The target's known failures (`--expectations`).
     pub expectations: Option<PathBuf>,
     pub reports: Reports,
+    /// Operations that may change state without a declared cleanup (`--allow-unsafe`).
+    pub allow_unsafe: Vec<String>,
 }
 
 /// The reports to write after the run, each only when asked for.
@@ -112,6 +119,7 @@ impl Settings {
             snapshot_dir: PathBuf::from("snapshots"),
             expectations: None,
             reports: Reports::default(),
+            allow_unsafe: Vec::new(),
         }
     }
 }
@@ -332,6 +340,8 @@ impl Run {
                 .map_err(|e| format!("the harness failed while running the case: {e}"))?,
         };
         let mut outcome = executed.outcome;
+        let changed = self.spec.changed_without_cleanup(case, &outcome.steps);
+        outcome.notes.extend(changed);
         if let SnapshotSet::Enabled(dir) = snapshots {
             // An embedded case is named as it is in this package (`cases/...`).
             let file = match self.settings.cases_dir.parent() {
@@ -524,7 +534,8 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     // The derived cases need only the spec: they are built while the case files are read.
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
-            let spec = Arc::new(Spec::load(&settings.spec_dir)?);
+            let spec = Spec::load(&settings.spec_dir)?.allowing_unsafe(&settings.allow_unsafe)?;
+            let spec = Arc::new(spec);
             if !args.list {
                 let spec = Arc::clone(&spec);
                 std::thread::spawn(move || {
@@ -560,6 +571,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         discovered.unread.push(derived.to_string());
         discovered.cases
     };
+    let cases = refuse_snapshot_collisions(cases);
     let expectations = match &settings.expectations {
         Some(path) => {
             let ids: Vec<String> = cases
@@ -573,7 +585,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     };
     if !args.list {
         for (path, _) in settings.reports.files() {
-            create(path, "")?;
+            check_writable(path)?;
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -618,18 +630,20 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
             Err(broken) => {
                 let record = Arc::clone(&run);
                 let trial = Trial::test(broken.id.clone(), move || {
+                    // A file may hold anything, even a secret next to its error.
+                    let error = record.settings.target.secrets().redact(&broken.error);
                     record.record(CaseResult {
                         id: broken.id.clone(),
                         file: broken.file.clone(),
                         requirement: None,
                         level: None,
                         outcome: CaseOutcome::default(),
-                        broken: Some(broken.error.clone()),
+                        broken: Some(error.clone()),
                         skipped: None,
                         excused: Vec::new(),
                         message: None,
                     });
-                    Err(format!("the case does not load:\n{}", broken.error).into())
+                    Err(format!("the case does not load:\n{error}").into())
                 });
                 (trial, None)
             }
@@ -638,24 +652,73 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     Ok((run, trials))
 }
 
-/// The first Ctrl-C sets `stopping`: running cases finish their current step and delete what
-/// they created, no other case starts. A second Ctrl-C quits at once, without cleanup.
+/// A case whose snapshot files would be another's (names that differ only in case) does not
+/// load: one would overwrite the other's snapshots.
+fn refuse_snapshot_collisions(
+    cases: Vec<Result<Case, case::Broken>>,
+) -> Vec<Result<Case, case::Broken>> {
+    let snapshotting = |c: &Case| c.steps.iter().any(|s| s.snapshot.is_some());
+    let ids: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| c.as_ref().ok().filter(|c| snapshotting(c)))
+        .map(|c| c.id.as_str())
+        .collect();
+    let clashes: HashMap<String, String> = snapshot::collisions(ids)
+        .into_iter()
+        .map(|(id, first)| (id.to_string(), first.to_string()))
+        .collect();
+    if clashes.is_empty() {
+        return cases;
+    }
+    cases
+        .into_iter()
+        .map(|loaded| match loaded {
+            Ok(case) if clashes.contains_key(&case.id) => Err(case::Broken {
+                error: format!(
+                    "{}: its snapshots would be the files of `{}` (the names differ only in \
+                     case): rename one of them",
+                    case.file, clashes[&case.id]
+                ),
+                id: case.id,
+                file: case.file,
+            }),
+            other => other,
+        })
+        .collect()
+}
+
+/// The first Ctrl-C or SIGTERM sets `stopping`: running cases finish their current step and
+/// delete what they created, no other case starts, the reports are written. A second signal
+/// quits at once, without cleanup (reports already written stay whole: see [`create`]).
 fn listen_for_interrupt(
     runtime: &tokio::runtime::Runtime,
     stopping: Arc<AtomicBool>,
 ) -> Result<(), String> {
     let _entered = runtime.enter();
-    // Registered now rather than when the task first runs, so an early Ctrl-C counts too.
+    // Registered now rather than when the task first runs, so an early signal counts too.
     #[cfg(unix)]
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    let (mut interrupts, mut terminations) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
+        (
+            listen(SignalKind::interrupt())?,
+            listen(SignalKind::terminate())?,
+        )
+    };
     runtime.spawn(async move {
         for count in 1.. {
             #[cfg(unix)]
-            interrupts.recv().await;
+            let code = tokio::select! {
+                _ = interrupts.recv() => exit::INTERRUPTED,
+                _ = terminations.recv() => exit::TERMINATED,
+            };
             #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
+            let code = {
+                let _ = tokio::signal::ctrl_c().await;
+                exit::INTERRUPTED
+            };
             if count == 1 {
+                STOPPED_BY.store(code, Ordering::SeqCst);
                 stopping.store(true, Ordering::SeqCst);
                 eprintln!(
                     "\ninterrupted: no new case starts; running cases finish their step and delete \
@@ -663,7 +726,7 @@ fn listen_for_interrupt(
                 );
             } else {
                 eprintln!("\ninterrupted again: quitting without cleanup");
-                std::process::exit(exit::INTERRUPTED.into());
+                std::process::exit(STOPPED_BY.load(Ordering::SeqCst).into());
             }
         }
     });
@@ -678,8 +741,13 @@ fn interrupted(results: &[CaseResult]) -> String {
         .count();
     let ran: Vec<&CaseResult> = results.iter().filter(|r| r.skipped.is_none()).collect();
     let deleted: usize = ran.iter().map(|r| r.outcome.cleaned_up).sum();
+    let signal = if STOPPED_BY.load(Ordering::SeqCst) == exit::TERMINATED {
+        "terminated (SIGTERM)"
+    } else {
+        "interrupted (Ctrl-C)"
+    };
     format!(
-        "interrupted (Ctrl-C): {} ran and deleted the {} they had created (failed deletes are \
+        "{signal}: {} ran and deleted the {} they had created (failed deletes are \
          in the notes); {} did not run",
         counted(ran.len(), "case"),
         counted(deleted, "resource"),
@@ -692,14 +760,39 @@ fn counted(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
-/// Creates (or empties) a report file and its folder.
+/// Writes a report whole or not at all: into a temporary file beside it, renamed over it once
+/// complete, so a run killed while writing never leaves a cut report. Creates the folder.
 fn create(path: &std::path::Path, text: &str) -> Result<(), String> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("{}: cannot create the folder: {e}", parent.display()))?;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| format!("{}: cannot create the folder: {e}", folder.display()))?;
     }
-    std::fs::write(path, text)
-        .map_err(|e| format!("{}: cannot write the report: {e}", path.display()))
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let temporary = folder
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.map_err(|e| format!("{}: cannot write the report: {e}", path.display()))
+}
+
+/// Fails now, before anything runs, if a report could not be written, without touching it.
+fn check_writable(path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{}: cannot write the report: it is a folder",
+            path.display()
+        ));
+    }
+    let probe = path.with_file_name(format!(".conformance-probe.{}", std::process::id()));
+    create(&probe, "")?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) -> ExitCode {
@@ -805,7 +898,10 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         eprintln!("error: {e}");
     }
     let code = if stopped {
-        exit::INTERRUPTED
+        match STOPPED_BY.load(Ordering::SeqCst) {
+            0 => exit::INTERRUPTED,
+            code => code,
+        }
     } else if results.iter().any(|r| r.broken.is_some()) || !unwritten.is_empty() {
         exit::USAGE
     } else if let Some(Err(_)) = run.target.get() {

@@ -147,5 +147,6 @@ pub mod snapshot;
 pub mod spec;
 pub mod target;
 pub mod template;
+pub mod untrusted;
 pub mod verdict;
 pub mod yaml;

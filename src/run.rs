@@ -5,12 +5,11 @@
 use crate::case::{Body, Case, Step};
 use crate::check::{self, Response};
 use crate::request_log::RequestLog;
-use crate::secret::Secrets;
 use crate::spec::{Level, Spec};
 use crate::target::Target;
 use crate::template::{self, Vars};
 use crate::verdict::{CaseOutcome, Finding, FindingKind, Observation, StepRecord};
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// The most of a body the harness reads; a larger one fails the step instead of filling memory.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest body a reproducing curl command shows; a larger one is named as a file.
+const MAX_CURL_BODY_BYTES: usize = 4 * 1024;
 
 /// A snapshot a step asks for, taken on the test's own thread once the case is done.
 #[derive(Debug, Clone)]
@@ -81,6 +83,7 @@ pub async fn execute(
         snapshots.clear();
     }
     outcome.elapsed = started.elapsed();
+    outcome.escape_target_text();
     Executed { outcome, snapshots }
 }
 
@@ -233,7 +236,7 @@ fn check_step(
             if !response.body.is_empty() {
                 details.push(format!(
                     "body: {}",
-                    crate::spec::shorten(&String::from_utf8_lossy(&response.body), 400)
+                    crate::untrusted::excerpt(&String::from_utf8_lossy(&response.body), 400)
                 ));
             }
             push(
@@ -517,8 +520,8 @@ async fn send(
             .await
             .map_err(|e| describe_error(e, timeout))?;
         status = Some(response.status().as_u16());
-        let mut headers = std::mem::take(response.headers_mut());
-        redact_headers(&mut headers, &target.secrets);
+        // The answer's own map: nothing reads the response's headers after this.
+        let headers = std::mem::take(response.headers_mut());
         if let Some(coding) = content_coding(&headers) {
             return Err(format!(
                 "unusable answer: its body is encoded with `Content-Encoding: {coding}`, although \
@@ -539,9 +542,8 @@ async fn send(
             }
             body.extend_from_slice(&chunk);
         }
-        // A server may echo a secret back: it is replaced before anything reads the answer, so
-        // no message, excerpt (which might cut a secret in half) or snapshot can carry it.
-        let body = target.secrets.redact_bytes(body);
+        // The answer is checked as it came: a secret it echoes is redacted where it is shown
+        // (excerpts, messages, reports, snapshots, the request log), never before a check.
         Ok(Response::new(response.status().as_u16(), headers, body))
     }
     .await;
@@ -564,18 +566,6 @@ async fn send(
     match result {
         Ok(response) => (record, Ok(response)),
         Err(e) => (record, Err(target_failure(target.secrets.redact(&e)))),
-    }
-}
-
-/// Replaces any secret in the answer's header values, in place (most answers carry none).
-fn redact_headers(headers: &mut HeaderMap, secrets: &Secrets) {
-    for value in headers.values_mut() {
-        if secrets.appears_in(value.as_bytes()) {
-            let redacted = secrets.redact_bytes(value.as_bytes().to_vec());
-            if let Ok(redacted) = HeaderValue::from_bytes(&redacted) {
-                *value = redacted;
-            }
-        }
     }
 }
 
@@ -719,7 +709,16 @@ fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, String> {
             content_type,
             shell_quote(&format!("Content-Type: {content_type}")),
         );
-        curl.push(format!("--data-raw {}", shell_quote(&body)));
+        if body.len() > MAX_CURL_BODY_BYTES {
+            // Hundreds of KiB in a message help nobody: the case file says how it is built.
+            curl.push(format!(
+                "--data-binary @body.json  # body.json: the {}-byte body {} builds",
+                body.len(),
+                step.at
+            ));
+        } else {
+            curl.push(format!("--data-raw {}", shell_quote(&body)));
+        }
         request = request.body(body);
     } else if let Some(content_type) = &step.content_type {
         request = header(

@@ -20,8 +20,55 @@ const DYNAMIC_KEYS: &[(&str, &str)] = &[
 ];
 
 /// `conversations/update/replaces_metadata`, step 2 -> `conversations__update__replaces_metadata@2`.
+/// One name per case and step ([`stem`]).
 pub fn name(case_id: &str, step: usize) -> String {
-    format!("{}@{step}", case_id.replace('/', "__"))
+    format!("{}@{step}", stem(case_id))
+}
+
+/// A case id as a file name, one to one: `/` becomes `__`; a `_` that starts or ends a segment
+/// or stands next to another `_`, and every character but letters, digits, `-`, `.` and `_`,
+/// becomes `%XX`. So `__` only ever separates segments (`a/b` and `a__b` differ), and the
+/// usual names (`replaces_metadata`) stay as they are.
+pub fn stem(case_id: &str) -> String {
+    let mut out = String::with_capacity(case_id.len() + 8);
+    for (i, segment) in case_id.split('/').enumerate() {
+        if i > 0 {
+            out.push_str("__");
+        }
+        let chars: Vec<char> = segment.chars().collect();
+        for (j, &c) in chars.iter().enumerate() {
+            let lone_underscore = c == '_'
+                && j > 0
+                && j + 1 < chars.len()
+                && chars[j - 1] != '_'
+                && chars[j + 1] != '_';
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || lone_underscore {
+                out.push(c);
+            } else {
+                let mut utf8 = [0u8; 4];
+                for byte in c.encode_utf8(&mut utf8).bytes() {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Case ids whose snapshot files would still be one file where names differ only in case
+/// (macOS and Windows file systems): each later id with the earlier one it clashes with.
+pub fn collisions<'a>(case_ids: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for id in case_ids {
+        match seen.entry(stem(id).to_lowercase()) {
+            std::collections::hash_map::Entry::Occupied(first) => out.push((id, *first.get())),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+        }
+    }
+    out
 }
 
 /// Applies the default redactions, then the step's own (each must match something).
@@ -178,6 +225,29 @@ mod tests {
         assert_eq!(
             name("conversations/update/x/number", 2),
             "conversations__update__x__number@2"
+        );
+        assert_eq!(name("a/replaces_metadata", 1), "a__replaces_metadata@1");
+        let ids = [
+            "general/a/b",
+            "general/a__b",
+            "general/a_/b",
+            "general/a/_b",
+            "general/a___b",
+            "general/a%5F/b",
+            "general/a@1",
+            "general/a b",
+            "general/a%20b",
+        ];
+        let stems: std::collections::BTreeSet<String> = ids.iter().map(|id| stem(id)).collect();
+        assert_eq!(stems.len(), ids.len(), "{stems:?}");
+        assert!(stems.iter().all(|s| !s.contains('/') && !s.contains('@')));
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_case_collide() {
+        assert_eq!(
+            collisions(["a/Big", "a/big", "a/other"]),
+            [("a/big", "a/Big")]
         );
     }
 }

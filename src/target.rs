@@ -46,6 +46,17 @@ impl Default for TargetConfig {
     }
 }
 
+/// Headers the harness writes itself: one given with `--header` would contradict it.
+/// `Authorization` is the harness's too when a key is set (see [`TargetConfig::validate`]).
+const HARNESS_HEADERS: &[&str] = &[
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Content-Type",
+    "Accept-Encoding",
+];
+
 impl HeaderConfig {
     /// Parses `Name: value`; a value `env:VAR` is read from the environment now.
     pub fn parse(spec: &str) -> Result<Self, String> {
@@ -60,24 +71,52 @@ impl HeaderConfig {
         if !valid {
             return Err(format!("--header `{spec}`: `{name}` is not a header name"));
         }
+        if let Some(owned) = HARNESS_HEADERS
+            .iter()
+            .find(|owned| owned.eq_ignore_ascii_case(name))
+        {
+            return Err(format!(
+                "--header {name}: the harness sets {owned} itself; leave it out"
+            ));
+        }
         let value = value.trim();
-        match value.strip_prefix("env:") {
+        let (value, from_env) = match value.strip_prefix("env:") {
             Some(var) => {
                 let read = std::env::var(var).map_err(|_| {
                     format!("--header {name}: environment variable `{var}` is not set")
                 })?;
-                Ok(Self {
-                    name: name.to_string(),
-                    value: read,
-                    from_env: Some(var.to_string()),
-                })
+                (read, Some(var.to_string()))
             }
-            None => Ok(Self {
-                name: name.to_string(),
-                value: value.to_string(),
-                from_env: None,
-            }),
+            None => (value.to_string(), None),
+        };
+        // CR or LF would end the header and start another (or the body): refused, not sent.
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            let source = from_env
+                .as_ref()
+                .map_or_else(String::new, |var| format!(" (from `{var}`)"));
+            return Err(format!(
+                "--header {name}: the value{source} holds a control character (CR, LF, ...): \
+                 give it on one line"
+            ));
         }
+        Ok(Self {
+            name: name.to_string(),
+            value,
+            from_env,
+        })
+    }
+}
+
+/// A base URL as messages show it: without a query or fragment, and without a user or
+/// password, which may hold credentials (even when the URL does not parse).
+fn shown_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if scheme.is_empty() => format!("…{}", &rest[at..]),
+        Some(at) => format!("{scheme}://…{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -97,14 +136,10 @@ impl TargetConfig {
 
     /// Checks the base URL before anything runs.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(url) = &self.base_url {
-            let parsed = reqwest::Url::parse(url)
+        if let Some(given) = &self.base_url {
+            let url = &shown_url(given);
+            let parsed = reqwest::Url::parse(given)
                 .map_err(|e| format!("base URL `{url}` is not a URL: {e}"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(format!(
-                    "base URL `{url}` must start with http:// or https://"
-                ));
-            }
             if !parsed.username().is_empty() || parsed.password().is_some() {
                 // They would travel as Basic auth next to the key, and show in every message.
                 return Err(format!(
@@ -113,9 +148,35 @@ impl TargetConfig {
                     parsed.host_str().unwrap_or_default()
                 ));
             }
+            if parsed.query().is_some() || parsed.fragment().is_some() {
+                // Every request path would be appended after it (`/v1?key=…/conversations`).
+                return Err(format!(
+                    "base URL `{url}…` has a query or a fragment: give the URL ending in /v1 \
+                     alone, the key in CONFORMANCE_API_KEY and other credentials with \
+                     --header 'Name: env:VAR'"
+                ));
+            }
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!(
+                    "base URL `{url}` must start with http:// or https://"
+                ));
+            }
             if !parsed.path().trim_end_matches('/').ends_with("/v1") {
                 return Err(format!(
                     "base URL `{url}` must end in /v1 (for example http://localhost:8000/v1)"
+                ));
+            }
+        }
+        if self.api_key.is_some() {
+            if let Some(header) = self
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+            {
+                return Err(format!(
+                    "--header {}: CONFORMANCE_API_KEY is set, and the harness sends it as \
+                     `Authorization: Bearer …`; give one or the other",
+                    header.name
                 ));
             }
         }
@@ -221,6 +282,7 @@ impl Target {
             config.api_key = Some(format!("sk-conformance-{:016x}", rand::random::<u64>()));
         }
         let secrets = config.secrets();
+        crate::untrusted::install_secrets(&secrets);
         let request_log = config
             .record_requests
             .as_deref()
@@ -290,5 +352,20 @@ mod tests {
         let err = config.validate().unwrap_err();
         assert!(err.contains("holds a user or password"), "{err}");
         assert!(!err.contains("pa55word"), "{err}");
+        for given in [
+            "http://host/v1?api-key=s3cret",
+            "http://host/v1#s3cret",
+            "http://u:s3cret@host/v1?x=1",
+            "http://u:s3cret@[nope/v1",
+            "nope?s3cret",
+        ] {
+            let config = TargetConfig {
+                base_url: Some(given.into()),
+                ..Default::default()
+            };
+            let err = config.validate().unwrap_err();
+            assert!(!err.contains("s3cret"), "{given}: {err}");
+        }
+        assert_eq!(shown_url("http://u:p@h:1/v1?k=v"), "http://…@h:1/v1");
     }
 }

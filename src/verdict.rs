@@ -122,6 +122,29 @@ impl CaseOutcome {
         self.findings.iter().any(|f| f.fails(strict))
     }
 
+    /// Escapes every text of the outcome ([`crate::untrusted::escape`]): findings, notes,
+    /// observations and the requests shown hold what the target answered.
+    pub fn escape_target_text(&mut self) {
+        use crate::untrusted::escape;
+        let escape_all = |texts: &mut Vec<String>| {
+            for text in texts.iter_mut() {
+                *text = escape(text);
+            }
+        };
+        for finding in &mut self.findings {
+            finding.summary = escape(&finding.summary);
+            escape_all(&mut finding.details);
+        }
+        escape_all(&mut self.notes);
+        for observation in &mut self.observations {
+            observation.value = escape(&observation.value);
+        }
+        for step in &mut self.steps {
+            step.request_line = escape(&step.request_line);
+            step.curl = escape(&step.curl);
+        }
+    }
+
     /// True when no request of the case reached the target.
     pub fn unreachable(&self) -> bool {
         !self.steps.is_empty() && self.steps.iter().all(|s| s.status.is_none())

@@ -9,30 +9,59 @@ use serde::de::DeserializeOwned;
 /// and the spec has `required: [x, y]`.
 pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, String> {
     let options = serde_saphyr::options! { strict_booleans: true };
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| locate(file, &e))
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| locate(file, &e, text))
 }
 
-fn locate(file: &str, error: &serde_saphyr::Error) -> String {
+/// The most of the line at fault an error shows, in characters.
+const EXCERPT_CHARS: usize = 120;
+
+fn locate(file: &str, error: &serde_saphyr::Error, text: &str) -> String {
     let rendered = error.to_string().replace("<input>", file);
     // The parser's own first line repeats the position as "line L column C: ..."; keep the
     // message after it and lead with `file:line:col:` like a compiler.
-    let mut lines = rendered.lines();
-    let first = lines.next().unwrap_or_default();
+    let first = rendered.lines().next().unwrap_or_default();
     let message = first
         .trim_start_matches("error: ")
         .split_once(": ")
         .filter(|(head, _)| head.starts_with("line "))
         .map_or(first.trim_start_matches("error: "), |(_, rest)| rest);
-    let excerpt: Vec<&str> = lines.collect();
-    let at = match error.location() {
-        Some(l) if l.line() > 0 => format!("{file}:{}:{}", l.line(), l.column()),
-        _ => file.to_string(),
-    };
-    if excerpt.is_empty() {
-        format!("{at}: {message}")
-    } else {
-        format!("{at}: {message}\n{}", excerpt.join("\n"))
+    let message = crate::untrusted::excerpt(message, 300);
+    match error.location() {
+        Some(l) if l.line() > 0 => {
+            let at = format!("{file}:{}:{}", l.line(), l.column());
+            let line_no = usize::try_from(l.line()).unwrap_or(usize::MAX);
+            let column = usize::try_from(l.column()).unwrap_or(1);
+            match excerpt(text, line_no, column) {
+                Some(shown) => format!("{at}: {message}\n{shown}"),
+                None => format!("{at}: {message}"),
+            }
+        }
+        _ => format!("{file}: {message}"),
     }
+}
+
+/// The line at fault, and only it, with a caret under the column: at most [`EXCERPT_CHARS`]
+/// of it around the column, escaped (a file may be anything, even a stream of secrets).
+fn excerpt(text: &str, line: usize, column: usize) -> Option<String> {
+    let chars: Vec<char> = text.lines().nth(line.checked_sub(1)?)?.chars().collect();
+    let start = column.saturating_sub(EXCERPT_CHARS / 2).min(chars.len());
+    let end = (start + EXCERPT_CHARS).min(chars.len());
+    let mut shown = String::new();
+    let mut caret = 0;
+    for (i, &c) in chars[start..end].iter().enumerate() {
+        let escaped = crate::untrusted::escape(&c.to_string());
+        if start + i + 1 < column {
+            caret += escaped.chars().count();
+        }
+        shown.push_str(&escaped);
+    }
+    let gutter = " ".repeat(line.to_string().len());
+    Some(format!(
+        "{gutter} |\n{line} | {}{shown}{}\n{gutter} | {}^",
+        if start > 0 { "…" } else { "" },
+        if end < chars.len() { "…" } else { "" },
+        " ".repeat(caret + usize::from(start > 0)),
+    ))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -62,7 +91,16 @@ mod tests {
                 || err.starts_with("cases/x.yaml:2:1: unknown field `nmae`"),
             "{err}"
         );
-        assert!(err.contains("--> cases/x.yaml:2:1"), "{err}");
+        assert!(err.ends_with("\n  |\n2 | nmae: b\n  | ^"), "{err}");
+        assert!(!err.contains("name: a"), "only the line at fault: {err}");
+    }
+
+    #[test]
+    fn the_excerpt_is_the_line_at_fault_cut_and_escaped() {
+        let line = format!("{}\u{1b}[2J: [", "k".repeat(300));
+        let err = parse::<Doc>("x.yaml", &format!("name: a\n{line}\nsecret: s\n")).unwrap_err();
+        assert!(!err.contains('\u{1b}') && !err.contains("secret"), "{err}");
+        assert!(err.lines().all(|l| l.chars().count() < 320), "{err}");
     }
 
     #[test]

@@ -266,7 +266,20 @@ proptest! {
     fn yaml_parsing_never_panics_and_locates_every_error(text in prop_oneof![text(), mangled_case()]) {
         if let Err(error) = yaml::parse::<Value>("input.yaml", &text) {
             prop_assert!(located_by("input.yaml", &error), "not located: {error}");
+            // The excerpt is the line at fault only, escaped: no control character is shown.
+            prop_assert!(error.lines().count() <= 4, "more than the line at fault: {error}");
+            prop_assert!(!error.chars().any(|c| c.is_control() && c != '\n'), "{error:?}");
         }
+    }
+
+    #[test]
+    fn escaped_target_text_is_one_line_that_starts_no_workflow_command(text in text()) {
+        let shown = conformance::untrusted::escape(&text);
+        prop_assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        prop_assert!(!shown.trim_start().starts_with("::"), "{shown:?}");
+        prop_assert_eq!(conformance::untrusted::escape(&shown), shown.clone());
+        let cut = conformance::untrusted::excerpt(&text, 50);
+        prop_assert!(cut.chars().count() <= 50 * 10 + 40, "{cut:?}");
     }
 
     #[test]

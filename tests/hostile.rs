@@ -9,6 +9,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -433,7 +434,7 @@ async fn redirects_are_not_followed_and_the_key_never_reaches_another_host() {
 // ---------------------------------------------------------------- cleanup
 
 /// What the counting server saw.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Counts {
     /// Conversations created and not deleted, with their metadata.
     live: BTreeMap<String, Value>,
@@ -617,6 +618,83 @@ async fn ctrl_c_stops_new_cases_cleans_up_the_running_ones_and_exits_130() {
     assert_eq!(counts.gets, 3, "no step may start after Ctrl-C");
     assert_eq!((counts.created, counts.deleted), (3, 3));
     assert!(counts.live.is_empty(), "left behind: {:?}", counts.live);
+}
+
+/// Starts 9 slow cases 3 at a time against a counting server, and once three wait on their
+/// slow retrieve sends `signals` (one after the other); answers the run, the counts and the
+/// JSON report's text (`None`: not written).
+async fn signalled_run(signals: &[libc::c_int]) -> (Run, Counts, Option<String>) {
+    let case =
+        "requirement: RET-01\nsteps:\n- operation: createConversation\n  capture: {conv: $}\n\
+                - operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n\
+                - operation: getConversation\n  path_params: {conversation_id: '{{conv.id}}'}\n";
+    let names: Vec<String> = (0..9).map(|i| format!("slow_{i}.yaml")).collect();
+    let cases: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), case)).collect();
+    let fixture = Fixture::new(&cases);
+    let (server, counts) = Counting {
+        get_delay: Duration::from_secs(2),
+        ..Default::default()
+    }
+    .start()
+    .await;
+    let json = fixture.path().join("reports/report.json");
+    let json_flag = json.display().to_string();
+    let mut command = fixture.command(
+        &base(&server),
+        &["--test-threads", "3", "--report-json", &json_flag],
+        &[],
+    );
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = command.spawn().unwrap();
+    while counts.lock().unwrap().gets < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no case started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().expect("running") as libc::pid_t;
+    for &signal in signals {
+        // SAFETY: kill only sends a signal to the child this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the harness ends after the signal")
+        .unwrap();
+    let run = Run::new(output, started.elapsed());
+    let counts = std::mem::take(&mut *counts.lock().unwrap());
+    (run, counts, std::fs::read_to_string(&json).ok())
+}
+
+#[tokio::test]
+async fn sigterm_stops_like_ctrl_c_cleans_up_writes_the_reports_and_exits_143() {
+    let (run, counts, report) = signalled_run(&[libc::SIGTERM]).await;
+    run.assert_code(143);
+    run.assert_contains("interrupted: no new case starts");
+    run.assert_contains("terminated (SIGTERM): 3 cases ran and deleted the 3 resources");
+    assert_eq!((counts.created, counts.deleted), (3, 3));
+    assert!(counts.live.is_empty(), "left behind: {:?}", counts.live);
+    let report: Value = serde_json::from_str(&report.expect("the report is written")).unwrap();
+    assert!(
+        report["notes"].to_string().contains("terminated (SIGTERM)"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_signal_quits_at_once_and_leaves_no_cut_report() {
+    let (run, _, report) = signalled_run(&[libc::SIGINT, libc::SIGINT]).await;
+    run.assert_code(130);
+    run.assert_contains("interrupted again: quitting without cleanup");
+    // Written whole or not at all: never an empty or cut file.
+    if let Some(report) = report {
+        serde_json::from_str::<Value>(&report).expect("a whole report");
+    }
 }
 
 // ---------------------------------------------------------------- secrets
@@ -844,14 +922,14 @@ async fn a_broken_spec_folder_is_a_located_error() {
     let dangling = run_with_broken_spec(|dir| {
         edit(&dir.join("openapi.yaml"), |t| {
             t.replacen(
-                "$ref: '#/components/schemas/ConversationResource'",
-                "$ref: '#/components/schemas/Nowhere'",
+                "$ref: \"#/components/schemas/ConversationResource\"",
+                "$ref: \"#/components/schemas/Nowhere\"",
                 1,
             )
         })
     })
     .await;
-    dangling.assert_contains("openapi.yaml:53:");
+    dangling.assert_contains("openapi.yaml:449:");
     dangling.assert_contains("dangling $ref `#/components/schemas/Nowhere`");
 
     let unmatched = run_with_broken_spec(|dir| {
@@ -865,7 +943,7 @@ async fn a_broken_spec_folder_is_a_located_error() {
     })
     .await;
     unmatched.assert_contains(
-        "overlay.yaml:39:13: overlay target `$.components.schemas.NoSuchList` matches nothing",
+        "overlay.yaml:53:13: overlay target `$.components.schemas.NoSuchList` matches nothing",
     );
 }
 
@@ -937,4 +1015,639 @@ async fn an_honest_raw_server_passes_the_case() {
     .await;
     let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
     fixture.run(&url, &[]).await.assert_code(0);
+}
+
+// ---------------------------------------------------------------- hostile flags
+
+#[tokio::test]
+async fn flags_that_would_panic_inject_headers_or_overwrite_a_report_are_usage_errors() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let reports = fixture.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let same = reports.join("out.xml").display().to_string();
+    let same_dotted = reports.join(".").join("out.xml").display().to_string();
+    for (flags, env, message) in [
+        (vec!["--timeout", "1e30"], vec![], "--timeout 1000000000000000000000000000000: give a number of seconds above 0 and at most 3600"),
+        (vec!["--timeout", "0"], vec![], "give a number of seconds above 0"),
+        (vec!["--header", "X-A: b\r\nX-Injected: yes"], vec![], "--header X-A: the value holds a control character"),
+        (
+            vec!["--header", "X-A: env:CONFORMANCE_TEST_LF"],
+            vec![("CONFORMANCE_TEST_LF", "a\nb")],
+            "--header X-A: the value (from `CONFORMANCE_TEST_LF`) holds a control character",
+        ),
+        (vec!["--header", "host: evil.example"], vec![], "--header host: the harness sets Host itself"),
+        (vec!["--header", "Content-Length: 0"], vec![], "the harness sets Content-Length itself"),
+        (vec!["--header", "Transfer-Encoding: chunked"], vec![], "the harness sets Transfer-Encoding itself"),
+        (
+            vec!["--header", "Authorization: Bearer other"],
+            vec![],
+            "--header Authorization: CONFORMANCE_API_KEY is set",
+        ),
+        (vec!["--junit", &same, "--report-json", &same], vec![], "--junit and --report-json both write"),
+        (
+            vec!["--report-md", &same, "--record-requests", &same_dotted],
+            vec![],
+            "--report-md and --record-requests both write",
+        ),
+    ] {
+        let run = fixture.run_with_env("http://127.0.0.1:9/v1", &flags, &env).await;
+        run.assert_code(2);
+        run.assert_contains(message);
+        run.assert_lacks("Injected: yes\n");
+        run.assert_within(Duration::from_secs(20));
+    }
+    assert!(!reports.join("out.xml").exists(), "nothing is written");
+}
+
+#[tokio::test]
+async fn strict_and_no_derived_are_switches_that_leave_the_filter_alone() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE), ("other.yaml", CREATE_CASE)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&server), &["--strict", "create"]).await;
+    run.assert_code(0);
+    run.assert_test("create", "ok");
+    run.assert_contains("1 filtered out");
+    // The fixture ends its arguments with --no-derived: here it comes before the filter.
+    let mut args = fixture.run_args(&base(&server), &[]);
+    args.retain(|a| a != "--no-derived");
+    args.extend(["--no-derived".into(), "create".into()]);
+    let run = exec(args, &[]).await;
+    run.assert_code(0);
+    run.assert_test("create", "ok");
+    run.assert_contains("1 filtered out");
+    // The variables still take a boolean.
+    let run = fixture
+        .run_with_env(&base(&server), &["create"], &[("CONFORMANCE_STRICT", "0")])
+        .await;
+    run.assert_code(0);
+    run.assert_contains("1 filtered out");
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_query_is_a_usage_error_that_does_not_show_it() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    for url in [
+        format!("{}?api-key=query-canary-31", base(&server)),
+        format!("{}#query-canary-31", base(&server)),
+    ] {
+        let run = fixture.run(&url, &[]).await;
+        run.assert_code(2);
+        run.assert_contains("has a query or a fragment: give the URL ending in /v1 alone");
+        run.assert_lacks("query-canary-31");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------- snapshot names
+
+#[tokio::test]
+async fn every_case_has_snapshot_files_of_its_own() {
+    let snapshot = |topic: &str| {
+        format!(
+            "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {{metadata: {{topic: {topic}}}}}\n  \
+             expect: {{status: 200}}\n  snapshot: true\n"
+        )
+    };
+    let (slash, underscores, upper, lower) = (
+        snapshot("slash"),
+        snapshot("underscores"),
+        snapshot("upper"),
+        snapshot("lower"),
+    );
+    let fixture = Fixture::new(&[
+        ("general/a/b.yaml", slash.as_str()),
+        ("general/a__b.yaml", underscores.as_str()),
+        ("general/Big.yaml", upper.as_str()),
+        ("general/big.yaml", lower.as_str()),
+    ]);
+    let run = fixture
+        .run_with_env("", &[], &[("INSTA_UPDATE", "always")])
+        .await;
+    run.assert_code(2);
+    run.assert_test("general/a/b", "ok");
+    run.assert_test("general/a__b", "ok");
+    run.assert_test("general/big", "FAILED");
+    run.assert_contains(
+        "cases/general/big.yaml: its snapshots would be the files of `general/Big` (the names \
+         differ only in case): rename one of them",
+    );
+    let snapshots = fixture.path().join("snapshots");
+    let read = |name: &str| std::fs::read_to_string(snapshots.join(name)).unwrap_or_default();
+    assert!(read("general__a__b@1.snap").contains("slash"));
+    assert!(read("general__a%5F%5Fb@1.snap").contains("underscores"));
+}
+
+// ---------------------------------------------------------------- target text in the output
+
+/// What a hostile body holds: workflow commands and terminal escapes, then a long tail.
+const FORGED: &str = "::stop-commands::pwned\n::error file=cases/create.yaml,line=1::forged\n\
+                      \x1b]0;title\x07\x1b[2J\u{9b}31m\u{202e}";
+
+#[tokio::test]
+async fn target_text_never_drives_the_terminal_or_the_ci() {
+    let url = raw_server(|mut stream, request| async move {
+        let bytes = match request.method.as_str() {
+            "POST" => {
+                let body = format!("{FORGED}{}", "x".repeat(5000));
+                answer("200 OK", "text/plain", body.as_bytes())
+            }
+            _ => {
+                let body = json!({"error": {"message": FORGED, "type": "invalid_request_error", "param": null, "code": null}});
+                answer("404 Not Found", "application/json", body.to_string().as_bytes())
+            }
+        };
+        let _ = stream.write_all(&bytes).await;
+    })
+    .await;
+    let echo_error = "requirement: RET-02\nsteps:\n- operation: getConversation\n  path_params: {conversation_id: conv_x}\n  \
+                      expect:\n    status: 404\n    json:\n      error.message: {equals: nope}\n";
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE), ("echo.yaml", echo_error)]);
+    let reports = fixture.path().join("reports");
+    let (junit, json) = (
+        reports.join("junit.xml").display().to_string(),
+        reports.join("report.json").display().to_string(),
+    );
+    let run = fixture
+        .run_with_env(
+            &url,
+            &["--junit", &junit, "--report-json", &json],
+            &[("GITHUB_ACTIONS", "true")],
+        )
+        .await;
+    run.assert_code(1);
+    run.assert_test("create", "FAILED");
+    run.assert_test("echo", "FAILED");
+    // The harness's own annotations are still there, and no line of the target's is.
+    run.assert_contains("::error file=cases/create.yaml,line=");
+    for line in run.all().lines() {
+        let line = line.trim_start();
+        assert!(
+            !line.starts_with("::") || line.starts_with("::error file=cases/"),
+            "a line of the output is a workflow command: {line}"
+        );
+        assert!(!line.contains("stop-commands::pwned%0A"), "{line}");
+    }
+    run.assert_contains("\\x3a:stop-commands::pwned\\n::error file=cases/create.yaml,line=1::forged\\n\\u{1b}]0;title\\u{7}");
+    run.assert_contains("more characters)");
+    let report = std::fs::read_to_string(&json).unwrap();
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    for (name, text) in [
+        ("output", run.all()),
+        ("report.json", report),
+        ("junit.xml", junit),
+    ] {
+        for bad in ['\x1b', '\x07', '\u{9b}', '\u{202e}'] {
+            assert!(!text.contains(bad), "{name} holds {bad:?}:\n{text}");
+        }
+        assert!(
+            !text.contains(&"x".repeat(1000)),
+            "{name} holds the whole body"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- secrets in other spellings
+
+/// A key with `/`, `+` and `=` and bytes whose base64 differs between the two alphabets.
+const ODD_KEY: &str = "sk-canary/7f3a+9c1e=5b2d??>>~";
+
+/// How a careless server may echo [`ODD_KEY`]: `\u`-escaped, URL-encoded, base64 of the key
+/// and of `Bearer key` (standard and URL-safe), JSON with `\/`, and base64 of a JSON text
+/// holding it.
+const ODD_KEY_FORMS: &[&str] = &[
+    r"\u0073\u006b\u002d\u0063\u0061\u006e\u0061\u0072\u0079\u002f\u0037\u0066\u0033\u0061\u002b\u0039\u0063\u0031\u0065\u003d\u0035\u0062\u0032\u0064\u003f\u003f\u003e\u003e\u007e",
+    "sk-canary%2F7f3a%2B9c1e%3D5b2d%3F%3F%3E%3E~",
+    "c2stY2FuYXJ5LzdmM2ErOWMxZT01YjJkPz8+Pn4=",
+    "c2stY2FuYXJ5LzdmM2ErOWMxZT01YjJkPz8-Pn4",
+    "QmVhcmVyIHNrLWNhbmFyeS83ZjNhKzljMWU9NWIyZD8/Pj5+",
+    "QmVhcmVyIHNrLWNhbmFyeS83ZjNhKzljMWU9NWIyZD8_Pj5-",
+    r#""sk-canary\/7f3a+9c1e=5b2d??>>~""#,
+    "eyJhdXRoIjogIkJlYXJlciBzay1jYW5hcnkvN2YzYSs5YzFlPTViMmQ/Pz4+fiJ9",
+];
+
+#[tokio::test]
+async fn the_key_echoed_in_any_encoding_is_redacted_in_every_output() {
+    let server = MockServer::start().await;
+    let mut template = error(404, &ODD_KEY_FORMS.join(" | "));
+    for (i, form) in ODD_KEY_FORMS.iter().enumerate() {
+        template = template.insert_header(format!("x-echo-{i}").as_str(), *form);
+    }
+    Mock::given(any())
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    let headers: String = (0..ODD_KEY_FORMS.len())
+        .map(|i| format!("      x-echo-{i}: {{equals: nope}}\n"))
+        .collect();
+    let case = format!(
+        "requirement: RET-02\nsteps:\n- operation: getConversation\n  path_params: {{conversation_id: conv_x}}\n  \
+         expect:\n    status: 404\n    headers:\n{headers}    json:\n      error.message: {{equals: nope}}\n"
+    );
+    let fixture = Fixture::new(&[("echo.yaml", &case)]);
+    let file = |name: &str| fixture.path().join(name).display().to_string();
+    let (junit, json, log) = (
+        file("junit.xml"),
+        file("report.json"),
+        file("requests.jsonl"),
+    );
+    let run = fixture
+        .run_with_env(
+            &base(&server),
+            &[
+                "--junit",
+                &junit,
+                "--report-json",
+                &json,
+                "--record-requests",
+                &log,
+            ],
+            &[("CONFORMANCE_API_KEY", ODD_KEY)],
+        )
+        .await;
+    run.assert_code(1);
+    run.assert_contains(&format!(
+        "header x-echo-{}: expected \"nope\", got \"[redacted]\"",
+        2
+    ));
+    let outputs = [
+        ("output", run.all()),
+        ("junit.xml", std::fs::read_to_string(&junit).unwrap()),
+        ("report.json", std::fs::read_to_string(&json).unwrap()),
+        ("requests.jsonl", std::fs::read_to_string(&log).unwrap()),
+    ];
+    for (name, text) in &outputs {
+        assert!(
+            text.contains("[redacted]"),
+            "{name} shows no redaction:\n{text}"
+        );
+        for form in ODD_KEY_FORMS.iter().chain([&ODD_KEY]) {
+            // Not even the middle of one: at most the edge of a base64 group is left.
+            let middle = &form[6..form.len() - 6];
+            assert!(!text.contains(middle), "{name} shows {form}:\n{text}");
+        }
+    }
+}
+
+/// Starts `conformance serve --port 0` with `args`; answers the child and its base URL.
+async fn serve(args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+    command
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the server starts")
+        .unwrap()
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    (child, url)
+}
+
+#[tokio::test]
+async fn a_key_that_is_a_word_of_the_answers_fails_no_check() {
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let cases = cases.display().to_string();
+    // `list` is redacted as a whole word, `conversation` wherever it appears; neither may
+    // change what is checked.
+    for key in ["list", "conversation"] {
+        let (_server, url) = serve(&["--api-key", key]).await;
+        let fixture = Fixture::new(&[]);
+        let mut args = fixture.run_args(&url, &[]);
+        let at = args.iter().position(|a| a == "--cases").unwrap();
+        args[at + 1] = cases.clone();
+        let run = exec(args, &[("CONFORMANCE_API_KEY", key)]).await;
+        run.assert_code(0);
+        run.assert_contains("test result: ok.");
+        run.assert_within(Duration::from_secs(60));
+    }
+}
+
+// ---------------------------------------------------------------- hostile case folders
+
+#[tokio::test]
+async fn case_discovery_follows_no_link_reads_no_pipe_and_shows_only_the_line_at_fault() {
+    use std::os::unix::fs::symlink;
+    let at_fault = format!("requirement: CRE-02\n{KEY}=1\nNEIGHBOUR_CANARY: 1\n");
+    let fixture = Fixture::new(&[("good.yaml", CREATE_CASE), ("at_fault.yaml", &at_fault)]);
+    let cases = fixture.path().join("cases");
+    let outside = fixture.path().join("outside.yaml");
+    std::fs::write(
+        &outside,
+        format!("requirement: CRE-02\nOUTSIDE_CANARY={KEY}\n"),
+    )
+    .unwrap();
+    symlink(&outside, cases.join("outside.yaml")).unwrap();
+    symlink("/proc/self/environ", cases.join("environ.yaml")).unwrap();
+    symlink("/dev/zero", cases.join("zero.yaml")).unwrap();
+    symlink(".", cases.join("loop_a")).unwrap();
+    symlink("..", cases.join("loop_b")).unwrap();
+    let pipe = std::ffi::CString::new(cases.join("pipe.yaml").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo only reads the path it is given.
+    assert_eq!(unsafe { libc::mkfifo(pipe.as_ptr(), 0o600) }, 0);
+    std::fs::write(cases.join("big.yaml"), "#".repeat(2 * 1024 * 1024)).unwrap();
+    std::fs::write(
+        cases.join("latin1.yaml"),
+        b"requirement: CRE-02\ntitle: caf\xe9\n",
+    )
+    .unwrap();
+
+    let listed = fixture.run("http://127.0.0.1:9/v1", &["--list"]).await;
+    listed.assert_code(0);
+    listed.assert_contains("good: test");
+    listed.assert_within(Duration::from_secs(20));
+
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture.run(&base(&server), &[]).await;
+    run.assert_code(2);
+    run.assert_within(Duration::from_secs(30));
+    run.assert_test("good", "ok");
+    for (name, why) in [
+        (
+            "outside",
+            "cases/outside.yaml: is a symbolic link: case discovery follows no links",
+        ),
+        ("environ", "cases/environ.yaml: is a symbolic link"),
+        ("zero", "cases/zero.yaml: is a symbolic link"),
+        ("loop_a", "cases/loop_a: is a symbolic link"),
+        ("pipe", "cases/pipe.yaml: is not a regular file: not read"),
+        ("big", "cases/big.yaml: larger than 1024 KiB"),
+        (
+            "latin1",
+            "cases/latin1.yaml:2:11: not UTF-8: save the file as UTF-8",
+        ),
+        ("at_fault", "cases/at_fault.yaml:2:1:"),
+    ] {
+        run.assert_test(name, "FAILED");
+        run.assert_contains(why);
+    }
+    run.assert_contains("2 | [redacted]=1\n  | ^");
+    for shown in [
+        KEY,
+        "OUTSIDE_CANARY",
+        "NEIGHBOUR_CANARY",
+        "CONFORMANCE_API_KEY=",
+    ] {
+        run.assert_lacks(shown);
+    }
+}
+
+// ---------------------------------------------------------------- the reference server
+
+/// `conformance serve --port 0 args`, with at most `descriptors` open files when given.
+async fn serve_limited(args: &[&str], descriptors: Option<u64>) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+    command
+        .args(["serve", "--port", "0", "--api-key", KEY])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(limit) = descriptors {
+        // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the server starts")
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .and_then(|w| w.strip_suffix("/v1"))
+        .unwrap()
+        .to_string();
+    (child, addr)
+}
+
+/// Sends `request` (whole, with `Connection: close`) and reads the answer to its end: the
+/// status and the body.
+async fn exchange(addr: &str, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+fn request(method: &str, path: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The body is the error object, with `code`.
+#[track_caller]
+fn assert_error_object(body: &str, code: &str) {
+    let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert!(value["error"]["message"].is_string(), "{value}");
+    assert_eq!(value["error"]["type"], "invalid_request_error", "{value}");
+    assert_eq!(value["error"]["code"], code, "{value}");
+}
+
+#[tokio::test]
+async fn slow_clients_do_not_starve_a_normal_one_even_out_of_descriptors() {
+    // 48 descriptors for the whole server, a header timeout far beyond the test: only making
+    // room for the prompt client can serve it.
+    let (_server, addr) = serve_limited(&["--header-timeout", "600"], Some(48)).await;
+    let mut slow = Vec::new();
+    let opened = tokio::time::timeout(Duration::from_secs(30), async {
+        for _ in 0..300 {
+            let mut stream = TcpStream::connect(&addr).await.unwrap();
+            stream
+                .write_all(b"POST /v1/conversations HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+            slow.push(stream);
+        }
+    })
+    .await;
+    assert!(opened.is_ok(), "the server accepts no more connections");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let served = tokio::time::timeout(
+        Duration::from_secs(10),
+        exchange(&addr, &request("GET", "/v1/conversations/conv_x", "", "")),
+    )
+    .await
+    .expect("a prompt client is served while 300 slow ones are open");
+    assert_eq!(served.0, 404, "{served:?}");
+    assert!(served.1.contains("not found"), "{served:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(slow);
+}
+
+#[tokio::test]
+async fn headers_and_bodies_that_do_not_come_in_time_end_the_connection_or_answer_408() {
+    let (_server, addr) =
+        serve_limited(&["--header-timeout", "1", "--body-timeout", "1"], None).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /v1/conversations/x HTTP/1.1\r\nHost")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "a connection sending its headers slowly is closed"
+    );
+
+    let mut head = request("POST", "/v1/conversations", "", &" ".repeat(100));
+    head.truncate(head.len() - 90);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), exchange(&addr, &head))
+        .await
+        .expect("a body that does not come is answered");
+    assert_eq!(status, 408, "{body}");
+    assert_error_object(&body, "request_timeout");
+}
+
+#[tokio::test]
+async fn the_store_is_capped_and_refuses_new_data_with_the_error_object() {
+    let (_server, addr) =
+        serve_limited(&["--max-conversations", "2", "--max-items", "2"], None).await;
+    let create = |body: &str| request("POST", "/v1/conversations", "", body);
+    let (status, first) = exchange(&addr, &create("{}")).await;
+    assert_eq!(status, 200, "{first}");
+    let first: Value = serde_json::from_str(&first).unwrap();
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(exchange(&addr, &create("{}")).await.0, 200);
+    let (status, body) = exchange(&addr, &create("{}")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_error_object(&body, "conversation_limit_reached");
+    let items = r#"{"items": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "user", "content": "c"}]}"#;
+    let (status, body) = exchange(
+        &addr,
+        &request("POST", &format!("/v1/conversations/{id}/items"), "", items),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert_error_object(&body, "item_limit_reached");
+    // New data is refused, nothing is dropped: deleting makes room again.
+    assert_eq!(
+        exchange(
+            &addr,
+            &request("DELETE", &format!("/v1/conversations/{id}"), "", "")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(exchange(&addr, &create("{}")).await.0, 200);
+}
+
+#[tokio::test]
+async fn every_4xx_carries_the_error_object_also_413_414_and_431() {
+    let (_server, addr) = serve_limited(&[], None).await;
+    let long_path = format!("/v1/conversations/{}", "a".repeat(10 * 1024));
+    let (status, body) = exchange(&addr, &request("GET", &long_path, "", "")).await;
+    assert_eq!(status, 414, "{body}");
+    assert_error_object(&body, "uri_too_long");
+    let big_header = format!("X-Big: {}\r\n", "b".repeat(20 * 1024));
+    let (status, body) = exchange(
+        &addr,
+        &request("GET", "/v1/conversations/x", &big_header, ""),
+    )
+    .await;
+    assert_eq!(status, 431, "{body}");
+    assert_error_object(&body, "headers_too_large");
+    let many: String = (0..80).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (status, body) = exchange(&addr, &request("GET", "/v1/conversations/x", &many, "")).await;
+    assert_eq!(status, 431, "{body}");
+    assert_error_object(&body, "headers_too_large");
+    let huge = format!(
+        "{{\"metadata\": {{\"a\": \"{}\"}}}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let (status, body) = exchange(&addr, &request("POST", "/v1/conversations", "", &huge)).await;
+    assert_eq!(status, 413, "{body}");
+    assert_error_object(&body, "request_too_large");
+}
+
+// ---------------------------------------------------------------- big requests
+
+#[tokio::test]
+async fn a_413_answered_before_the_body_is_read_is_reported_as_the_413() {
+    // Answers as soon as the head is in, and closes without reading the body.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let body = json!({"error": {"message": "too large", "type": "invalid_request_error", "param": null, "code": null}});
+                let _ = stream
+                    .write_all(&answer(
+                        "413 Payload Too Large",
+                        "application/json",
+                        body.to_string().as_bytes(),
+                    ))
+                    .await;
+                let _ = stream.flush().await;
+                let _ = stream.set_zero_linger();
+            });
+        }
+    });
+    let case = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  \
+                body: {metadata: {a: {$array: {count: 4, item: {$string: {repeat: x, count: 100000}}}}}}\n  \
+                expect: {status: 400}\n";
+    let fixture = Fixture::new(&[("big.yaml", case)]);
+    let run = fixture.run(&url, &[]).await;
+    run.assert_code(1);
+    run.assert_contains("expected status 400, got 413");
+    run.assert_lacks("Broken pipe");
+    run.assert_lacks("reset the connection");
+    // The reproduction names the body instead of embedding it.
+    let reproduce = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("reproduce:"))
+        .unwrap_or_else(|| panic!("{}", run.all()));
+    assert!(reproduce.len() < 2000, "{reproduce}");
+    assert!(reproduce.contains("--data-binary @"), "{reproduce}");
 }

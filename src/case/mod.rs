@@ -140,9 +140,15 @@ pub fn read(
     root: &Path,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<(Vec<Source>, Vec<String>), String> {
-    let mut files = crate::bundle::files_below(root, &["yaml", "yml"])
-        .map_err(|e| format!("{}: cannot read the cases folder: {e}", root.display()))?;
-    files.sort();
+    let mut files = if crate::bundle::is_bundled(root) {
+        crate::bundle::files_below(root, &["yaml", "yml"])
+            .map(|found| found.into_iter().map(|path| (path, None)).collect())
+    } else {
+        let mut found = Vec::new();
+        collect(root, &mut found).map(|()| found)
+    }
+    .map_err(|e| format!("{}: cannot read the cases folder: {e}", root.display()))?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     if files.is_empty() {
         return Err(format!(
             "{}: no case files (*.yaml) found; point --cases at the folder that holds them",
@@ -152,7 +158,7 @@ pub fn read(
     let shown_root = root.file_name().map(PathBuf::from).unwrap_or_default();
     let mut unread = Vec::new();
     let mut selected = Vec::new();
-    for path in files {
+    for (path, refused) in files {
         let relative = path.strip_prefix(root).unwrap_or(&path);
         let id = relative
             .with_extension("")
@@ -162,15 +168,15 @@ pub fn read(
             .join("/");
         if wanted(&id) {
             let file = shown_root.join(relative).display().to_string();
-            selected.push((path, id, file));
+            selected.push((path, id, file, refused));
         } else {
             unread.push(id);
         }
     }
-    let sources = on_every_core(&selected, |(path, id, file)| {
-        let parsed = match crate::bundle::read_to_string(path) {
-            Ok(text) => crate::yaml::parse(file, &text),
-            Err(e) => Err(format!("{file}: cannot read: {e}")),
+    let sources = on_every_core(&selected, |(path, id, file, refused)| {
+        let parsed = match refused {
+            Some(why) => Err(format!("{file}: {why}")),
+            None => read_case_file(path, file).and_then(|text| crate::yaml::parse(file, &text)),
         };
         Source {
             id: id.clone(),
@@ -215,6 +221,60 @@ fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> V
             .into_iter()
             .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
+    })
+}
+
+/// The largest case file read; the suite's largest is a few KiB.
+pub const MAX_CASE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Every case file below `dir`, each with why it is refused, if it is. Discovery follows no
+/// symbolic link (so it never leaves the folder, and never loops): a link that names a case
+/// file or a folder is refused, and so is a case file that is not a regular file (a pipe, a
+/// device), which could hang the load or never end.
+fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<String>)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let (path, kind) = (entry.path(), entry.file_type()?);
+        let case_file = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if kind.is_symlink() {
+            if case_file || path.is_dir() {
+                let refused = "is a symbolic link: case discovery follows no links (copy the \
+                               file or folder into the cases folder)";
+                out.push((path, Some(refused.into())));
+            }
+        } else if kind.is_dir() {
+            collect(&path, out)?;
+        } else if case_file && !kind.is_file() {
+            out.push((path, Some("is not a regular file: not read".into())));
+        } else if case_file {
+            out.push((path, None));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a case file: at most [`MAX_CASE_FILE_BYTES`], and UTF-8 (else where it is not).
+fn read_case_file(path: &Path, file: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    if crate::bundle::is_bundled(path) {
+        return crate::bundle::read_to_string(path)
+            .map_err(|e| format!("{file}: cannot read: {e}"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CASE_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("{file}: cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_CASE_FILE_BYTES {
+        return Err(format!(
+            "{file}: larger than {} KiB: a case file is small; split it",
+            MAX_CASE_FILE_BYTES / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).unwrap_or_default();
+        let (line, col) = crate::yaml::line_col(valid, valid.len());
+        format!("{file}:{line}:{col}: not UTF-8: save the file as UTF-8")
     })
 }
 
@@ -411,6 +471,17 @@ impl Validator<'_> {
         let (operation, method, path) = match (&step.operation, &step.method, &step.path) {
             (Some(op), None, None) => {
                 let found = self.spec.operation(&op.value).ok_or_else(|| {
+                    if let Some(outside) = self.spec.outside_scope(&op.value) {
+                        return format!(
+                            "{}: operation `{}` ({} {}) is outside the suite's scope: add it to \
+                             x-conformance-scope in {}, or leave it to a suite of its own",
+                            self.at(&op.referenced),
+                            op.value,
+                            outside.method,
+                            outside.path,
+                            self.spec.overlay_file()
+                        );
+                    }
                     let known: Vec<_> = self.spec.operations().map(|o| o.id.as_str()).collect();
                     format!(
                         "{}: unknown operation `{}` (the spec has: {})",
@@ -449,6 +520,15 @@ impl Validator<'_> {
                         self.at(&path.referenced)
                     ));
                 }
+                if let Some(outside) = self.spec.outside_scope_at(&method, &path.value) {
+                    return Err(fail(format!(
+                        "{method} {} is operation `{}`, outside the suite's scope \
+                         (x-conformance-scope in {})",
+                        path.value,
+                        outside.id,
+                        self.spec.overlay_file()
+                    )));
+                }
                 (None, method, path.value.clone())
             }
             _ => {
@@ -457,6 +537,11 @@ impl Validator<'_> {
                 ))
             }
         };
+
+        let found = operation.as_deref().and_then(|id| self.spec.operation(id));
+        self.spec
+            .unsafe_allowance(&method, found, &path)
+            .map_err(fail)?;
 
         let templated = |what: &str, value: &Value, known: &BTreeSet<String>| {
             template::check(value, known).map_err(|e| fail(format!("{what}: {e}")))

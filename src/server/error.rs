@@ -120,6 +120,52 @@ impl ApiError {
         }
     }
 
+    /// 408: the body did not arrive within the server's body timeout.
+    pub(crate) fn body_timeout(seconds: f64) -> Self {
+        Self {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!("Your request body did not arrive within {seconds} seconds."),
+            param: None,
+            code: Some("request_timeout"),
+        }
+    }
+
+    /// 414 for a request target over `limit` bytes.
+    pub(crate) fn uri_too_long(limit: usize) -> Self {
+        Self {
+            status: StatusCode::URI_TOO_LONG,
+            message: format!("Your request URL is too long. The maximum length is {limit} bytes."),
+            param: None,
+            code: Some("uri_too_long"),
+        }
+    }
+
+    /// 431 for request headers over `limit` bytes or `count` fields.
+    pub(crate) fn headers_too_large(limit: usize, count: usize) -> Self {
+        Self {
+            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            message: format!(
+                "Your request headers are too large. The maximum is {count} headers of {limit} \
+                 bytes in all."
+            ),
+            param: None,
+            code: Some("headers_too_large"),
+        }
+    }
+
+    /// 429: the store is at one of its limits; `what` says which (`--max-conversations`, ...).
+    pub(crate) fn store_full(what: &str, code: &'static str) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "This reference server holds {what}; new data is refused (delete some first, \
+                 or raise the limit)."
+            ),
+            param: None,
+            code: Some(code),
+        }
+    }
+
     pub(crate) fn missing_parameter(param: &str) -> Self {
         Self::bad_request(
             format!("Missing required parameter: '{param}'."),

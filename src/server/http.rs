@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::items::{parse_items, NewMessage};
-use super::store::{Item, Missing, Store};
+use super::store::{Full, Item, Missing, Store};
 use super::validate::{self, Accepts, DEFAULT_LIMIT};
 use super::ServerConfig;
 
@@ -135,6 +135,7 @@ impl Operation {
 
 async fn route(app: &App, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
+    check_head(&parts)?;
     if !app.deviates(Deviation::NoKeyServed) {
         authorize(&parts.headers, &app.config)?;
     }
@@ -164,7 +165,7 @@ async fn route(app: &App, request: Request) -> Answer {
     match op {
         Operation::CreateConversation => {
             validate::query(query, Accepts::Nothing, deviations)?;
-            let body = read_body(body, &parts.headers).await?;
+            let body = read_body(app, body, &parts.headers).await?;
             create_conversation(app, &body)
         }
         Operation::GetConversation(id) => {
@@ -176,7 +177,7 @@ async fn route(app: &App, request: Request) -> Answer {
         }
         Operation::UpdateConversation(id) => {
             validate::query(query, Accepts::Nothing, deviations)?;
-            let body = read_body(body, &parts.headers).await?;
+            let body = read_body(app, body, &parts.headers).await?;
             update_conversation(app, &id, &body)
         }
         Operation::DeleteConversation(id) => {
@@ -224,11 +225,12 @@ async fn route(app: &App, request: Request) -> Answer {
         }
         Operation::CreateItems(id) => {
             validate::query(query, Accepts::Include, deviations)?;
-            let body = read_body(body, &parts.headers).await?;
+            let body = read_body(app, body, &parts.headers).await?;
             let messages = items_body(&body, deviations)?;
             let items = store
                 .add_items(&id, &messages)
-                .ok_or_else(|| ApiError::conversation_not_found(&id))?;
+                .ok_or_else(|| ApiError::conversation_not_found(&id))?
+                .map_err(full)?;
             ok(item_list(&items, false, deviations))
         }
         Operation::GetItem(id, item_id) => {
@@ -295,7 +297,7 @@ fn create_conversation(app: &App, body: &[u8]) -> Answer {
     if app.deviates(Deviation::CreateIgnoresItems) {
         messages.clear();
     }
-    ok(app.store.create(&metadata, &messages))
+    ok(app.store.create(&metadata, &messages).map_err(full)?)
 }
 
 fn update_conversation(app: &App, id: &str, body: &[u8]) -> Answer {
@@ -313,10 +315,31 @@ fn update_conversation(app: &App, id: &str, body: &[u8]) -> Answer {
         return Err(ApiError::invalid_type("metadata", "an object", &metadata));
     }
     let metadata = validate::metadata(metadata, deviations)?;
-    app.store.update(id, &metadata).map_or_else(
-        || unknown_conversation(app, id, PLACEHOLDER_CONVERSATION),
-        ok,
-    )
+    match app.store.update(id, &metadata) {
+        Some(updated) => ok(updated.map_err(full)?),
+        None => unknown_conversation(app, id, PLACEHOLDER_CONVERSATION),
+    }
+}
+
+/// The error object for a store at one of its limits.
+fn full(full: Full) -> ApiError {
+    match full {
+        Full::Conversations(n) => ApiError::store_full(
+            &format!("{n} conversations, its limit (--max-conversations)"),
+            "conversation_limit_reached",
+        ),
+        Full::Items(n) => ApiError::store_full(
+            &format!("{n} items in this conversation at most (--max-items)"),
+            "item_limit_reached",
+        ),
+        Full::Bytes(n) => ApiError::store_full(
+            &format!(
+                "{} MiB of data, its limit (--max-stored-mib)",
+                n / 1024 / 1024
+            ),
+            "storage_limit_reached",
+        ),
+    }
 }
 
 fn items_body(body: &[u8], deviations: Deviations) -> Result<Vec<NewMessage>, ApiError> {
@@ -397,9 +420,44 @@ pub(crate) fn mask_key(key: &str) -> String {
     format!("{head}...{tail}")
 }
 
+/// The longest request target (path and query) answered, in bytes; longer answers 414.
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) and header fields answered; more answers 431.
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_COUNT: usize = 64;
+
+/// 414 and 431 with the error object. The HTTP layer's own limits lie above these (see
+/// [`super::listener`]), so these are the ones a client meets.
+fn check_head(parts: &axum::http::request::Parts) -> Result<(), ApiError> {
+    let uri = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Err(ApiError::uri_too_long(MAX_URI_BYTES));
+    }
+    let bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > MAX_HEADER_BYTES || parts.headers.len() > MAX_HEADER_COUNT {
+        return Err(ApiError::headers_too_large(
+            MAX_HEADER_BYTES,
+            MAX_HEADER_COUNT,
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the whole body within the body timeout (else 408).
+async fn read_body(app: &App, body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
+    let timeout = app.config.limits.body_timeout;
+    tokio::time::timeout(timeout, read_all(body, headers))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::body_timeout(timeout.as_secs_f64())))
+}
+
 /// Reads the whole body, at most [`MAX_BODY_BYTES`]. The `Content-Type` is not looked at: a body
 /// that parses as JSON is accepted whatever its declared type, as the live API does.
-async fn read_body(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
+async fn read_all(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -43,6 +43,16 @@
 //!   assistant. A given `id` or `status` is checked and then ignored: the server assigns
 //!   `msg_` + 48 hex and stores `status: "completed"`. `phase` is kept.
 //! - Item delete answers the parent conversation. Deleting a conversation drops its items.
+//! - Limits ([`Limits`], flags of `conformance serve`): a request target over 8 KiB answers 414,
+//!   headers over 16 KiB or 64 fields 431, a body over 1 MiB 413, a body not in within the
+//!   body timeout 408, each with the error object. Headers not in within the header timeout
+//!   (also the idle limit of a kept-alive connection) close the connection. Past
+//!   `max_connections`, or out of descriptors, the oldest connection not answering a request
+//!   is closed ([`listener`]). The store holds at most `max_conversations` conversations,
+//!   `max_items_per_conversation` items each and `max_stored_bytes` of JSON; past a limit new
+//!   data answers 429 (`conversation_limit_reached`, `item_limit_reached`,
+//!   `storage_limit_reached`), nothing stored is dropped. A request the HTTP layer cannot
+//!   parse at all (or a head over 4 times those limits) gets its bare 400 or 431.
 //!
 //! [`ServerConfig::deviations`] switches on known deviations of real servers ([`Deviation`]),
 //! each changing the server in one way; with none, nothing above changes.
@@ -54,6 +64,7 @@ mod deviation;
 mod error;
 mod http;
 mod items;
+mod listener;
 mod store;
 mod validate;
 
@@ -63,13 +74,14 @@ mod tests;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use deviation::Deviation;
+pub use store::StoreLimits;
 
 /// How the reference server behaves.
 #[derive(Debug, Clone, Default)]
@@ -80,17 +92,46 @@ pub struct ServerConfig {
     pub deviations: Vec<Deviation>,
     /// Added before every answer, to see how a run fares against a remote server.
     pub latency: std::time::Duration,
+    pub limits: Limits,
+}
+
+/// What one client can take of the server: time, connections and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub store: StoreLimits,
+    /// To receive a request's headers; also how long a kept-alive connection may sit idle.
+    pub header_timeout: Duration,
+    /// To receive a request's body, once its headers are in; past it the answer is 408.
+    pub body_timeout: Duration,
+    /// Connections served at once. A new one past it takes the place of the connection idle
+    /// (or still sending its headers) the longest; with none idle it is closed.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            store: StoreLimits::default(),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
 }
 
 /// The whole app, its state inside.
 pub fn router(config: ServerConfig) -> Router {
+    Router::new().fallback(http::handle).with_state(app(config))
+}
+
+fn app(config: ServerConfig) -> Arc<http::App> {
     let deviations = deviation::Deviations::new(&config.deviations);
-    let app = Arc::new(http::App {
+    let store = store::Store::new(deviations, config.limits.store);
+    Arc::new(http::App {
         config,
         deviations,
-        store: store::Store::new(deviations),
-    });
-    Router::new().fallback(http::handle).with_state(app)
+        store,
+    })
 }
 
 /// A server started by [`spawn`]. Dropping it shuts the server down gracefully (open requests
@@ -124,13 +165,8 @@ async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Small JSON answers: do not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = config.limits;
+    listener::serve(listener, app(config), limits, shutdown).await
 }
 
 /// Binds `host:port` (port 0 picks a free one) and serves in a task on the current tokio

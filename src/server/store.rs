@@ -10,6 +10,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,9 +31,38 @@ pub(crate) struct Item {
     pub(crate) json: Bytes,
 }
 
+/// How much the store holds at most; past a limit new data is refused, nothing is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    pub max_conversations: usize,
+    pub max_items_per_conversation: usize,
+    /// The stored JSON of every conversation and item, in bytes.
+    pub max_stored_bytes: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_conversations: 10_000,
+            max_items_per_conversation: 1_000,
+            max_stored_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Which limit refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Full {
+    Conversations(usize),
+    Items(usize),
+    Bytes(usize),
+}
+
 #[derive(Debug)]
 struct Conversation {
     created_at: u64,
+    /// Bytes of its JSON and its items' JSON, as counted in [`Store::stored_bytes`].
+    bytes: usize,
     /// The answer of retrieve: `{"id", "object", "created_at", "metadata"}`.
     json: Bytes,
     /// Items by insertion sequence number, oldest first.
@@ -44,8 +74,10 @@ struct Conversation {
 
 impl Conversation {
     fn new(created_at: u64, json: Bytes, items: Vec<Item>) -> Self {
+        let bytes = json.len() + items.iter().map(|i| i.json.len()).sum::<usize>();
         let mut conversation = Self {
             created_at,
+            bytes,
             json,
             items: BTreeMap::new(),
             index: HashMap::with_capacity(items.len()),
@@ -86,22 +118,54 @@ pub(crate) struct Store {
     deviations: Deviations,
     /// Ids of deleted conversations, kept only for [`Deviation::SecondDeleteSucceeds`].
     deleted: Mutex<HashSet<String>>,
+    limits: StoreLimits,
+    conversations: AtomicUsize,
+    stored_bytes: AtomicUsize,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Self::new(Deviations::default())
+        Self::new(Deviations::default(), StoreLimits::default())
     }
 }
 
 impl Store {
-    pub(crate) fn new(deviations: Deviations) -> Self {
+    pub(crate) fn new(deviations: Deviations, limits: StoreLimits) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: RandomState::new(),
             deviations,
             deleted: Mutex::default(),
+            limits,
+            conversations: AtomicUsize::new(0),
+            stored_bytes: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts `bytes` more, unless that passes the limit.
+    fn reserve_bytes(&self, bytes: usize) -> Result<(), Full> {
+        let before = self.stored_bytes.fetch_add(bytes, Ordering::SeqCst);
+        if before.saturating_add(bytes) > self.limits.max_stored_bytes {
+            self.stored_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(Full::Bytes(self.limits.max_stored_bytes));
+        }
+        Ok(())
+    }
+
+    fn release_bytes(&self, bytes: usize) {
+        self.stored_bytes.fetch_sub(bytes, Ordering::SeqCst);
+    }
+
+    /// Counts one conversation of `bytes` more, unless that passes a limit.
+    fn reserve_conversation(&self, bytes: usize) -> Result<(), Full> {
+        let before = self.conversations.fetch_add(1, Ordering::SeqCst);
+        if before >= self.limits.max_conversations {
+            self.conversations.fetch_sub(1, Ordering::SeqCst);
+            return Err(Full::Conversations(self.limits.max_conversations));
+        }
+        self.reserve_bytes(bytes).inspect_err(|_| {
+            self.conversations.fetch_sub(1, Ordering::SeqCst);
+        })
     }
 
     fn deviates(&self, d: Deviation) -> bool {
@@ -127,7 +191,14 @@ impl Store {
     }
 
     /// Creates a conversation holding `messages` in order; answers its JSON.
-    pub(crate) fn create(&self, metadata: &Map<String, Value>, messages: &[NewMessage]) -> Bytes {
+    pub(crate) fn create(
+        &self,
+        metadata: &Map<String, Value>,
+        messages: &[NewMessage],
+    ) -> Result<Bytes, Full> {
+        if messages.len() > self.limits.max_items_per_conversation {
+            return Err(Full::Items(self.limits.max_items_per_conversation));
+        }
         let created_at = if self.deviates(Deviation::CreatedAtMilliseconds) {
             now() * 1000
         } else {
@@ -145,8 +216,10 @@ impl Store {
             let mut shard = self.write(&id);
             // 192 random bits: a clash is practically impossible, but never overwrite.
             if let Entry::Vacant(slot) = shard.entry(id) {
-                slot.insert(Conversation::new(created_at, json.clone(), items));
-                return json;
+                let conversation = Conversation::new(created_at, json.clone(), items);
+                self.reserve_conversation(conversation.bytes)?;
+                slot.insert(conversation);
+                return Ok(json);
             }
         }
     }
@@ -157,7 +230,10 @@ impl Store {
         if let Entry::Vacant(slot) = self.write(id).entry(id.to_owned()) {
             let created_at = now();
             let json = conversation_json(id, created_at, &Map::new());
-            slot.insert(Conversation::new(created_at, json, Vec::new()));
+            let conversation = Conversation::new(created_at, json, Vec::new());
+            if self.reserve_conversation(conversation.bytes).is_ok() {
+                slot.insert(conversation);
+            }
         }
     }
 
@@ -165,8 +241,12 @@ impl Store {
         self.read(id).get(id).map(|c| c.json.clone())
     }
 
-    /// Replaces the metadata; answers the updated JSON.
-    pub(crate) fn update(&self, id: &str, metadata: &Map<String, Value>) -> Option<Bytes> {
+    /// Replaces the metadata; answers the updated JSON (`None`: no such conversation).
+    pub(crate) fn update(
+        &self,
+        id: &str,
+        metadata: &Map<String, Value>,
+    ) -> Option<Result<Bytes, Full>> {
         let mut shard = self.write(id);
         let conversation = shard.get_mut(id)?;
         let mut merged;
@@ -182,17 +262,26 @@ impl Store {
         }
         let json = conversation_json(id, conversation.created_at, metadata);
         if !self.deviates(Deviation::UpdateNotPersisted) {
+            let (old, new) = (conversation.json.len(), json.len());
+            if new > old {
+                if let Err(full) = self.reserve_bytes(new - old) {
+                    return Some(Err(full));
+                }
+            } else {
+                self.release_bytes(old - new);
+            }
+            conversation.bytes = conversation.bytes + new - old;
             conversation.json = json.clone();
         }
         if self.deviates(Deviation::UpdateChangesId) {
             let other_id = random_id("conv_");
-            return Some(conversation_json(
+            return Some(Ok(conversation_json(
                 &other_id,
                 conversation.created_at,
                 metadata,
-            ));
+            )));
         }
-        Some(json)
+        Some(Ok(json))
     }
 
     /// Removes the conversation and its items; false when there was none.
@@ -201,7 +290,12 @@ impl Store {
             return self.read(id).contains_key(id);
         }
         // Dropping the items happens outside the lock.
-        let removed = self.write(id).remove(id).is_some();
+        let removed = self.write(id).remove(id);
+        if let Some(conversation) = &removed {
+            self.conversations.fetch_sub(1, Ordering::SeqCst);
+            self.release_bytes(conversation.bytes);
+        }
+        let removed = removed.is_some();
         if self.deviates(Deviation::SecondDeleteSucceeds) {
             let mut deleted = self.deleted.lock().unwrap_or_else(PoisonError::into_inner);
             if removed {
@@ -212,15 +306,27 @@ impl Store {
         removed
     }
 
-    /// Appends `messages` in order; answers the stored items.
-    pub(crate) fn add_items(&self, id: &str, messages: &[NewMessage]) -> Option<Vec<Item>> {
+    /// Appends `messages` in order; answers the stored items (`None`: no such conversation).
+    pub(crate) fn add_items(
+        &self,
+        id: &str,
+        messages: &[NewMessage],
+    ) -> Option<Result<Vec<Item>, Full>> {
         let items: Vec<Item> = messages.iter().map(|m| self.new_item(m)).collect();
+        let bytes: usize = items.iter().map(|i| i.json.len()).sum();
         let mut shard = self.write(id);
         let conversation = shard.get_mut(id)?;
+        if conversation.items.len() + items.len() > self.limits.max_items_per_conversation {
+            return Some(Err(Full::Items(self.limits.max_items_per_conversation)));
+        }
+        if let Err(full) = self.reserve_bytes(bytes) {
+            return Some(Err(full));
+        }
+        conversation.bytes += bytes;
         for item in &items {
             conversation.push(item.clone());
         }
-        Some(items)
+        Some(Ok(items))
     }
 
     /// Up to `limit` items after `after` (exclusive) in the given order.
@@ -272,7 +378,10 @@ impl Store {
         let mut shard = self.write(id);
         let conversation = shard.get_mut(id).ok_or(Missing::Conversation)?;
         let seq = conversation.index.remove(item_id).ok_or(Missing::Item)?;
-        conversation.items.remove(&seq);
+        if let Some(item) = conversation.items.remove(&seq) {
+            conversation.bytes -= item.json.len();
+            self.release_bytes(item.json.len());
+        }
         Ok(conversation.json.clone())
     }
 
@@ -366,7 +475,7 @@ mod tests {
     #[test]
     fn pages_walk_both_ways() {
         let store = Store::default();
-        let id = id_of(&store.create(&Map::new(), &messages(5)));
+        let id = id_of(&store.create(&Map::new(), &messages(5)).unwrap());
         let all = store.list(&id, 100, false, None).expect("list");
         let ids: Vec<String> = all.items.iter().map(|i| i.id.clone()).collect();
         assert_eq!(ids.len(), 5);
@@ -399,9 +508,41 @@ mod tests {
     }
 
     #[test]
+    fn past_a_limit_new_data_is_refused_and_deleting_frees_room() {
+        let limits = StoreLimits {
+            max_conversations: 2,
+            max_items_per_conversation: 3,
+            max_stored_bytes: 2_000,
+        };
+        let store = Store::new(Deviations::default(), limits);
+        let a = id_of(&store.create(&Map::new(), &messages(2)).unwrap());
+        let b = id_of(&store.create(&Map::new(), &[]).unwrap());
+        assert_eq!(
+            store.create(&Map::new(), &[]).err(),
+            Some(Full::Conversations(2))
+        );
+        assert_eq!(
+            store.add_items(&a, &messages(2)).unwrap().err(),
+            Some(Full::Items(3))
+        );
+        assert!(store.add_items(&a, &messages(1)).unwrap().is_ok());
+        let big: Map<String, Value> = (0..8)
+            .map(|i| (format!("k{i}"), Value::from("v".repeat(200))))
+            .collect();
+        assert_eq!(
+            store.update(&b, &big).unwrap().err(),
+            Some(Full::Bytes(2_000))
+        );
+        assert!(store.delete(&a));
+        assert!(store.update(&b, &big).unwrap().is_ok());
+        assert!(store.create(&Map::new(), &[]).is_ok());
+        assert!(store.delete(&b));
+    }
+
+    #[test]
     fn deleting_an_item_keeps_the_others_in_order() {
         let store = Store::default();
-        let id = id_of(&store.create(&Map::new(), &messages(3)));
+        let id = id_of(&store.create(&Map::new(), &messages(3)).unwrap());
         let ids: Vec<String> = store
             .list(&id, 10, false, None)
             .expect("list")

@@ -3,16 +3,24 @@
 //! use and shared by every case.
 //!
 //! Files (in the spec folder, `specs/` by default):
-//! - `openapi.yaml`: the official extract, unmodified. Replace it with a newer official file and
-//!   nothing else changes (an overlay target that no longer matches is reported).
-//! - `overlay.yaml`: our additions (limits as `maxProperties`/`maxLength`, error answers,
-//!   which operation creates and which deletes a resource).
+//! - `openapi.yaml`: the official extract, unmodified ([`extract`] makes it). Replace it with a
+//!   newer official file, even the whole document, and nothing else changes (an overlay target
+//!   that no longer matches is reported; [`diff`] shows what changed).
+//! - `overlay.yaml`: the suite's scope (`x-conformance-scope`: the document is cut down to these
+//!   operations before anything reads it) and our additions (limits as
+//!   `maxProperties`/`maxLength`, error answers, which operation creates and which deletes a
+//!   resource, which [`unsafe_guard`] lets state-changing requests through).
 //! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
 
 mod catalogue;
+pub mod diff;
+pub mod extract;
 mod overlay;
+mod scope;
+pub mod unsafe_guard;
 
 pub use catalogue::{Catalogue, Level, Requirement};
+pub use scope::OperationRef;
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -112,6 +120,12 @@ pub struct Spec {
     pub error_codes: BTreeMap<String, String>,
     document: Arc<Value>,
     operations: BTreeMap<String, Operation>,
+    /// The document's operations outside the suite's scope (`x-conformance-scope`).
+    outside: Vec<OperationRef>,
+    /// Where the scope is declared, for messages: `specs/overlay.yaml`.
+    overlay_file: String,
+    /// Operations opted in to state-changing requests without a declared cleanup.
+    allow_unsafe: std::collections::BTreeSet<String>,
     registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
     validators: RwLock<HashMap<String, Arc<CompiledOnce>>>,
 }
@@ -129,8 +143,17 @@ impl Spec {
     /// Loads `openapi.yaml`, `overlay.yaml` and `requirements.yaml` from `dir`.
     /// Every error names the file (and line and column where there is one).
     pub fn load(dir: &Path) -> Result<Self, String> {
+        Self::load_document(&dir.join("openapi.yaml"), dir)
+    }
+
+    /// Loads the document at `document` with the overlay and catalogue of `dir`.
+    pub fn load_document(document: &Path, dir: &Path) -> Result<Self, String> {
         let read = |name: &str| {
-            let path = dir.join(name);
+            let path = if name == "openapi.yaml" {
+                document.to_path_buf()
+            } else {
+                dir.join(name)
+            };
             crate::bundle::read_to_string(&path)
                 .map(|text| (path.display().to_string(), text))
                 .map_err(|e| format!("{}: cannot read the spec file: {e}", path.display()))
@@ -149,6 +172,17 @@ impl Spec {
             ));
         }
         let overlay: overlay::Overlay = crate::yaml::parse(&overlay_file, &overlay_text)?;
+        let (outside, scoped_unsafe) = match &overlay.scope {
+            Some(scope) => {
+                let (kept, outside) = in_scope(&document, scope, &overlay_file, &doc_file)?;
+                if !outside.is_empty() {
+                    let keep = kept.iter().map(String::as_str).collect();
+                    document = scope::restrict(&document, &keep);
+                }
+                (outside, scope.allow_unsafe.clone())
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         overlay.apply(&overlay_file, &mut document)?;
         check_local_refs(&document, &doc_file, &doc_text)?;
         let catalogue = Catalogue::parse(&catalogue_file, &catalogue_text)?;
@@ -178,6 +212,18 @@ impl Spec {
             None => BTreeMap::new(),
         };
         let hash = fnv1a([&doc_text, &overlay_text, &catalogue_text]);
+        let mut allow_unsafe = std::collections::BTreeSet::new();
+        for id in scoped_unsafe {
+            if !operations.contains_key(&id.value) {
+                return Err(format!(
+                    "{overlay_file}:{}:{}: x-conformance-scope.allow_unsafe names `{}`, which is not in the scope",
+                    id.referenced.line(),
+                    id.referenced.column(),
+                    id.value
+                ));
+            }
+            allow_unsafe.insert(id.value);
+        }
         Ok(Self {
             version,
             hash,
@@ -185,6 +231,9 @@ impl Spec {
             error_codes,
             document: Arc::new(document),
             operations,
+            outside,
+            overlay_file,
+            allow_unsafe,
             registry: OnceLock::new(),
             validators: RwLock::new(HashMap::new()),
         })
@@ -202,19 +251,50 @@ impl Spec {
         &self.document
     }
 
+    /// The operation of the document with this id that the suite's scope leaves out.
+    pub fn outside_scope(&self, id: &str) -> Option<&OperationRef> {
+        self.outside.iter().find(|op| op.id == id)
+    }
+
+    /// The operation outside the scope whose method and path template match `path` (a
+    /// template itself: `{{var}}` segments match a parameter).
+    pub fn outside_scope_at(&self, method: &str, path: &str) -> Option<&OperationRef> {
+        self.outside
+            .iter()
+            .find(|op| op.method.eq_ignore_ascii_case(method) && template_matches(&op.path, path))
+    }
+
+    /// Where the scope is declared (`specs/overlay.yaml`), for messages.
+    pub fn overlay_file(&self) -> &str {
+        &self.overlay_file
+    }
+
+    /// Opts these operations in to state-changing requests without a declared cleanup
+    /// (`--allow-unsafe`). An id that is no operation in scope is an error.
+    pub fn allowing_unsafe(mut self, ids: &[String]) -> Result<Self, String> {
+        for id in ids {
+            if !self.operations.contains_key(id) {
+                let known: Vec<&str> = self.operations.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "--allow-unsafe {id}: no such operation in scope (the scope has: {})",
+                    known.join(", ")
+                ));
+            }
+            self.allow_unsafe.insert(id.clone());
+        }
+        Ok(self)
+    }
+
+    /// Whether the operation was opted in to state-changing requests without a cleanup.
+    pub fn unsafe_allowed(&self, id: &str) -> bool {
+        self.allow_unsafe.contains(id)
+    }
+
     /// The operation whose method and path template match a concrete request path.
     pub fn match_path(&self, method: &str, path: &str) -> Option<&Operation> {
-        let path = path.split('?').next().unwrap_or(path);
-        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
-        self.operations.values().find(|op| {
-            let template: Vec<&str> = op.path.trim_matches('/').split('/').collect();
-            op.method.eq_ignore_ascii_case(method)
-                && template.len() == actual.len()
-                && template
-                    .iter()
-                    .zip(&actual)
-                    .all(|(t, a)| (t.starts_with('{') && !a.is_empty()) || t == a)
-        })
+        self.operations
+            .values()
+            .find(|op| op.method.eq_ignore_ascii_case(method) && template_matches(&op.path, path))
     }
 
     /// The response schema pointer for a status: the exact code, then `4XX`-style ranges,
@@ -251,7 +331,7 @@ impl Spec {
                 );
                 format!(
                     "at {at}: {} (schema {schema})",
-                    shorten(&e.to_string(), 240)
+                    crate::untrusted::excerpt(&e.to_string(), 240)
                 )
             })
             .collect())
@@ -326,6 +406,54 @@ impl Spec {
     }
 }
 
+/// Whether a concrete path (or a case's path with `{{var}}` segments) fits a path template:
+/// a `{param}` segment matches any non-empty segment, the others only themselves.
+pub(crate) fn template_matches(template: &str, path: &str) -> bool {
+    template_prefix_of(template, path) == Some(0)
+}
+
+/// How many segments of `path` are left after the template matched its beginning (`None`: it
+/// does not).
+pub(crate) fn template_prefix_of(template: &str, path: &str) -> Option<usize> {
+    let path = path.split('?').next().unwrap_or(path);
+    let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let fits = template.len() <= actual.len()
+        && template
+            .iter()
+            .zip(&actual)
+            .all(|(t, a)| (t.starts_with('{') && !a.is_empty()) || t == a);
+    fits.then(|| actual.len() - template.len())
+}
+
+/// The ids of the operations in the scope, and the document's other operations. A scope
+/// naming an operation the document does not have is a located error.
+fn in_scope(
+    document: &Value,
+    scope: &scope::Scope,
+    overlay_file: &str,
+    doc_file: &str,
+) -> Result<(Vec<String>, Vec<OperationRef>), String> {
+    let all = scope::operations_of(document);
+    let mut kept = Vec::new();
+    for id in &scope.operations {
+        if !all.iter().any(|op| op.id == id.value) {
+            return Err(format!(
+                "{overlay_file}:{}:{}: x-conformance-scope names `{}`, which {doc_file} does not have",
+                id.referenced.line(),
+                id.referenced.column(),
+                id.value
+            ));
+        }
+        kept.push(id.value.clone());
+    }
+    let outside = all
+        .into_iter()
+        .filter(|op| !kept.contains(&op.id))
+        .collect();
+    Ok((kept, outside))
+}
+
 /// `specs/openapi.yaml` as the build parsed it (see `build.rs`), when `text` is exactly the
 /// file built with: parsing its JSON form takes a tenth of the time of the YAML.
 fn parsed_at_build(text: &str) -> Option<Value> {
@@ -344,7 +472,7 @@ fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, Str
         .and_then(Value::as_object)
         .ok_or("the document has no `paths`")?;
     for (path, item) in paths {
-        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+        for method in scope::METHODS {
             let Some(raw) = item.get(method) else {
                 continue;
             };

@@ -22,6 +22,10 @@ pub(crate) struct Overlay {
     #[allow(dead_code)]
     extends: Option<String>,
     actions: Vec<Action>,
+    /// The operations the suite covers (see [`super::scope`]); without it, every operation
+    /// of the document.
+    #[serde(default, rename = "x-conformance-scope")]
+    pub(crate) scope: Option<super::scope::Scope>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +67,52 @@ impl Overlay {
             }
         }
         Ok(())
+    }
+}
+
+impl Overlay {
+    /// The target of every action, in order.
+    pub(crate) fn targets(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .map(|a| a.target.value.clone())
+            .collect()
+    }
+
+    /// Every action as the user finds it in `file`.
+    pub(crate) fn actions_at(&self, file: &str) -> Vec<super::diff::OverlayAction> {
+        self.actions
+            .iter()
+            .map(|action| super::diff::OverlayAction {
+                at: format!(
+                    "{file}:{}:{}",
+                    action.target.referenced.line(),
+                    action.target.referenced.column()
+                ),
+                target: action.target.value.clone(),
+                description: action.description.clone(),
+            })
+            .collect()
+    }
+
+    /// Applies every action that can be, and answers the indexes of those whose target
+    /// matches nothing (or does not parse).
+    pub(crate) fn unmatched(&self, document: &mut Value) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, action) in self.actions.iter().enumerate() {
+            let matched = match Selector::parse(&action.target.value) {
+                Ok(target) if action.remove => target.remove_from(document),
+                Ok(target) => match &action.update {
+                    Some(update) => target.for_each_mut(document, &mut |node| merge(node, update)),
+                    None => 0,
+                },
+                Err(_) => 0,
+            };
+            if matched == 0 {
+                out.push(i);
+            }
+        }
+        out
     }
 }
 
