@@ -197,6 +197,9 @@ struct ServeArgs {
         )
     )]
     deviate: Vec<String>,
+    /// Wait this long before every answer, like a remote server (milliseconds)
+    #[arg(long, value_name = "MS", default_value = "0")]
+    latency: u64,
     /// Seconds a client has to send a request's headers; also how long a kept-alive
     /// connection may sit idle
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
@@ -596,6 +599,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let config = crate::server::ServerConfig {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         deviations: deviations.clone(),
+        latency: std::time::Duration::from_millis(args.latency),
         limits: crate::server::Limits {
             store: crate::server::StoreLimits {
                 max_conversations: args.max_conversations,

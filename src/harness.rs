@@ -526,11 +526,15 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                     );
                     return ExitCode::from(exit::USAGE);
                 }
-                let selected: Vec<Arc<Case>> = trials
+                let mut selected: Vec<Arc<Case>> = trials
                     .iter()
                     .filter(|(trial, _)| chosen(trial))
                     .filter_map(|(_, case)| case.clone())
                     .collect();
+                // Under --fail-fast the first trial to fail must be the first to run.
+                if !run.settings.fail_fast {
+                    crate::schedule::longest_chain_first(&mut selected, &run.spec);
+                }
                 // Nothing to run (every selected case failed to load): connect to nothing.
                 if !selected.is_empty() {
                     run.start(selected, workers);
@@ -635,7 +639,13 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
                     spec.prepare_validators(operations.iter().map(String::as_str));
                 });
             }
-            let derived = derived_wanted.then(|| case::derive::derive(&spec));
+            let derived = derived_wanted.then(|| {
+                if crate::bundle::is_bundled(&settings.spec_dir) {
+                    case::derive::derive_embedded(&spec)
+                } else {
+                    case::derive::derive(&spec)
+                }
+            });
             Ok::<_, String>((spec, derived))
         });
         let read = case::read(&settings.cases_dir, &wanted);

@@ -105,8 +105,8 @@
 //! (`at_limit`, `at_limit_multibyte`, `at_limit_emoji`, every `enum` value) must be accepted,
 //! the value past it (`over`, `over_multibyte`, `under`, `other`, each wrong JSON type under
 //! `type/`, `required/absent`) must answer 400, with `param` and `code` checked as SHOULD. They
-//! are ordinary cases (loaded from generated case documents) with the same runner, verdicts and
-//! cleanup; `--no-derived` leaves them out. The overlay gives what a schema cannot:
+//! are ordinary cases (built directly; the overlay's setup steps load as case steps) with the
+//! same runner, verdicts and cleanup; `--no-derived` leaves them out. The overlay gives what a schema cannot:
 //!
 //! ```yaml
 //! x-conformance-derive:                    # on an operation
@@ -126,7 +126,8 @@
 //! (`pattern`, `allOf`, ...), are not entered; `conformance coverage` lists them. Every derived
 //! request is validated against the spec before it is sent: one that disagrees (a generator bug,
 //! or an `x-conformance-example` that does not validate) is not sent, and the failing case
-//! `derived/generator-self-check` names it.
+//! `derived/generator-self-check` names it. For the spec embedded in the binary that answer is
+//! fixed when it is built (a test of this crate proves it clean), so only `--spec-dir` pays it.
 //!
 //! `covers:` in a case file lists derived cases the file checks at least as strictly (the same
 //! request, and more): they are not generated. A name that is no derived case is an error.
@@ -145,6 +146,7 @@ pub mod preflight;
 pub mod report;
 pub mod request_log;
 pub mod run;
+pub mod schedule;
 pub mod secret;
 pub mod selector;
 pub mod server;

@@ -736,13 +736,12 @@ async fn send(
             );
         }
     };
+    // Redacted where they are written (the failure message, the reports), not for every step.
     let mut record = StepRecord {
         label: step.label.clone(),
         at: step.at.clone(),
-        request_line: target
-            .secrets
-            .redact(&format!("{} {}", step.method, built.url)),
-        curl: target.secrets.redact(&built.curl),
+        request_line: format!("{} {}", step.method, built.url),
+        curl: built.curl,
         status: None,
         answer: None,
         elapsed: Duration::ZERO,
@@ -878,7 +877,8 @@ async fn attempt(
     let result = async {
         let mut response = client.execute(request).await.map_err(transport)?;
         *status = Some(response.status().as_u16());
-        let headers = response.headers().clone();
+        // The answer's own map: nothing reads the response's headers after this.
+        let headers = std::mem::take(response.headers_mut());
         if let Some(coding) = content_coding(&headers) {
             return Err(unusable(format!(
                 "unusable answer: its body is encoded with `Content-Encoding: {coding}`, although \

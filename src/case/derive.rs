@@ -14,9 +14,9 @@
 //! tree of `items`) and keywords the generator does not understand (`pattern`, `allOf`, ...)
 //! are skipped and reported by `conformance coverage`, never guessed.
 //!
-//! Derived cases are ordinary [`Case`]s, written as case documents and loaded by
-//! [`super::load`]: the same validation, runner, verdicts and cleanup. They are named
-//! `derived/<operation>/<field>/<constraint>/<variant>`, e.g.
+//! Derived cases are ordinary [`Case`]s, built directly (the overlay's setup steps are loaded
+//! by [`super::load`], with the same validation): the same runner, verdicts and cleanup. They
+//! are named `derived/<operation>/<field>/<constraint>/<variant>`, e.g.
 //! `derived/updateConversation/metadata/maxProperties/over`. The overlay supplies what a
 //! schema cannot: `x-conformance-derive` on an operation (setup steps, path parameters, and
 //! which requirement each case checks, by the longest prefix of `<field>/<constraint>/<variant>`;
@@ -26,7 +26,8 @@
 //! Before anything is sent, every request is checked against the spec ([`Spec::validate`]):
 //! an accepted one must validate, a rejected one must not. A request that disagrees is a bug of
 //! the generator (or a wrong example): it is not sent, and the failing case
-//! `derived/generator-self-check` lists it.
+//! `derived/generator-self-check` lists it. For the spec embedded in the binary that check is
+//! made by this crate's tests instead of every run ([`derive_embedded`]).
 
 use super::{Broken, Case};
 use crate::spec::{DeriveConfig, Operation, Spec};
@@ -126,33 +127,72 @@ pub struct Derived {
     pub inconsistent: Vec<(String, String)>,
 }
 
-/// Derives the probes of every operation and self-checks them against the spec.
+/// Derives the probes of every operation and self-checks them against the spec, one thread per
+/// operation (the self-check compiles each request schema: milliseconds each).
 pub fn derive(spec: &Spec) -> Derived {
+    derive_with(spec, true)
+}
+
+/// [`derive`] for the spec embedded in this binary, without the self-check: the generator and
+/// the spec were both fixed when the binary was built, so the self-check's answer was too, and
+/// a test of this crate proves it clean. Any other spec folder is self-checked.
+pub fn derive_embedded(spec: &Spec) -> Derived {
+    derive_with(spec, false)
+}
+
+fn derive_with(spec: &Spec, checked: bool) -> Derived {
+    let operations: Vec<&Operation> = spec.operations().collect();
+    let per_operation: Vec<Derived> = std::thread::scope(|scope| {
+        let workers: Vec<_> = operations
+            .iter()
+            .map(|op| scope.spawn(move || derive_operation(spec, op, checked)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut derived = Derived::default();
-    for op in spec.operations() {
-        let mut generator = Generator {
-            spec,
-            doc: spec.document(),
-            bad_examples: RefCell::default(),
-            op,
-            probes: Vec::new(),
-            skipped: Vec::new(),
-            base_body: None,
-            base_query: Vec::new(),
-        };
-        generator.operation();
-        derived.skipped.append(&mut generator.skipped);
-        for (pointer, why) in generator.bad_examples.take() {
-            let id = format!("{EXAMPLE} at {pointer}");
+    for mut one in per_operation {
+        derived.probes.append(&mut one.probes);
+        derived.skipped.append(&mut one.skipped);
+        for (id, why) in one.inconsistent {
             if !derived.inconsistent.iter().any(|(known, _)| known == &id) {
                 derived.inconsistent.push((id, why));
             }
         }
-        for probe in generator.probes {
-            match self_check(spec, op, &probe) {
-                Ok(()) => derived.probes.push(probe),
-                Err(why) => derived.inconsistent.push((probe.id, why)),
-            }
+    }
+    derived
+}
+
+fn derive_operation(spec: &Spec, op: &Operation, checked: bool) -> Derived {
+    let mut derived = Derived::default();
+    let mut generator = Generator {
+        spec,
+        doc: spec.document(),
+        bad_examples: RefCell::default(),
+        op,
+        probes: Vec::new(),
+        skipped: Vec::new(),
+        base_body: None,
+        base_query: Vec::new(),
+    };
+    generator.operation();
+    derived.skipped.append(&mut generator.skipped);
+    for (pointer, why) in generator.bad_examples.take() {
+        let id = format!("{EXAMPLE} at {pointer}");
+        if !derived.inconsistent.iter().any(|(known, _)| known == &id) {
+            derived.inconsistent.push((id, why));
+        }
+    }
+    for probe in generator.probes {
+        if !checked {
+            derived.probes.push(probe);
+            continue;
+        }
+        match self_check(spec, op, &probe) {
+            Ok(()) => derived.probes.push(probe),
+            Err(why) => derived.inconsistent.push((probe.id, why)),
         }
     }
     derived
@@ -195,9 +235,10 @@ pub fn merge(
             Ok(case)
         })
         .collect();
+    let mut builder = Builder::new(spec);
     for probe in &derived.probes {
         if !covered.contains(&probe.id) {
-            out.push(load(spec, probe));
+            out.push(builder.case(probe));
         }
     }
     if !derived.inconsistent.is_empty() {
@@ -218,105 +259,232 @@ pub fn merge(
     out
 }
 
-/// The case document of a probe, loaded like any case file.
-fn load(spec: &Spec, probe: &Probe) -> Result<Case, Broken> {
-    let file = format!("derived from {}", probe.schema_at);
-    let broken = |error: String| Broken {
-        id: probe.id.clone(),
-        file: file.clone(),
-        error,
-    };
-    let Some(op) = spec.operation(&probe.operation) else {
-        return Err(broken(format!("unknown operation {}", probe.operation)));
-    };
-    let document = case_document(spec, op, probe);
-    let text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    let mut loaded = super::load(&probe.id, &file, &text, spec);
-    let mut case = match loaded.pop() {
-        Some(Ok(case)) => case,
-        Some(Err(b)) => {
-            return Err(broken(format!(
-                "the derived case does not load (check x-conformance-derive of {} in the \
-                 overlay): {}\nthe case document:\n{}",
-                op.id,
-                b.error,
-                crate::spec::shorten(&text, 2000)
-            )))
-        }
-        None => return Err(broken("the derived case document is empty".into())),
-    };
-    // Failures point at the constraint, not at the generated text.
-    let last = case.steps.len().saturating_sub(1);
-    for (i, step) in case.steps.iter_mut().enumerate() {
-        step.at = if i == last {
-            probe.schema_at.clone()
-        } else {
-            format!("x-conformance-derive of {} (setup)", op.id)
-        };
-    }
-    Ok(case)
+/// Builds each probe's case as a value: the setup steps of `x-conformance-derive`, in the case
+/// format, are loaded once per operation and requirement; the probed step is built directly,
+/// with the checks the loader would make of it.
+struct Builder<'s> {
+    spec: &'s Spec,
+    setups: BTreeMap<(String, String), Result<Setup, String>>,
 }
 
-fn case_document(spec: &Spec, op: &Operation, probe: &Probe) -> Value {
-    let config = op.derive.as_ref();
-    let tail = probe.id.strip_prefix(PREFIX).unwrap_or(&probe.id);
-    let tail = tail.split_once('/').map_or(tail, |(_, rest)| rest);
-    let kind = if probe.accept {
-        Kind::Accept
-    } else {
-        Kind::Reject
-    };
-    let checked = requirement(config, tail, kind);
-    let mut step = Map::new();
-    step.insert("name".into(), Value::from(probe.what.clone()));
-    step.insert("operation".into(), Value::from(op.id.clone()));
-    if let Some(config) = config.filter(|_| !op.path_params.is_empty()) {
-        step.insert("path_params".into(), json!(config.path_params));
-    }
-    if !probe.query.is_empty() {
-        let query: Map<String, Value> = probe.query.iter().cloned().collect();
-        step.insert("query".into(), Value::Object(query));
-    }
-    if let Some(body) = &probe.body {
-        step.insert("body".into(), body.clone());
-    }
-    let mut expect = Map::new();
-    if probe.accept {
-        expect.insert("status".into(), json!(success_statuses(op)));
-    } else {
-        expect.insert("status".into(), json!(400));
-        let param_requirement = requirement(config, tail, Kind::Param);
-        let mut checks = Map::new();
-        if let Some(param) = &probe.param {
-            checks.insert(
-                "error.param".into(),
-                json!({"equals": param, "requirement": param_requirement}),
-            );
-        }
-        let constraint = probe.constraint.split_once('/').map_or("", |(_, c)| c);
-        if let Some(code) = error_code(spec, constraint) {
-            checks.insert(
-                "error.code".into(),
-                json!({"equals": code, "requirement": param_requirement}),
-            );
-        }
-        if !checks.is_empty() {
-            expect.insert("json".into(), Value::Object(checks));
+/// An operation's setup steps, loaded for one case requirement, and the variables they capture.
+#[derive(Clone)]
+struct Setup {
+    steps: Vec<super::Step>,
+    captured: BTreeSet<String>,
+}
+
+impl<'s> Builder<'s> {
+    fn new(spec: &'s Spec) -> Self {
+        Self {
+            spec,
+            setups: BTreeMap::new(),
         }
     }
-    step.insert("expect".into(), Value::Object(expect));
-    let mut steps: Vec<Value> = config.map(|c| c.setup.clone()).unwrap_or_default();
-    steps.push(Value::Object(step));
-    let verdict = if probe.accept {
-        "is accepted"
-    } else {
-        "is rejected with 400"
-    };
-    json!({
-        "requirement": checked,
-        "title": format!("{} {}: {} {verdict}", op.id, probe.constraint, probe.what),
-        "steps": steps,
-    })
+
+    fn case(&mut self, probe: &Probe) -> Result<Case, Broken> {
+        let file = format!("derived from {}", probe.schema_at);
+        let broken = |error: String| Broken {
+            id: probe.id.clone(),
+            file: file.clone(),
+            error,
+        };
+        let spec = self.spec;
+        let Some(op) = spec.operation(&probe.operation) else {
+            return Err(broken(format!("unknown operation {}", probe.operation)));
+        };
+        let config = op.derive.as_ref();
+        let tail = probe.id.strip_prefix(PREFIX).unwrap_or(&probe.id);
+        let tail = tail.split_once('/').map_or(tail, |(_, rest)| rest);
+        let kind = if probe.accept {
+            Kind::Accept
+        } else {
+            Kind::Reject
+        };
+        let not_loaded = |e: String| {
+            broken(format!(
+                "the derived case does not load (check x-conformance-derive of {} in the \
+                 overlay): {e}",
+                op.id
+            ))
+        };
+        let param_id = requirement(config, tail, Kind::Param);
+        let (requirement, level) = self.requirement(&requirement(config, tail, kind));
+        let requirement = requirement.map_err(not_loaded)?;
+        let setup = self.setup(op, &requirement).map_err(not_loaded)?;
+
+        let mut expect = super::Expect::default();
+        if probe.accept {
+            expect.status = Some(success_statuses(op));
+        } else {
+            expect.status = Some(vec![400]);
+            let (param_requirement, param_level) = self.requirement(&param_id);
+            let param_requirement = param_requirement.map_err(not_loaded)?;
+            let equals = |value: &str, selector: &str| {
+                let selector = crate::selector::Selector::parse(selector)
+                    .expect("a selector of the error object");
+                let matcher = super::Matcher {
+                    requirement: param_requirement.clone(),
+                    level: param_level,
+                    equals: Some(Value::from(value)),
+                    one_of: None,
+                    types: None,
+                    pattern: None,
+                    absent: None,
+                    length: None,
+                    contains: None,
+                    near_now: None,
+                };
+                (selector, matcher)
+            };
+            if let Some(param) = &probe.param {
+                expect.json.push(equals(param, "error.param"));
+            }
+            let constraint = probe.constraint.split_once('/').map_or("", |(_, c)| c);
+            if let Some(code) = error_code(spec, constraint) {
+                expect.json.push(equals(code, "error.code"));
+            }
+        }
+
+        let path_params: Vec<(String, Value)> = match config {
+            Some(config) if !op.path_params.is_empty() => config
+                .path_params
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let given: BTreeSet<&str> = path_params.iter().map(|(k, _)| k.as_str()).collect();
+        let wanted: BTreeSet<&str> = op.path_params.iter().map(String::as_str).collect();
+        let number = setup.steps.len() + 1;
+        let label = format!("step {number} ({})", probe.what);
+        if given != wanted {
+            return Err(not_loaded(format!(
+                "{label}: {} takes path_params {wanted:?}, the step gives {given:?}",
+                op.id
+            )));
+        }
+        // One value per name, the last one winning, as a mapping of the case format has it.
+        let mut query: Map<String, Value> = Map::new();
+        for (name, value) in &probe.query {
+            query.insert(name.clone(), value.clone());
+        }
+        let body = match &probe.body {
+            Some(body) => super::Body::Json(body.clone()),
+            None => super::Body::None,
+        };
+        let templated = path_params
+            .iter()
+            .map(|(_, v)| v)
+            .chain(query.values())
+            .chain(probe.body.iter());
+        for value in templated {
+            crate::template::check(value, &setup.captured)
+                .map_err(|e| not_loaded(format!("{label}: {e}")))?;
+        }
+        let step = super::Step {
+            label,
+            // Failures point at the constraint, not at generated text.
+            at: probe.schema_at.clone(),
+            requirement: requirement.clone(),
+            level,
+            operation: Some(op.id.clone()),
+            method: op.method.clone(),
+            path: op.path.clone(),
+            path_params,
+            query: query.into_iter().collect(),
+            headers: Vec::new(),
+            auth: true,
+            body,
+            content_type: None,
+            expect,
+            capture: Vec::new(),
+            snapshot: None,
+            observe: None,
+        };
+        let verdict = if probe.accept {
+            "is accepted"
+        } else {
+            "is rejected with 400"
+        };
+        let mut steps = setup.steps;
+        steps.push(step);
+        Ok(Case {
+            id: probe.id.clone(),
+            file,
+            requirement,
+            level,
+            title: Some(format!(
+                "{} {}: {} {verdict}",
+                op.id, probe.constraint, probe.what
+            )),
+            vars: Default::default(),
+            steps,
+            cleanup: Vec::new(),
+            ignored: None,
+            covers: Vec::new(),
+        })
+    }
+
+    /// A requirement of the catalogue and its level.
+    fn requirement(&self, id: &str) -> (Result<String, String>, crate::spec::Level) {
+        match self.spec.catalogue.get(id) {
+            Some(r) => (Ok(r.id.clone()), r.level),
+            None => (
+                Err(format!(
+                    "unknown requirement `{id}`: use an ID of specs/requirements.yaml"
+                )),
+                crate::spec::Level::Must,
+            ),
+        }
+    }
+
+    /// The setup steps of `op` for cases of `requirement`, loaded as the case format once.
+    fn setup(&mut self, op: &Operation, requirement: &str) -> Result<Setup, String> {
+        let spec = self.spec;
+        let key = (op.id.clone(), requirement.to_string());
+        let loaded = self.setups.entry(key).or_insert_with(|| {
+            let setup = op
+                .derive
+                .as_ref()
+                .map(|c| c.setup.as_slice())
+                .unwrap_or(&[]);
+            if setup.is_empty() {
+                return Ok(Setup {
+                    steps: Vec::new(),
+                    captured: BTreeSet::new(),
+                });
+            }
+            let document = json!({"requirement": requirement, "steps": setup});
+            let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+            let file = format!("x-conformance-derive of {}", op.id);
+            let mut case = match super::load(&file, &file, &text, spec).pop() {
+                Some(Ok(case)) => case,
+                Some(Err(b)) => {
+                    return Err(format!(
+                        "{}\nthe setup steps:\n{}",
+                        b.error,
+                        crate::spec::shorten(&text, 2000)
+                    ))
+                }
+                None => return Err("the setup steps do not load".into()),
+            };
+            let at = format!("x-conformance-derive of {} (setup)", op.id);
+            for step in &mut case.steps {
+                step.at = at.clone();
+            }
+            let captured = case
+                .steps
+                .iter()
+                .flat_map(|s| s.capture.iter().map(|(name, _)| name.clone()))
+                .collect();
+            Ok(Setup {
+                steps: case.steps,
+                captured,
+            })
+        });
+        loaded.clone()
+    }
 }
 
 /// The `code` of `x-conformance-error-codes` for a constraint path
@@ -1850,6 +2018,128 @@ mod tests {
             .remove(0)
             .unwrap_err();
         assert!(err.error.contains("name a derived case"), "{}", err.error);
+    }
+
+    /// The case document a probe stands for, in the case format: what a derived case used to be
+    /// loaded from, and what the case built directly must equal.
+    fn case_document(spec: &Spec, op: &Operation, probe: &Probe) -> Value {
+        let config = op.derive.as_ref();
+        let tail = probe.id.strip_prefix(PREFIX).unwrap_or(&probe.id);
+        let tail = tail.split_once('/').map_or(tail, |(_, rest)| rest);
+        let kind = if probe.accept {
+            Kind::Accept
+        } else {
+            Kind::Reject
+        };
+        let checked = requirement(config, tail, kind);
+        let mut step = Map::new();
+        step.insert("name".into(), Value::from(probe.what.clone()));
+        step.insert("operation".into(), Value::from(op.id.clone()));
+        if let Some(config) = config.filter(|_| !op.path_params.is_empty()) {
+            step.insert("path_params".into(), json!(config.path_params));
+        }
+        if !probe.query.is_empty() {
+            let query: Map<String, Value> = probe.query.iter().cloned().collect();
+            step.insert("query".into(), Value::Object(query));
+        }
+        if let Some(body) = &probe.body {
+            step.insert("body".into(), body.clone());
+        }
+        let mut expect = Map::new();
+        if probe.accept {
+            expect.insert("status".into(), json!(success_statuses(op)));
+        } else {
+            expect.insert("status".into(), json!(400));
+            let param_requirement = requirement(config, tail, Kind::Param);
+            let mut checks = Map::new();
+            if let Some(param) = &probe.param {
+                checks.insert(
+                    "error.param".into(),
+                    json!({"equals": param, "requirement": param_requirement}),
+                );
+            }
+            let constraint = probe.constraint.split_once('/').map_or("", |(_, c)| c);
+            if let Some(code) = error_code(spec, constraint) {
+                checks.insert(
+                    "error.code".into(),
+                    json!({"equals": code, "requirement": param_requirement}),
+                );
+            }
+            if !checks.is_empty() {
+                expect.insert("json".into(), Value::Object(checks));
+            }
+        }
+        step.insert("expect".into(), Value::Object(expect));
+        let mut steps: Vec<Value> = config.map(|c| c.setup.clone()).unwrap_or_default();
+        steps.push(Value::Object(step));
+        let verdict = if probe.accept {
+            "is accepted"
+        } else {
+            "is rejected with 400"
+        };
+        json!({
+            "requirement": checked,
+            "title": format!("{} {}: {} {verdict}", op.id, probe.constraint, probe.what),
+            "steps": steps,
+        })
+    }
+
+    #[test]
+    fn the_embedded_spec_derives_the_same_without_the_self_check() {
+        let embedded = Spec::load(&crate::bundle::root().join("specs")).unwrap();
+        let checked = derive(&embedded);
+        assert_eq!(checked.inconsistent, Vec::<(String, String)>::new());
+        let unchecked = derive_embedded(&embedded);
+        assert_eq!(format!("{:?}", checked), format!("{:?}", unchecked));
+        assert!(checked.probes.len() > 50, "{}", checked.probes.len());
+    }
+
+    #[test]
+    fn every_derived_case_is_the_case_its_document_loads_as() {
+        let spec = bundled();
+        let derived = derive(&spec);
+        assert!(derived.probes.len() > 50, "{}", derived.probes.len());
+        let mut builder = Builder::new(&spec);
+        for probe in &derived.probes {
+            let op = spec.operation(&probe.operation).unwrap();
+            let text = serde_json::to_string_pretty(&case_document(&spec, op, probe)).unwrap();
+            let file = format!("derived from {}", probe.schema_at);
+            let mut loaded = super::super::load(&probe.id, &file, &text, &spec)
+                .pop()
+                .unwrap()
+                .unwrap();
+            let last = loaded.steps.len() - 1;
+            for (i, step) in loaded.steps.iter_mut().enumerate() {
+                step.at = if i == last {
+                    probe.schema_at.clone()
+                } else {
+                    format!("x-conformance-derive of {} (setup)", op.id)
+                };
+            }
+            let built = builder.case(probe).unwrap();
+            assert_eq!(format!("{built:?}"), format!("{loaded:?}"), "{}", probe.id);
+        }
+    }
+
+    #[test]
+    fn a_derived_case_whose_setup_does_not_load_says_where() {
+        let spec = with_overlay(
+            "  - target: $.paths['/conversations/{conversation_id}'].post\n    update:\n      x-conformance-derive:\n        setup: [{operation: createConversation, capture: {conv: '$['}}]\n        path_params: {conversation_id: '{{conv.id}}'}\n",
+        );
+        let derived = derive(&spec);
+        let probe = derived
+            .probes
+            .iter()
+            .find(|p| p.operation == "updateConversation")
+            .unwrap();
+        let err = Builder::new(&spec).case(probe).unwrap_err().error;
+        assert!(
+            err.starts_with(
+                "the derived case does not load (check x-conformance-derive of updateConversation in the overlay): x-conformance-derive of updateConversation:"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("capture `conv`"), "{err}");
     }
 
     #[test]

@@ -102,6 +102,9 @@ fn ok(body: impl Into<Body>) -> Answer {
 
 /// The single entry point of the app.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    if !app.config.latency.is_zero() {
+        tokio::time::sleep(app.config.latency).await;
+    }
     use std::sync::atomic::Ordering::SeqCst;
     let load = &app.load;
     if app.deviates(Deviation::StallsAfter500) {

@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub api_key: Option<String>,
     /// Known deviations of real servers to imitate; none for the reference behaviour.
     pub deviations: Vec<Deviation>,
+    /// Added before every answer, to see how a run fares against a remote server.
+    pub latency: std::time::Duration,
     pub limits: Limits,
 }
 

@@ -1254,3 +1254,39 @@ async fn concurrent_item_adds_are_all_kept() {
     }
     assert_eq!(listed, written);
 }
+
+#[tokio::test]
+async fn latency_delays_every_answer_and_changes_nothing_else() {
+    let latency = std::time::Duration::from_millis(150);
+    let server = spawn(
+        ServerConfig {
+            latency,
+            ..ServerConfig::default()
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await
+    .expect("server starts");
+    let mut api = Api::start().await;
+    api.server = server;
+    for path in ["/conversations/conv_unknown", "/nowhere"] {
+        let started = std::time::Instant::now();
+        let answer = api.get(path).await;
+        assert!(
+            started.elapsed() >= latency,
+            "{path}: {:?}",
+            started.elapsed()
+        );
+        answer.assert_status(404);
+    }
+    let started = std::time::Instant::now();
+    let created = api.post("/conversations", json!({})).await.ok();
+    assert!(started.elapsed() >= latency);
+    assert_eq!(created["object"], "conversation");
+    // Without it, an answer comes at once.
+    let quick = Api::start().await;
+    let started = std::time::Instant::now();
+    quick.get("/nowhere").await.assert_status(404);
+    assert!(started.elapsed() < latency, "{:?}", started.elapsed());
+}
