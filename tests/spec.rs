@@ -348,7 +348,18 @@ async fn a_state_change_without_declared_cleanup_is_refused_unless_opted_in() {
         allowed.all()
     );
     let sent = server.received_requests().await.unwrap_or_default();
-    assert_eq!(sent.len(), 1, "the create only, no delete");
+    let sent: Vec<String> = sent
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "GET /v1/conversations/conv_00000000000000000000000000000000000000000000preflt",
+            "POST /v1/conversations"
+        ],
+        "the preflight and the create, no delete"
+    );
 
     let unknown = with(&["--allow-unsafe", "createModel"]).await;
     unknown.assert_code(2);

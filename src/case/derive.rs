@@ -472,6 +472,11 @@ impl<'s> Builder<'s> {
             let at = format!("x-conformance-derive of {} (setup)", op.id);
             for step in &mut case.steps {
                 step.at = at.clone();
+                // Every setup step comes before the derived one: each is a set-up step of
+                // the case, as the case loader judges the steps before a case's last.
+                if step.requirement == requirement {
+                    super::attribute_set_up(step, spec);
+                }
             }
             let captured = case
                 .steps

@@ -432,16 +432,8 @@ impl Validator<'_> {
         let last = steps.len().saturating_sub(1);
         for (index, step) in steps.iter_mut().enumerate() {
             let named = parsed.steps[index].value.requirement.is_some();
-            if index < last && !named && is_set_up(step) {
-                let owner = step
-                    .operation
-                    .as_deref()
-                    .and_then(|op| self.spec.catalogue.owner("operation", op));
-                if let Some(owner) = owner {
-                    let owner_level = self.spec.catalogue.get(owner).map(|r| r.level);
-                    step.requirement = owner.to_string();
-                    step.level = owner_level.unwrap_or(step.level);
-                }
+            if index < last && !named {
+                attribute_set_up(step, self.spec);
             }
         }
         let cleanup = parsed
@@ -746,6 +738,21 @@ impl Validator<'_> {
             ));
         }
         Ok(matcher)
+    }
+}
+
+/// Gives a set-up step (see [`is_set_up`]) to the requirement that owns its operation.
+pub(crate) fn attribute_set_up(step: &mut Step, spec: &Spec) {
+    if !is_set_up(step) {
+        return;
+    }
+    let owner = step
+        .operation
+        .as_deref()
+        .and_then(|op| spec.catalogue.owner("operation", op));
+    if let Some(owner) = owner {
+        step.requirement = owner.to_string();
+        step.level = spec.catalogue.get(owner).map_or(step.level, |r| r.level);
     }
 }
 
