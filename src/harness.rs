@@ -651,6 +651,13 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         discovered.unread.push(derived.to_string());
         discovered.cases
     };
+    let mut cases = cases;
+    if exact
+        .as_deref()
+        .is_none_or(|name| name.starts_with(crate::probe::PREFIX))
+    {
+        cases.extend(crate::probe::generate(&spec));
+    }
     let cases = refuse_snapshot_collisions(cases);
     let expectations = match &settings.expectations {
         Some(path) => {

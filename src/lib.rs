@@ -142,6 +142,7 @@ pub mod date;
 pub mod expectation;
 pub mod harness;
 pub mod preflight;
+pub mod probe;
 pub mod report;
 pub mod request_log;
 pub mod run;
