@@ -12,7 +12,8 @@
 //! overlay's `x-conformance-derive` (its `setup` and `path_params`), of the operation or of
 //! another on the same path. A probe whose premise does not hold (a body that the schema
 //! rejects, a field that is not unknown, a path nothing can set up) is not sent: the failing
-//! case [`SELF_CHECK_ID`] names it, as a bug of the generator or the overlay.
+//! case [`SELF_CHECK_ID`] names it, as a bug of the generator or the overlay. A kind is
+//! generated only where the catalogue has its requirement (GEN-04, GEN-07, GEN-08, ITM-11).
 
 pub mod auth;
 pub mod isolation;
@@ -28,7 +29,9 @@ pub const PREFIX: &str = "probe/";
 /// The failing case that reports probes whose premise does not hold.
 pub const SELF_CHECK_ID: &str = "probe/generator-self-check";
 
-/// Every probe of the spec, then the self-check case when some premise failed.
+/// Every probe of the spec, then the self-check case when some premise failed. A kind of
+/// probe is generated only when the catalogue has its requirement: a suite of its own (another
+/// API, another catalogue) opts in to an obligation by stating it.
 pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
     let mut out = Probes::default();
     for op in spec.operations() {
@@ -39,11 +42,20 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
                 continue;
             }
         };
-        auth::probes(&context, &mut out);
-        unknown_fields::probes(&context, &mut out);
-        isolation::probes(&context, &mut out);
+        let kinds: [(&str, Kind); 3] = [
+            (auth::REQUIREMENT, auth::probes),
+            (unknown_fields::REQUIREMENT, unknown_fields::probes),
+            (isolation::REQUIREMENT, isolation::probes),
+        ];
+        for (requirement, probes) in kinds {
+            if spec.catalogue.get(requirement).is_some() {
+                probes(&context, &mut out);
+            }
+        }
     }
-    methods::probes(spec, &mut out);
+    if spec.catalogue.get(methods::REQUIREMENT).is_some() {
+        methods::probes(spec, &mut out);
+    }
     let mut cases: Vec<Result<Case, Broken>> = out.cases.into_iter().map(Ok).collect();
     if !out.inconsistent.is_empty() {
         let mut error = "probe self-check: what follows does not hold for the spec and is not \
@@ -77,6 +89,9 @@ pub fn obligations(spec: &Spec) -> Vec<(String, String)> {
     }
     seen
 }
+
+/// Adds the probes of one kind for one operation.
+type Kind = fn(&Context, &mut Probes);
 
 /// What the probes of one generation found: the cases, and premises that do not hold.
 #[derive(Default)]
@@ -291,4 +306,54 @@ pub fn success_statuses(op: &Operation) -> Vec<u16> {
         .filter_map(|s| s.parse::<u16>().ok())
         .filter(|s| (200..300).contains(s))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn spec() -> Spec {
+        Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn every_operation_in_scope_gets_its_probes_under_catalogue_requirements() {
+        let spec = spec();
+        let cases: Vec<Case> = generate(&spec)
+            .into_iter()
+            .map(|c| c.unwrap_or_else(|b| panic!("{}: {}", b.id, b.error)))
+            .collect();
+        let ids: BTreeSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), cases.len(), "probe names are unique");
+        for case in &cases {
+            assert!(case.id.starts_with(PREFIX), "{}", case.id);
+            for step in &case.steps {
+                assert!(
+                    spec.catalogue.get(&step.requirement).is_some(),
+                    "{}",
+                    case.id
+                );
+            }
+        }
+        for op in spec.operations() {
+            for variant in ["no_header", "empty_bearer"] {
+                let id = format!("{PREFIX}{}/auth/{variant}", op.id);
+                assert!(ids.contains(id.as_str()), "{id}");
+            }
+        }
+        // A field another operation takes is unknown to update.
+        assert!(ids.contains("probe/updateConversation/unknown-field/items"));
+        assert!(!ids.contains("probe/createConversation/unknown-field/items"));
+        assert!(ids.contains("probe/getConversationItem/isolation/other_parent"));
+        assert!(ids.contains("probe/deleteConversationItem/isolation/other_parent"));
+        // Nothing that could change what no case deletes.
+        let unsafe_sent: Vec<_> = cases
+            .iter()
+            .flat_map(|c| &c.steps)
+            .filter(|s| s.operation.is_none() && s.path == "/conversations" && s.method != "GET")
+            .collect();
+        assert!(unsafe_sent.is_empty(), "{unsafe_sent:?}");
+    }
 }
