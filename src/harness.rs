@@ -652,9 +652,11 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         discovered.cases
     };
     let mut cases = cases;
-    if exact
-        .as_deref()
-        .is_none_or(|name| name.starts_with(crate::probe::PREFIX))
+    // Probes are generated cases too: `--no-derived` leaves them out with the derived ones.
+    if settings.derived
+        && exact
+            .as_deref()
+            .is_none_or(|name| name.starts_with(crate::probe::PREFIX))
     {
         cases.extend(crate::probe::generate(&spec));
     }
