@@ -130,6 +130,7 @@ fn expectations() -> Vec<Expectation> {
         e(D::UndeclaredMethodsAsRetrieve, Should("GEN-07"), &[]),
         e(D::ItemsUnknownFieldsIgnored, Should("GEN-08"), &[]),
         e(D::ItemsAcrossConversations, Must(&["ITM-11"]), &[]),
+        e(D::MetadataValuesTrimmed, Must(&["GEN-09"]), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),

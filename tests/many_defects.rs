@@ -246,6 +246,7 @@ async fn a_fresh_server_that_breaks_under_a_burst_is_warmed_up_by_one_request_fi
     )
     .await
     .unwrap();
+    conformance::target::install_tls_provider();
     let client = reqwest::Client::new();
     let url = format!("{}/conversations", server.base_url());
     let burst = (0..4).map(|_| {

@@ -3,7 +3,7 @@
 //! Where a derived case probes a constraint of one schema, a probe checks what each operation
 //! owes as such: it answers 401 without a key ([`auth`]), its path answers 404 or 405 to the
 //! methods it does not declare ([`methods`]), it rejects unknown top-level body fields
-//! ([`unknown_fields`]), and a child resource is not reachable under another parent
+//! ([`unknown_fields`]), stores strings byte for byte ([`fidelity`]), and a child resource is not reachable under another parent
 //! ([`isolation`]).
 //!
 //! Probes are ordinary [`Case`] values, built here directly: the same runner, verdicts,
@@ -13,9 +13,11 @@
 //! another on the same path. A probe whose premise does not hold (a body that the schema
 //! rejects, a field that is not unknown, a path nothing can set up) is not sent: the failing
 //! case [`SELF_CHECK_ID`] names it, as a bug of the generator or the overlay. A kind is
-//! generated only where the catalogue has its requirement (GEN-04, GEN-07, GEN-08, ITM-11).
+//! generated only where the catalogue has its requirement (GEN-04, GEN-07, GEN-08, GEN-09,
+//! ITM-11).
 
 pub mod auth;
+pub mod fidelity;
 pub mod isolation;
 pub mod methods;
 pub mod unknown_fields;
@@ -42,8 +44,9 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
                 continue;
             }
         };
-        let kinds: [(&str, Kind); 3] = [
+        let kinds: [(&str, Kind); 4] = [
             (auth::REQUIREMENT, auth::probes),
+            (fidelity::REQUIREMENT, fidelity::probes),
             (unknown_fields::REQUIREMENT, unknown_fields::probes),
             (isolation::REQUIREMENT, isolation::probes),
         ];
@@ -347,6 +350,9 @@ mod tests {
         assert!(ids.contains("probe/updateConversation/unknown-field/items"));
         assert!(!ids.contains("probe/createConversation/unknown-field/items"));
         assert!(ids.contains("probe/getConversationItem/isolation/other_parent"));
+        // The metadata maps of create and update are found by their schema.
+        assert!(ids.contains("probe/createConversation/fidelity/metadata"));
+        assert!(ids.contains("probe/updateConversation/fidelity/metadata"));
         assert!(ids.contains("probe/deleteConversationItem/isolation/other_parent"));
         // Nothing that could change what no case deletes.
         let unsafe_sent: Vec<_> = cases

@@ -130,6 +130,8 @@ deviations! {
         "adding items ignores unknown top-level body fields (GEN-08, SHOULD)",
     ItemsAcrossConversations = "items-across-conversations":
         "an item is retrieved and deleted under any existing conversation's path (ITM-11)",
+    MetadataValuesTrimmed = "metadata-values-trimmed":
+        "metadata values are stored with surrounding whitespace trimmed (GEN-09)",
     StallsAfter500 = "stalls-after-500":
         "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
     BreaksUnderBurst = "breaks-under-burst":
