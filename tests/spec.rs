@@ -640,3 +640,41 @@ async fn an_operation_in_scope_gets_the_probes_its_catalogue_states_with_no_code
     strict.assert_test("probe/listModels/auth/empty_bearer", "FAILED");
     strict.assert_test("probe/listModels/auth/no_header", "ok");
 }
+
+#[tokio::test]
+async fn a_stored_string_field_added_to_a_schema_gets_its_probes_with_no_code_change() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let specs = fixture.copy_specs();
+    let overlay = specs.join("overlay.yaml");
+    let mut text = std::fs::read_to_string(&overlay).unwrap();
+    text.push_str(
+        "  - target: $.components.schemas.CreateConversationBody.properties\n    \
+         description: a second map of strings\n    update:\n      \
+         labels: {type: object, additionalProperties: {type: string}}\n",
+    );
+    std::fs::write(&overlay, text).unwrap();
+    let list = exec(
+        args(&[
+            "run",
+            "--list",
+            "--spec-dir",
+            &specs.display().to_string(),
+            "probe/",
+        ]),
+        &[],
+    )
+    .await;
+    list.assert_code(0);
+    // Create stores it (its strings must round-trip); update does not know it.
+    list.assert_contains("probe/createConversation/fidelity/labels: test");
+    list.assert_contains("probe/createConversation/fidelity/metadata: test");
+    list.assert_contains("probe/updateConversation/unknown-field/labels: test");
+    list.assert_contains("probe/createConversationItems/unknown-field/labels: test");
+    assert!(
+        !list
+            .stdout
+            .contains("probe/createConversation/unknown-field/labels"),
+        "{}",
+        list.stdout
+    );
+}
