@@ -84,11 +84,25 @@ pub fn report(spec: &Spec, cases: &[Result<Case, Broken>], derived: &Derived) ->
         );
     }
     let mut missing = (0, 0, 0);
+    let probes: Vec<Case> = crate::probe::generate(spec).into_iter().flatten().collect();
     for op in spec.operations() {
         let _ = writeln!(out, "\n{} ({} {})", op.id, op.method, op.path);
         missing.0 += statuses(&mut out, spec, op, &loaded);
         missing.1 += fields(&mut out, spec, op, &loaded);
         missing.2 += constraints(&mut out, op, derived, &covered_by);
+        probed(&mut out, op, &probes);
+    }
+    let unsafe_methods: Vec<String> = crate::probe::methods::undeclared(spec)
+        .into_iter()
+        .filter(|u| !u.safe)
+        .map(|u| format!("{} {}", u.method, u.path))
+        .collect();
+    if !unsafe_methods.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nundeclared methods not probed (a 2xx could change what no case deletes): {}",
+            unsafe_methods.join(", ")
+        );
     }
     let _ = writeln!(
         out,
@@ -109,6 +123,29 @@ pub fn report(spec: &Spec, cases: &[Result<Case, Broken>], derived: &Derived) ->
         );
     }
     out
+}
+
+/// The obligations the probes check on `op`: each kind with its variants.
+fn probed(out: &mut String, op: &Operation, probes: &[Case]) {
+    let prefix = format!("{}{}/", crate::probe::PREFIX, op.id);
+    let mut kinds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for case in probes {
+        if let Some((kind, variant)) = case
+            .id
+            .strip_prefix(&prefix)
+            .and_then(|r| r.split_once('/'))
+        {
+            kinds.entry(kind).or_default().push(variant);
+        }
+    }
+    if kinds.is_empty() {
+        let _ = writeln!(out, "  probes: none");
+        return;
+    }
+    let _ = writeln!(out, "  probes ({}):", crate::probe::PREFIX);
+    for (kind, variants) in kinds {
+        let _ = writeln!(out, "    {kind:<24} {}", variants.join(", "));
+    }
 }
 
 /// The steps of every case that call `op` (by operation id, or by method and path).

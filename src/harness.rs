@@ -666,6 +666,15 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         discovered.unread.push(derived.to_string());
         discovered.cases
     };
+    let mut cases = cases;
+    // Probes are generated cases too: `--no-derived` leaves them out with the derived ones.
+    if settings.derived
+        && exact
+            .as_deref()
+            .is_none_or(|name| name.starts_with(crate::probe::PREFIX))
+    {
+        cases.extend(crate::probe::generate(&spec));
+    }
     let cases = refuse_snapshot_collisions(cases);
     let expectations = match &settings.expectations {
         Some(path) => {

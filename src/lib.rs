@@ -4,7 +4,8 @@
 //!
 //! The data flow, one module each: [`spec`] loads the official OpenAPI extract, our overlay
 //! and the requirements catalogue; [`case`] discovers and validates the YAML cases, and
-//! [`case::derive`] derives more from the request schemas; [`run`]
+//! [`case::derive`] derives more from the request schemas, [`probe`] what every operation
+//! owes; [`run`]
 //! sends each step to the [`target`] and [`check`]s the answers; [`verdict`] decides what a
 //! finding means (MUST fails, SHOULD warns, INFO is observed); [`snapshot`] keeps regression
 //! snapshots through insta; [`harness`] turns cases into libtest trials, applies the
@@ -129,6 +130,17 @@
 //! `derived/generator-self-check` names it. For the spec embedded in the binary that answer is
 //! fixed when it is built (a test of this crate proves it clean), so only `--spec-dir` pays it.
 //!
+//! # Probes
+//!
+//! [`probe`] generates, for every operation in scope, the obligations every operation owes,
+//! as case values named `probe/<operation>/<kind>/<variant>`: 401 without a key and with an
+//! empty bearer (GEN-04), 404 or 405 to each undeclared method of the path where sending it is
+//! safe (GEN-07), 400 `unknown_parameter` to an unknown top-level field, also one another
+//! operation takes (GEN-08), every string of a map field (metadata) stored byte for byte
+//! (GEN-09), and 404 for an item under another conversation, a delete so
+//! changing nothing (ITM-11). A kind is generated where the catalogue has its requirement; a
+//! probe whose premise fails is reported by the failing case `probe/generator-self-check`.
+//!
 //! `covers:` in a case file lists derived cases the file checks at least as strictly (the same
 //! request, and more): they are not generated. A name that is no derived case is an error.
 
@@ -143,6 +155,7 @@ pub mod date;
 pub mod expectation;
 pub mod harness;
 pub mod preflight;
+pub mod probe;
 pub mod report;
 pub mod request_log;
 pub mod run;

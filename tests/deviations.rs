@@ -66,10 +66,15 @@ fn expectations() -> Vec<Expectation> {
         ),
         e(D::EmptyUpdateAccepted, Must(&["UPD-10"]), &[]),
         e(D::NullMetadataRejected, Must(&["UPD-12"]), &[]),
-        e(D::UnknownFieldsIgnored, Should("UPD-17"), &[]),
+        // The probes of every operation with a body find it too.
+        e(D::UnknownFieldsIgnored, Should("UPD-17"), &["GEN-08"]),
         e(D::CreateWithoutBodyRejected, Must(&["CRE-01"]), &[]),
-        // The metadata at the limits is not answered back either.
-        e(D::CreateIgnoresMetadata, Must(&["CRE-02"]), &["CRE-05"]),
+        // The metadata at the limits is not answered back either, nor the fidelity corpus.
+        e(
+            D::CreateIgnoresMetadata,
+            Must(&["CRE-02"]),
+            &["CRE-05", "GEN-09"],
+        ),
         e(D::UpdateNotPersisted, Must(&["UPD-03"]), &[]),
         e(D::UpdateChangesCreatedAt, Must(&["UPD-02"]), &[]),
         e(D::UpdateChangesId, Must(&["UPD-02"]), &[]),
@@ -97,11 +102,12 @@ fn expectations() -> Vec<Expectation> {
         e(
             D::ErrorsWithoutParamCode,
             Should("GEN-03"),
-            &["UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03"],
+            &["UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03", "GEN-08"],
         ),
         e(D::ErrorsWithoutType, Must(&["GEN-02"]), ERROR_OBJECT),
         e(D::NoKeyServed, Should("GEN-04"), &[]),
-        e(D::UnknownPath200, Should("GEN-06"), &[]),
+        // An undeclared method is an unknown route to it as well.
+        e(D::UnknownPath200, Should("GEN-06"), &["GEN-07"]),
         e(D::UnknownPathText404, Must(&["GEN-01"]), &["GEN-02"]),
         e(D::JsonAsTextPlain, Must(&["GEN-01"]), &[]),
         e(D::InvalidJson500, Must(&["UPD-16", "GEN-05"]), &[]),
@@ -114,12 +120,21 @@ fn expectations() -> Vec<Expectation> {
         e(D::IncludeBracketsRejected, Must(&["ITM-06"]), &[]),
         e(D::ItemCountNotLimited, Must(&["CRE-06", "ITM-02"]), &[]),
         e(D::ItemDeleteAnswersDeletedObject, Must(&["ITM-08"]), &[]),
-        // The deleted item is "retrieved" too.
-        e(D::UnknownItemsPlaceholder, Must(&["ITM-07"]), &["ITM-08"]),
+        // The deleted item is "retrieved" too, and so is an item under another conversation.
+        e(
+            D::UnknownItemsPlaceholder,
+            Must(&["ITM-07"]),
+            &["ITM-08", "ITM-11"],
+        ),
         e(D::ItemStatusNull, Must(&["ITM-01"]), &[]),
         e(D::ListsWithoutFirstLastIds, Must(&["ITM-04"]), &[]),
         e(D::CreateIgnoresItems, Must(&["CRE-06"]), &[]),
         e(D::CreateMetadataNull, Must(&["CRE-01"]), &[]),
+        e(D::ItemsWithoutAuth, Should("GEN-04"), &[]),
+        e(D::UndeclaredMethodsAsRetrieve, Should("GEN-07"), &[]),
+        e(D::ItemsUnknownFieldsIgnored, Should("GEN-08"), &[]),
+        e(D::ItemsAcrossConversations, Must(&["ITM-11"]), &[]),
+        e(D::MetadataValuesTrimmed, Must(&["GEN-09"]), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),

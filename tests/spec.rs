@@ -595,3 +595,109 @@ async fn a_suite_of_its_own_for_another_operation_runs_with_no_code_change() {
         "tests/fixtures/models/specs/openapi.yaml is not what `spec extract` makes"
     );
 }
+
+/// Copies a folder (one level of subfolders, as a suite's `specs/` and `cases/` are).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_operation_in_scope_gets_the_probes_its_catalogue_states_with_no_code_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("models");
+    copy_dir(&root().join("tests/fixtures/models"), &suite);
+    // The catalogue states the obligation: every operation in scope gets its probes.
+    let catalogue = suite.join("specs/requirements.yaml");
+    let mut text = std::fs::read_to_string(&catalogue).unwrap();
+    text.push_str(
+        "  - id: GEN-04\n    level: SHOULD\n    area: \"Every endpoint\"\n    source: \"live\"\n    \
+         text: \"a request without `Authorization` answers 401\"\n",
+    );
+    std::fs::write(&catalogue, text).unwrap();
+    let with = |server: &MockServer| {
+        let mut list = args(&["run", "--timeout", "5", "--base-url", &base(server)]);
+        for (flag, path) in [
+            ("--spec-dir", suite.join("specs")),
+            ("--cases", suite.join("cases")),
+            ("--snapshots", dir.path().join("snapshots")),
+        ] {
+            list.push(flag.into());
+            list.push(path.display().to_string());
+        }
+        list
+    };
+    // The mock serves any Authorization header, also an empty bearer: only that probe warns.
+    let server = models_server(serde_json::json!({
+        "id": "gpt-4o", "object": "model", "created": 1686935002, "owned_by": "openai"
+    }))
+    .await;
+    let mut listed = with(&server);
+    listed.push("--list".into());
+    let listed = exec(listed, &[]).await;
+    listed.assert_code(0);
+    listed.assert_contains("probe/listModels/auth/no_header: test");
+    listed.assert_contains("probe/listModels/auth/empty_bearer: test");
+    assert!(
+        !listed.stdout.contains("/method/"),
+        "no method of /models is safe to probe (nothing deletes what they could create):\n{}",
+        listed.stdout
+    );
+    let run = exec(with(&server), &[]).await;
+    run.assert_code(0);
+    run.assert_test("probe/listModels/auth/no_header", "ok");
+    run.assert_contains("GEN-04 SHOULD: expected status 401, got 200");
+    run.assert_contains("probe/listModels/auth/empty_bearer");
+    let mut strict = with(&server);
+    strict.push("--strict".into());
+    let strict = exec(strict, &[]).await;
+    strict.assert_code(1);
+    strict.assert_test("probe/listModels/auth/empty_bearer", "FAILED");
+    strict.assert_test("probe/listModels/auth/no_header", "ok");
+}
+
+#[tokio::test]
+async fn a_stored_string_field_added_to_a_schema_gets_its_probes_with_no_code_change() {
+    let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
+    let specs = fixture.copy_specs();
+    let overlay = specs.join("overlay.yaml");
+    let mut text = std::fs::read_to_string(&overlay).unwrap();
+    text.push_str(
+        "  - target: $.components.schemas.CreateConversationBody.properties\n    \
+         description: a second map of strings\n    update:\n      \
+         labels: {type: object, additionalProperties: {type: string}}\n",
+    );
+    std::fs::write(&overlay, text).unwrap();
+    let list = exec(
+        args(&[
+            "run",
+            "--list",
+            "--spec-dir",
+            &specs.display().to_string(),
+            "probe/",
+        ]),
+        &[],
+    )
+    .await;
+    list.assert_code(0);
+    // Create stores it (its strings must round-trip); update does not know it.
+    list.assert_contains("probe/createConversation/fidelity/labels: test");
+    list.assert_contains("probe/createConversation/fidelity/metadata: test");
+    list.assert_contains("probe/updateConversation/unknown-field/labels: test");
+    list.assert_contains("probe/createConversationItems/unknown-field/labels: test");
+    assert!(
+        !list
+            .stdout
+            .contains("probe/createConversation/unknown-field/labels"),
+        "{}",
+        list.stdout
+    );
+}

@@ -1694,6 +1694,23 @@ fn number(value: f64) -> Value {
     }
 }
 
+/// A valid value for the schema at `pointer` (its `x-conformance-example`, else the smallest
+/// the generator builds), as the derived cases would send it for `op`; `None` when there is none.
+pub fn sample(spec: &Spec, op: &Operation, pointer: &str) -> Option<Value> {
+    let generator = Generator {
+        spec,
+        doc: spec.document(),
+        bad_examples: RefCell::default(),
+        op,
+        probes: Vec::new(),
+        skipped: Vec::new(),
+        base_body: None,
+        base_query: Vec::new(),
+    };
+    let (p, n) = generator.node(pointer)?;
+    generator.sample(&p, n, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

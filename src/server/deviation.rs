@@ -122,6 +122,16 @@ deviations! {
         "items given at create are dropped (CRE-06)",
     CreateMetadataNull = "create-metadata-null":
         "a conversation created without metadata has `metadata: null` (CRE-01)",
+    ItemsWithoutAuth = "items-without-auth":
+        "item operations are served without an API key (GEN-04, SHOULD)",
+    UndeclaredMethodsAsRetrieve = "undeclared-methods-as-retrieve":
+        "PUT and PATCH are answered as GET on every path (GEN-07, SHOULD)",
+    ItemsUnknownFieldsIgnored = "items-unknown-fields-ignored":
+        "adding items ignores unknown top-level body fields (GEN-08, SHOULD)",
+    ItemsAcrossConversations = "items-across-conversations":
+        "an item is retrieved and deleted under any existing conversation's path (ITM-11)",
+    MetadataValuesTrimmed = "metadata-values-trimmed":
+        "metadata values are stored with surrounding whitespace trimmed (GEN-09)",
     StallsAfter500 = "stalls-after-500":
         "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
     BreaksUnderBurst = "breaks-under-burst":

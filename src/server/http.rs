@@ -201,11 +201,20 @@ impl Operation {
 async fn route(app: &App, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
     check_head(&parts)?;
-    if !app.deviates(Deviation::NoKeyServed) {
+    let item_path = parts.uri.path().contains("/items");
+    let served_without_key = app.deviates(Deviation::NoKeyServed)
+        || (item_path && app.deviates(Deviation::ItemsWithoutAuth));
+    if !served_without_key {
         authorize(&parts.headers, &app.config)?;
     }
     let query = parts.uri.query();
-    let Some(op) = operation(&parts.method, parts.uri.path()) else {
+    let method = match parts.method {
+        Method::PUT | Method::PATCH if app.deviates(Deviation::UndeclaredMethodsAsRetrieve) => {
+            Method::GET
+        }
+        ref method => method.clone(),
+    };
+    let Some(op) = operation(&method, parts.uri.path()) else {
         if app.deviates(Deviation::UnknownPath200) {
             return ok("{}");
         }
@@ -300,6 +309,7 @@ async fn route(app: &App, request: Request) -> Answer {
         }
         Operation::GetItem(id, item_id) => {
             validate::query(query, Accepts::Include, deviations)?;
+            let id = holder_of(app, id, &item_id);
             match store.get_item(&id, &item_id) {
                 Err(Missing::Item) if app.deviates(Deviation::UnknownItemsPlaceholder) => {
                     ok(PLACEHOLDER_ITEM)
@@ -311,6 +321,7 @@ async fn route(app: &App, request: Request) -> Answer {
         }
         Operation::DeleteItem(id, item_id) => {
             validate::query(query, Accepts::Nothing, deviations)?;
+            let id = holder_of(app, id, &item_id);
             let conversation = store
                 .delete_item(&id, &item_id)
                 .map_err(|missing| not_found(missing, &id, &item_id))?;
@@ -325,6 +336,15 @@ async fn route(app: &App, request: Request) -> Answer {
             ok(conversation)
         }
     }
+}
+
+/// The conversation an item operation works on: the path's, unless the server finds items
+/// under any existing conversation ([`Deviation::ItemsAcrossConversations`]).
+fn holder_of(app: &App, id: String, item_id: &str) -> String {
+    if !app.deviates(Deviation::ItemsAcrossConversations) || app.store.get(&id).is_none() {
+        return id;
+    }
+    app.store.holder_of(item_id).unwrap_or(id)
 }
 
 /// 404 for a conversation that does not exist, or `placeholder` when the server makes up data.
@@ -409,7 +429,9 @@ fn full(full: Full) -> ApiError {
 
 fn items_body(body: &[u8], deviations: Deviations) -> Result<Vec<NewMessage>, ApiError> {
     let mut body: Map<String, Value> = validate::object_body(body, deviations)?.unwrap_or_default();
-    validate::known_fields(&body, &["items"], deviations)?;
+    if !deviations.deviates(Deviation::ItemsUnknownFieldsIgnored) {
+        validate::known_fields(&body, &["items"], deviations)?;
+    }
     let items = body
         .remove("items")
         .ok_or_else(|| ApiError::missing_parameter("items"))?;

@@ -380,6 +380,17 @@ impl Store {
             .ok_or(Missing::Item)
     }
 
+    /// The conversation that holds `item_id`, if any.
+    pub(crate) fn holder_of(&self, item_id: &str) -> Option<String> {
+        self.shards.iter().find_map(|shard| {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            shard
+                .iter()
+                .find(|(_, c)| c.index.contains_key(item_id))
+                .map(|(id, _)| id.clone())
+        })
+    }
+
     /// Removes one item; answers the conversation's JSON.
     pub(crate) fn delete_item(&self, id: &str, item_id: &str) -> Result<Bytes, Missing> {
         let mut shard = self.write(id);

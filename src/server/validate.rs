@@ -118,6 +118,13 @@ pub(crate) fn metadata(
             ));
         }
     }
+    if deviations.deviates(Deviation::MetadataValuesTrimmed) {
+        let trimmed = map.into_iter().map(|(key, value)| match value {
+            Value::String(text) => (key, Value::from(text.trim())),
+            other => (key, other),
+        });
+        return Ok(trimmed.collect());
+    }
     Ok(map)
 }
 
