@@ -235,7 +235,7 @@ async fn spec_extract_makes_the_committed_extract_byte_for_byte() {
     list.push(out.display().to_string());
     let run = exec(list, &[]).await;
     run.assert_code(0);
-    assert!(run.stdout.contains("8 operations"), "{}", run.all());
+    assert!(run.stdout.contains("12 operations"), "{}", run.all());
     let made = std::fs::read_to_string(&out).unwrap();
     let committed = std::fs::read_to_string(root().join("specs/openapi.yaml")).unwrap();
     assert!(made.contains(&format!("# Commit: {UPSTREAM_COMMIT} (2026-08-21)")));
