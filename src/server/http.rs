@@ -31,6 +31,7 @@ pub(crate) struct App {
     pub(crate) config: ServerConfig,
     pub(crate) deviations: Deviations,
     pub(crate) store: Store,
+    pub(crate) responses: super::responses::Responses,
     /// For the load deviations: how the server has been asked so far.
     pub(crate) load: Load,
 }
@@ -202,6 +203,10 @@ async fn route(app: &App, request: Request) -> Answer {
         authorize(&parts.headers, &app.config)?;
     }
     let query = parts.uri.query();
+    if let Some(op) = super::responses::operation(&parts.method, parts.uri.path()) {
+        let body = read_body(app, body, &parts.headers).await?;
+        return super::responses::handle(app, op, query, &body);
+    }
     let Some(op) = operation(&parts.method, parts.uri.path()) else {
         if app.deviates(Deviation::UnknownPath200) {
             return ok("{}");
