@@ -120,6 +120,12 @@ fn expectations() -> Vec<Expectation> {
         e(D::ListsWithoutFirstLastIds, Must(&["ITM-04"]), &[]),
         e(D::CreateIgnoresItems, Must(&["CRE-06"]), &[]),
         e(D::CreateMetadataNull, Must(&["CRE-01"]), &[]),
+        e(D::StreamWithoutSequenceNumbers, Must(&["RSP-10"]), &[]),
+        e(D::StreamWithoutDoneEvents, Must(&["RSP-11"]), &[]),
+        e(D::StreamTwoResponseIds, Must(&["RSP-12"]), &[]),
+        e(D::StreamDoneTrailer, Must(&["RSP-09"]), &[]),
+        e(D::PreviousResponseIdIgnored, Must(&["RSP-07"]), &[]),
+        e(D::CutStatusCompleted, Must(&["RSP-04"]), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),

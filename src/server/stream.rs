@@ -13,7 +13,9 @@ pub(crate) fn events(response: &Value, output: &Output, deviations: Deviations) 
     let mut started = response.clone();
     started["status"] = json!("in_progress");
     started["output"] = json!([]);
-    started["usage"] = Value::Null;
+    if let Some(started) = started.as_object_mut() {
+        started.remove("usage");
+    }
     started["incomplete_details"] = Value::Null;
     if deviations.deviates(Deviation::StreamTwoResponseIds) {
         started["id"] = json!(super::store::random_id("resp_"));
