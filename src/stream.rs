@@ -430,6 +430,94 @@ impl Grammar {
 mod tests {
     use super::*;
 
+    fn spec() -> Spec {
+        Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    /// A text stream as the grammar wants it, with `edit` applied to its events.
+    fn stream(edit: impl Fn(&mut Vec<Value>)) -> String {
+        let response = |status: &str, output: Value| {
+            serde_json::json!({"id": "resp_1", "object": "response", "created_at": 1, "status": status,
+                "error": null, "incomplete_details": null, "instructions": null, "model": "m",
+                "output": output, "parallel_tool_calls": true, "temperature": 1.0, "tool_choice": "auto",
+                "tools": [], "top_p": 1.0, "metadata": {}})
+        };
+        let part = |text: &str| serde_json::json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+        let item = serde_json::json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": [part("a b")]});
+        let text = |kind: &str, key: &str, value: &str| serde_json::json!({"type": kind, "item_id": "msg_1", "output_index": 0, "content_index": 0, key: value, "logprobs": []});
+        let mut events = vec![
+            serde_json::json!({"type": "response.created", "response": response("in_progress", serde_json::json!([]))}),
+            serde_json::json!({"type": "response.in_progress", "response": response("in_progress", serde_json::json!([]))}),
+            serde_json::json!({"type": "response.output_item.added", "output_index": 0, "item": {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []}}),
+            serde_json::json!({"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": part("")}),
+            text("response.output_text.delta", "delta", "a"),
+            text("response.output_text.delta", "delta", " b"),
+            text("response.output_text.done", "text", "a b"),
+            serde_json::json!({"type": "response.content_part.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": part("a b")}),
+            serde_json::json!({"type": "response.output_item.done", "output_index": 0, "item": item.clone()}),
+            serde_json::json!({"type": "response.completed", "response": response("completed", serde_json::json!([item]))}),
+        ];
+        edit(&mut events);
+        events
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                let mut e = e.clone();
+                if e.get("sequence_number").is_none() {
+                    e["sequence_number"] = n.into();
+                }
+                format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or(""))
+            })
+            .collect()
+    }
+
+    fn failing(body: &str) -> Vec<String> {
+        let checked = check(&spec(), "text/event-stream; charset=utf-8", body);
+        let mut ids: Vec<String> = checked
+            .findings
+            .iter()
+            .filter_map(|f| f.requirement.clone())
+            .collect();
+        ids.dedup();
+        ids
+    }
+
+    #[test]
+    fn each_check_kind_passes_a_good_stream_and_fails_its_break() {
+        let good = stream(|_| {});
+        assert_eq!(failing(&good), Vec::<String>::new(), "{good}");
+        assert_eq!(failing(&format!("{good}data: [DONE]\n\n")), ["RSP-09"]);
+        assert_eq!(
+            failing(&good.replacen("event: response.in_progress", "event: response.other", 1)),
+            ["RSP-09"]
+        );
+        assert_eq!(
+            failing(&stream(|e| e.insert(
+                4,
+                serde_json::json!({"type": "response.output_text.shout"})
+            ))),
+            ["RSP-13"]
+        );
+        assert_eq!(
+            failing(&stream(|e| e[5]["sequence_number"] = 9.into())),
+            ["RSP-10"]
+        );
+        assert_eq!(
+            failing(&stream(|e| {
+                e.remove(6);
+            })),
+            ["RSP-11"]
+        );
+        assert_eq!(
+            failing(&stream(|e| e[0]["response"]["id"] = "resp_2".into())),
+            ["RSP-12"]
+        );
+        assert_eq!(
+            failing(&stream(|e| e[5]["delta"] = " c".into())),
+            ["RSP-12"]
+        );
+    }
+
     #[test]
     fn splits_events_and_joins_data_lines() {
         let events = parse(

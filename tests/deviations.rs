@@ -97,7 +97,7 @@ fn expectations() -> Vec<Expectation> {
         e(
             D::ErrorsWithoutParamCode,
             Should("GEN-03"),
-            &["UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03"],
+            &["UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03", "RSP-16"],
         ),
         e(D::ErrorsWithoutType, Must(&["GEN-02"]), ERROR_OBJECT),
         e(D::NoKeyServed, Should("GEN-04"), &[]),

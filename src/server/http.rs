@@ -132,7 +132,11 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         Ok(response) => response,
         Err(error) => error.into_response(app.deviations),
     };
-    if app.deviates(Deviation::JsonAsTextPlain) {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if app.deviates(Deviation::JsonAsTextPlain) && is_json {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));

@@ -372,7 +372,6 @@ fn create(app: &App, body: &[u8]) -> Answer {
         "truncation": "disabled",
         "usage": usage,
         "metadata": metadata,
-        "store": store,
         "conversation": conversation.as_ref().map(|id| json!({"id": id})),
         "text": {"format": {"type": "text"}},
     });
