@@ -64,7 +64,12 @@ fn operations_of(document: &Path) -> Vec<(String, String, String)> {
 }
 
 fn fits(template: &str, path: &str) -> bool {
-    let path = path.split('?').next().unwrap_or(path);
+    // A template with a query of its own (`/responses/{id}?beta=true`) is another operation.
+    let (template, template_query) = template.split_once('?').unwrap_or((template, ""));
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if !template_query.is_empty() && !query.split('&').any(|pair| pair == template_query) {
+        return false;
+    }
     let t: Vec<&str> = template.trim_matches('/').split('/').collect();
     let p: Vec<&str> = path.trim_matches('/').split('/').collect();
     t.len() == p.len()
@@ -207,7 +212,13 @@ async fn the_whole_official_document_gives_the_same_cases_verdicts_and_requests(
     let deviating = server::spawn(
         ServerConfig {
             api_key: Some(KEY.to_owned()),
-            deviations: Deviation::ALL.to_vec(),
+            // Every deviation of the contract; not those of load (a stall, a burst), whose
+            // inconclusive cases depend on timing, not on the document.
+            deviations: Deviation::ALL
+                .iter()
+                .copied()
+                .filter(|d| !matches!(d, Deviation::StallsAfter500 | Deviation::BreaksUnderBurst))
+                .collect(),
             ..ServerConfig::default()
         },
         "127.0.0.1",
@@ -483,7 +494,7 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
     same.assert_code(0);
     assert!(
         same.stdout
-            .contains(": 0 changes in the 8 operations in scope"),
+            .contains(": 0 changes in the 12 operations in scope"),
         "{}",
         same.all()
     );
