@@ -118,6 +118,9 @@ struct RunArgs {
     /// Name of the target: keeps its snapshots apart, under snapshots/NAME/
     #[arg(long, env = "CONFORMANCE_TARGET_NAME", value_name = "NAME")]
     target_name: Option<String>,
+    /// The model the Responses cases send (`{{model}}` in a case)
+    #[arg(long, env = "CONFORMANCE_MODEL", value_name = "NAME")]
+    model: Option<String>,
     /// Extra header sent with every request, 'Name: value'; a value 'env:VAR' is read from
     /// the environment and redacted like the key (repeatable)
     #[arg(long = "header", value_name = "'NAME: VALUE'")]
@@ -364,6 +367,11 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         timeout: Duration::from_secs_f64(args.timeout),
         name: args.target_name.clone().filter(|n| !n.is_empty()),
         insecure: args.insecure,
+        model: args
+            .model
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| crate::target::DEFAULT_MODEL.to_owned()),
         record_requests: args
             .record_requests
             .clone()

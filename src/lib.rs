@@ -165,6 +165,7 @@ pub mod selector;
 pub mod server;
 pub mod snapshot;
 pub mod spec;
+pub mod stream;
 pub mod target;
 pub mod template;
 pub mod untrusted;

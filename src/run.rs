@@ -98,6 +98,8 @@ async fn run_steps(
     let mut outcome = CaseOutcome::default();
     let mut snapshots = Vec::new();
     let mut vars = case.vars.clone();
+    vars.entry("model".to_owned())
+        .or_insert_with(|| Value::from(target.config.model.as_str()));
     for step in &case.steps {
         let index = outcome.steps.len();
         if stopping.load(Ordering::SeqCst) {
@@ -118,6 +120,9 @@ async fn run_steps(
         let (record, response) = send(step, target, &vars, (&case.id, index)).await;
         outcome.steps.push(record);
         let response = match response {
+            Ok(response) if step.stream && response.status < 300 => {
+                streamed(spec, response, &mut outcome, index)
+            }
             Ok(response) => response,
             Err(finding) => {
                 if finding.kind == FindingKind::Inconclusive {
@@ -177,6 +182,47 @@ async fn run_steps(
         }
     }
     (outcome, snapshots, vars)
+}
+
+/// Checks a streamed answer event by event and answers the terminal event's `response` as the
+/// step's JSON answer, so that the operation's schema, captures and matchers apply to it.
+fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: usize) -> Response {
+    let content_type = response.content_type().unwrap_or("").to_owned();
+    let checked = crate::stream::check(
+        spec,
+        &content_type,
+        &String::from_utf8_lossy(&response.body),
+    );
+    for finding in checked.findings {
+        if let Some(id) = &finding.requirement {
+            outcome.checked.insert(id.clone());
+        }
+        outcome.findings.push(Finding {
+            step: Some(index),
+            ..finding
+        });
+    }
+    for check in [
+        "stream-framing",
+        "stream-event-schema",
+        "stream-sequence",
+        "stream-grammar",
+        "stream-invariants",
+    ] {
+        if let Some(owner) = spec.catalogue.owner("check", check) {
+            outcome.checked.insert(owner.to_string());
+        }
+    }
+    let mut headers = response.headers.clone();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    let body = checked
+        .response
+        .map(|r| serde_json::to_vec(&r).unwrap_or_default())
+        .unwrap_or_default();
+    Response::new(response.status, headers, body)
 }
 
 /// Runs the implicit checks, the status check, the captures and the expectations of a step.
@@ -663,6 +709,7 @@ async fn cleanup(
             capture: Vec::new(),
             snapshot: None,
             observe: None,
+            stream: false,
         };
         // Retried on 5xx and transport errors (a 429 is waited out by `send`), within a budget.
         let started = Instant::now();
@@ -838,6 +885,9 @@ pub fn retry_after(headers: &HeaderMap) -> Duration {
     Duration::from_secs_f64(wait.min(MAX_RETRY_AFTER.as_secs_f64()))
 }
 
+/// The longest pause between two chunks of a streamed answer.
+const STREAM_EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Sends one request and reads its answer (at most [`MAX_BODY_BYTES`]).
 async fn attempt(
     step: &Step,
@@ -886,7 +936,27 @@ async fn attempt(
             )));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        // A stream is bounded per event too: a server that stops sending mid-stream fails by
+        // the time it was given for one event, not only by the whole request's timeout.
+        let per_event = timeout.min(STREAM_EVENT_TIMEOUT);
+        loop {
+            let chunk = if step.stream {
+                tokio::time::timeout(per_event, response.chunk())
+                    .await
+                    .map_err(|_| Failure {
+                        text: format!(
+                            "the stream sent nothing for {} s (the bound of one event) after {} bytes",
+                            per_event.as_secs_f64(),
+                            body.len()
+                        ),
+                        transport: true,
+                    })?
+            } else {
+                response.chunk().await
+            };
+            let Some(chunk) = chunk.map_err(transport)? else {
+                break;
+            };
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(unusable(format!(
                     "the body is larger than {} MiB; stopped reading (a Conversations answer is small)",

@@ -22,7 +22,12 @@ pub struct TargetConfig {
     pub insecure: bool,
     /// Log every request sent to this file, one JSON line each ([`crate::request_log`]).
     pub record_requests: Option<PathBuf>,
+    /// The model the cases send (`{{model}}`), `--model`.
+    pub model: String,
 }
+
+/// The model the cases send when none is named: the reference server's built-in one.
+pub const DEFAULT_MODEL: &str = "conformance-echo";
 
 #[derive(Debug, Clone)]
 pub struct HeaderConfig {
@@ -42,6 +47,7 @@ impl Default for TargetConfig {
             name: None,
             insecure: false,
             record_requests: None,
+            model: DEFAULT_MODEL.to_owned(),
         }
     }
 }

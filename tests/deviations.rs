@@ -102,7 +102,9 @@ fn expectations() -> Vec<Expectation> {
         e(
             D::ErrorsWithoutParamCode,
             Should("GEN-03"),
-            &["UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03", "GEN-08"],
+            &[
+                "UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03", "GEN-08", "RSP-16",
+            ],
         ),
         e(D::ErrorsWithoutType, Must(&["GEN-02"]), ERROR_OBJECT),
         e(D::NoKeyServed, Should("GEN-04"), &[]),
@@ -135,6 +137,12 @@ fn expectations() -> Vec<Expectation> {
         e(D::ItemsUnknownFieldsIgnored, Should("GEN-08"), &[]),
         e(D::ItemsAcrossConversations, Must(&["ITM-11"]), &[]),
         e(D::MetadataValuesTrimmed, Must(&["GEN-09"]), &[]),
+        e(D::StreamWithoutSequenceNumbers, Must(&["RSP-10"]), &[]),
+        e(D::StreamWithoutDoneEvents, Must(&["RSP-11"]), &[]),
+        e(D::StreamTwoResponseIds, Must(&["RSP-12"]), &[]),
+        e(D::StreamDoneTrailer, Must(&["RSP-09"]), &[]),
+        e(D::PreviousResponseIdIgnored, Must(&["RSP-07"]), &[]),
+        e(D::CutStatusCompleted, Must(&["RSP-04"]), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),

@@ -401,6 +401,7 @@ impl<'s> Builder<'s> {
             capture: Vec::new(),
             snapshot: None,
             observe: None,
+            stream: false,
         };
         let verdict = if probe.accept {
             "is accepted"

@@ -80,6 +80,9 @@ pub struct StepFile {
     pub snapshot: Option<Spanned<SnapshotFile>>,
     #[serde(default)]
     pub observe: Option<Spanned<ObserveFile>>,
+    /// The answer is an event stream, checked event by event (src/stream.rs).
+    #[serde(default)]
+    pub stream: bool,
 }
 
 fn yes() -> bool {

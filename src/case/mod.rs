@@ -57,6 +57,8 @@ pub struct Step {
     /// Extra redactions (selector, placeholder) when the step is snapshotted.
     pub snapshot: Option<Vec<(Selector, String)>>,
     pub observe: Option<Observe>,
+    /// The answer is an event stream ([`crate::stream`]).
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -423,6 +425,8 @@ impl Validator<'_> {
             covers.push((covered.value.clone(), at));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
+        // `{{model}}`: the target's model (`--model`), set when the case runs.
+        known.insert("model".to_owned());
         let mut steps: Vec<Step> = parsed
             .steps
             .iter()
@@ -678,6 +682,7 @@ impl Validator<'_> {
             content_type: step.content_type.clone(),
             expect,
             capture,
+            stream: step.stream,
             snapshot,
             observe,
         })

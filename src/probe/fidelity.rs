@@ -58,8 +58,10 @@ pub fn probes(context: &Context, out: &mut Probes) {
     };
     let corpus = Value::Object(corpus());
     for (field, field_pointer) in super::unknown_fields::properties(spec, pointer) {
-        // The schema decides: a field that takes the corpus map stores strings.
-        if !matches!(spec.validate(&field_pointer, &corpus), Ok(errors) if errors.is_empty()) {
+        // The schema decides: a field that takes the corpus map, and no map of a number, is a
+        // map of strings (metadata); an open object (options, settings) is not stored as such.
+        let accepts = |value: &Value| matches!(spec.validate(&field_pointer, value), Ok(errors) if errors.is_empty());
+        if !accepts(&corpus) || accepts(&serde_json::json!({"k": 1})) {
             continue;
         }
         let mut sent = body.clone();

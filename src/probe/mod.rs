@@ -274,6 +274,7 @@ pub fn step(
         capture: Vec::new(),
         snapshot: None,
         observe: None,
+        stream: false,
     }
 }
 

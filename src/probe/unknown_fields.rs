@@ -77,7 +77,13 @@ pub fn properties(spec: &Spec, pointer: &str) -> BTreeMap<String, String> {
             continue;
         }
         let Some(properties) = node.get("properties").and_then(Value::as_object) else {
-            return BTreeMap::new();
+            // An `allOf` object (CreateResponse): the properties of all its members.
+            let Some(members) = node.get("allOf").and_then(Value::as_array) else {
+                return BTreeMap::new();
+            };
+            return (0..members.len())
+                .flat_map(|i| properties(spec, &format!("{pointer}/allOf/{i}")))
+                .collect();
         };
         return properties
             .keys()

@@ -132,6 +132,18 @@ deviations! {
         "an item is retrieved and deleted under any existing conversation's path (ITM-11)",
     MetadataValuesTrimmed = "metadata-values-trimmed":
         "metadata values are stored with surrounding whitespace trimmed (GEN-09)",
+    StreamWithoutSequenceNumbers = "stream-without-sequence-numbers":
+        "streamed events carry no `sequence_number` (RSP-10)",
+    StreamWithoutDoneEvents = "stream-without-done-events":
+        "streams leave out `response.output_text.done` and `response.function_call_arguments.done` (RSP-11)",
+    StreamTwoResponseIds = "stream-two-response-ids":
+        "a stream's `response.created` names another response id than its end (RSP-12)",
+    StreamDoneTrailer = "stream-done-trailer":
+        "a Responses stream ends with the chat completions' `data: [DONE]` (RSP-09)",
+    PreviousResponseIdIgnored = "previous-response-id-ignored":
+        "`previous_response_id` is accepted and ignored (RSP-07)",
+    CutStatusCompleted = "cut-status-completed":
+        "a response cut by `max_output_tokens` says `status: completed` (RSP-04)",
     StallsAfter500 = "stalls-after-500":
         "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
     BreaksUnderBurst = "breaks-under-burst":

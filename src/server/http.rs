@@ -31,6 +31,7 @@ pub(crate) struct App {
     pub(crate) config: ServerConfig,
     pub(crate) deviations: Deviations,
     pub(crate) store: Store,
+    pub(crate) responses: super::responses::Responses,
     /// For the load deviations: how the server has been asked so far.
     pub(crate) load: Load,
 }
@@ -134,7 +135,11 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         Ok(response) => response,
         Err(error) => error.into_response(app.deviations),
     };
-    if app.deviates(Deviation::JsonAsTextPlain) {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if app.deviates(Deviation::JsonAsTextPlain) && is_json {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -214,6 +219,10 @@ async fn route(app: &App, request: Request) -> Answer {
         }
         ref method => method.clone(),
     };
+    if let Some(op) = super::responses::operation(&method, parts.uri.path()) {
+        let body = read_body(app, body, &parts.headers).await?;
+        return super::responses::handle(app, op, query, &body);
+    }
     let Some(op) = operation(&method, parts.uri.path()) else {
         if app.deviates(Deviation::UnknownPath200) {
             return ok("{}");

@@ -65,7 +65,10 @@ mod error;
 mod http;
 mod items;
 mod listener;
+mod model;
+mod responses;
 mod store;
+mod stream;
 mod validate;
 
 #[cfg(test)]
@@ -131,6 +134,7 @@ fn app(config: ServerConfig) -> Arc<http::App> {
         config,
         deviations,
         store,
+        responses: responses::Responses::default(),
         load: http::Load::default(),
     })
 }

@@ -336,6 +336,24 @@ impl Store {
         Some(Ok(items))
     }
 
+    /// Appends items made elsewhere (a response's input and output), under their own ids.
+    pub(crate) fn add_raw_items(&self, id: &str, items: Vec<Item>) -> Option<Result<(), Full>> {
+        let bytes: usize = items.iter().map(|i| i.json.len()).sum();
+        let mut shard = self.write(id);
+        let conversation = shard.get_mut(id)?;
+        if conversation.items.len() + items.len() > self.limits.max_items_per_conversation {
+            return Some(Err(Full::Items(self.limits.max_items_per_conversation)));
+        }
+        if let Err(full) = self.reserve_bytes(bytes) {
+            return Some(Err(full));
+        }
+        conversation.bytes += bytes;
+        for item in items {
+            conversation.push(item);
+        }
+        Some(Ok(()))
+    }
+
     /// Up to `limit` items after `after` (exclusive) in the given order.
     pub(crate) fn list(
         &self,
@@ -438,7 +456,7 @@ pub(crate) fn random_id(prefix: &str) -> String {
     id
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

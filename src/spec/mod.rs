@@ -802,7 +802,7 @@ mod tests {
     }
 
     #[test]
-    fn indexes_every_conversations_operation() {
+    fn indexes_every_operation_in_scope() {
         let spec = spec();
         let update = spec.operation("updateConversation").unwrap();
         assert_eq!(
@@ -810,7 +810,7 @@ mod tests {
             ("POST", "/conversations/{conversation_id}")
         );
         assert_eq!(update.path_params, vec!["conversation_id"]);
-        assert_eq!(spec.operations().count(), 8);
+        assert_eq!(spec.operations().count(), 12);
         let list = spec.operation("listConversationItems").unwrap();
         assert!(list.query_params.contains(&"limit".to_string()));
     }

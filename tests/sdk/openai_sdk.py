@@ -4,7 +4,8 @@
     python3 tests/sdk/openai_sdk.py PATH/TO/conformance     (or CONFORMANCE_BIN=PATH)
 
 Starts `conformance serve --host 127.0.0.1 --port 0` with a key of its own, makes every
-Conversations call the SDK has, and checks each answer twice: as the SDK hands it back, and as
+Conversations call the SDK has and the Responses calls (create, streamed with the SDK's own
+event parsing, retrieve, input items, delete, in a conversation), and checks each answer twice: as the SDK hands it back, and as
 the raw JSON validated strictly against the SDK's own types with no field the SDK does not know
 (the SDK parses leniently, so a wrong shape would otherwise slip through). Prints one line per
 check and `N passed, M failed`; exits 0 when all passed, 1 on a failure, 2 when it cannot start.
@@ -30,7 +31,12 @@ try:
         ConversationItemList,
         Message,
     )
-    from openai.types.responses import ResponseInputFile, ResponseInputText
+    from openai.types.responses import (
+        Response,
+        ResponseInputFile,
+        ResponseInputText,
+        ResponseItemList,
+    )
     from openai.types.shared import ErrorObject
 except ImportError as error:
     sys.exit(f"error: {error}; install the SDK first: python3 -m pip install 'openai>=1.109.1,<4'")
@@ -599,8 +605,119 @@ def run_checks(session):
         ("a request with a wrong key raises AuthenticationError", wrong_key),
         ("conversations.delete of the second conversation", delete_scratch),
     ]
+    checks += response_checks(session, state)
     for name, run in checks:
         session.check(name, run)
+
+
+# The grammar of a streamed text response (specs/overlay.yaml, x-conformance-stream-grammar).
+TEXT_STREAM = re.compile(
+    r"response\.created response\.in_progress response\.output_item\.added "
+    r"response\.content_part\.added (response\.output_text\.delta )+response\.output_text\.done "
+    r"response\.content_part\.done response\.output_item\.done response\.completed"
+)
+
+
+def response_checks(session, state):
+    """The Responses API: the reference server's model echoes its input."""
+    client = session.client
+    responses = client.responses
+    model = "conformance-echo"
+
+    def create():
+        response, _ = session.call(
+            Response,
+            lambda: responses.create(model=model, input="hello from the sdk", max_output_tokens=16),
+        )
+        expect_equal(response.output_text, "hello from the sdk", "output_text")
+        expect_equal(response.status, "completed", "status")
+        usage = response.usage
+        expect_equal(usage.total_tokens, usage.input_tokens + usage.output_tokens, "total_tokens")
+        state["response"] = response
+
+    def stream():
+        session.recorder.take()
+        with responses.create(
+            model=model, input="stream these words", max_output_tokens=16, stream=True
+        ) as events:
+            received = list(events)
+        kinds = " ".join(event.type for event in received)
+        expect(TEXT_STREAM.fullmatch(kinds), f"the events do not follow the grammar: {kinds}")
+        expect_equal(
+            [event.sequence_number for event in received],
+            list(range(len(received))),
+            "sequence numbers",
+        )
+        for index, event in enumerate(received):
+            unknown = list(unknown_fields(event, f"event {index}"))
+            expect(not unknown, f"fields the SDK's event types do not know: {', '.join(unknown)}")
+        deltas = "".join(e.delta for e in received if e.type == "response.output_text.delta")
+        final = received[-1].response
+        expect_equal(deltas, "stream these words", "the concatenated deltas")
+        expect_equal(final.output_text, deltas, "the final output")
+        expect_equal(
+            {e.response.id for e in received if hasattr(e, "response")}, {final.id}, "response ids"
+        )
+        state["streamed"] = final
+
+    def retrieve():
+        streamed = state["streamed"]
+        again, _ = session.call(Response, lambda: responses.retrieve(streamed.id))
+        expect_equal(again.model_dump(), streamed.model_dump(), "the retrieved response")
+
+    def input_items():
+        response = state["response"]
+        items, _ = session.call(ResponseItemList, lambda: responses.input_items.list(response.id))
+        expect_equal(len(items.data), 1, "number of input items")
+        expect_equal(items.data[0].content[0].text, "hello from the sdk", "the input text")
+
+    def delete():
+        response = state["response"]
+        session.recorder.take()
+        responses.delete(response.id)
+        session.fails(openai.NotFoundError, lambda: responses.retrieve(response.id), 404)
+
+    def in_conversation():
+        conversation, _ = session.call(Conversation, lambda: client.conversations.create())
+        try:
+            response, _ = session.call(
+                Response,
+                lambda: responses.create(
+                    model=model,
+                    input="hello conversation",
+                    conversation=conversation.id,
+                    max_output_tokens=16,
+                    store=False,
+                ),
+            )
+            expect_equal(response.conversation.id, conversation.id, "conversation.id")
+            items, _ = session.call(
+                ConversationItemList,
+                lambda: client.conversations.items.list(conversation.id, order="asc"),
+            )
+            expect_equal(len(items.data), 2, "number of conversation items")
+            expect_equal(message_text(items.data[0]), "hello conversation", "the input item")
+            expect_equal(items.data[1].id, response.output[0].id, "the output item")
+        finally:
+            client.conversations.delete(conversation.id)
+
+    def out_of_range():
+        error = session.fails(
+            openai.BadRequestError,
+            lambda: responses.create(model=model, input="x", temperature=2.5, store=False),
+            400,
+        )
+        expect_equal(error.body["param"], "temperature", "param")
+
+    return [
+        ("responses.create answers the echo with usage that adds up", create),
+        ("responses.create(stream=True) follows the grammar in the SDK's events", stream),
+        ("responses.retrieve answers the streamed response as it ended", retrieve),
+        ("responses.input_items.list lists the input", input_items),
+        ("responses.delete; then retrieve raises NotFoundError", delete),
+        ("responses.create(conversation=...) appends input and output to it", in_conversation),
+        ("responses.create(temperature=2.5) raises BadRequestError naming it", out_of_range),
+    ]
 
 
 def start_server(binary, key):
