@@ -4,6 +4,7 @@
 use crate::case::{format::JsonType, Matcher};
 use crate::spec::{Level, Operation, Spec};
 use crate::template::{self, Vars};
+use crate::untrusted::compact;
 use crate::verdict::{Finding, FindingKind};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -322,11 +323,6 @@ fn body_excerpt(response: &Response) -> Vec<String> {
         "body: {}",
         crate::untrusted::excerpt(&String::from_utf8_lossy(&response.body), 400)
     )]
-}
-
-/// JSON on one line, cut to `max` characters (secrets redacted before the cut).
-pub fn compact(value: &Value, max: usize) -> String {
-    crate::untrusted::excerpt(&value.to_string(), max)
 }
 
 /// A failed expectation: one line and its details.

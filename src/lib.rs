@@ -146,6 +146,7 @@
 
 pub mod bundle;
 pub mod case;
+pub mod case_result;
 pub mod check;
 pub mod cli;
 pub mod colour;

@@ -5,6 +5,7 @@
 use crate::case::{Body, Case, Step};
 use crate::check::{self, Response};
 use crate::request_log::RequestLog;
+use crate::snapshot::SnapshotRequest;
 use crate::spec::{Level, Spec};
 use crate::target::Target;
 use crate::template::{self, Vars};
@@ -20,13 +21,6 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The largest body a reproducing curl command shows; a larger one is named as a file.
 const MAX_CURL_BODY_BYTES: usize = 4 * 1024;
-
-/// A snapshot a step asks for, taken on the test's own thread once the case is done.
-#[derive(Debug, Clone)]
-pub struct SnapshotRequest {
-    pub name: String,
-    pub value: Value,
-}
 
 /// A resource the case created, to delete when it ends.
 #[derive(Debug, Clone)]
@@ -464,7 +458,7 @@ fn check_step(
             Some(v) => observe
                 .present
                 .clone()
-                .unwrap_or_else(|| check::compact(v, 200)),
+                .unwrap_or_else(|| crate::untrusted::compact(v, 200)),
             None => observe.absent.clone().unwrap_or_else(|| "absent".into()),
         };
         outcome.observations.push(Observation {

@@ -5,11 +5,17 @@
 //! set: the reference server's under `snapshots/`, another target's under
 //! `snapshots/<target-name>/` and only when a target name is given.
 
-use crate::run::SnapshotRequest;
 use crate::selector::Selector;
 use serde_json::Value;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+
+/// A snapshot a step asks for, taken on the test's own thread once the case is done.
+#[derive(Debug, Clone)]
+pub struct SnapshotRequest {
+    pub name: String,
+    pub value: Value,
+}
 
 /// Keys whose values change from run to run, redacted wherever they appear.
 const DYNAMIC_KEYS: &[(&str, &str)] = &[

@@ -72,6 +72,11 @@ fn starts_a_command(text: &str) -> bool {
     text.trim_start().starts_with("::")
 }
 
+/// JSON on one line, cut to `max` characters (secrets redacted before the cut).
+pub fn compact(value: &serde_json::Value, max: usize) -> String {
+    excerpt(&value.to_string(), max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

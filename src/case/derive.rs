@@ -581,7 +581,7 @@ fn self_check(spec: &Spec, op: &Operation, probe: &Probe) -> Result<(), String> 
             Some(name) => what == format!("query parameter `{name}`"),
             None => what == "the body",
         };
-        let short = crate::check::compact(value, 300);
+        let short = crate::untrusted::compact(value, 300);
         if probed && !probe.accept {
             if errors.is_empty() {
                 return Err(format!(
@@ -1010,7 +1010,7 @@ impl<'s> Generator<'s> {
                 type_at.clone(),
                 format!(
                     "{name} {} (type {})",
-                    crate::check::compact(value, 40),
+                    crate::untrusted::compact(value, 40),
                     accepted.join(" or ")
                 ),
             );
@@ -1073,7 +1073,7 @@ impl<'s> Generator<'s> {
                 true,
                 Some(value.clone()),
                 format!("{pointer}/enum"),
-                format!("{} (in enum)", crate::check::compact(value, 60)),
+                format!("{} (in enum)", crate::untrusted::compact(value, 60)),
             );
         }
         let outside = if values.iter().all(Value::is_string) {
@@ -1095,7 +1095,7 @@ impl<'s> Generator<'s> {
             false,
             Some(outside.clone()),
             format!("{pointer}/enum"),
-            format!("{} (not in enum)", crate::check::compact(&outside, 60)),
+            format!("{} (not in enum)", crate::untrusted::compact(&outside, 60)),
         );
     }
 

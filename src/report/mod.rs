@@ -10,8 +10,8 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 
+use crate::case_result::CaseResult;
 use crate::expectation::Expectations;
-use crate::harness::CaseResult;
 use crate::secret::Secrets;
 use crate::spec::{Level, Spec};
 use crate::verdict::{Blocked, FindingKind, Observation, StepRecord, Verdict};

@@ -326,7 +326,7 @@ impl ApiError {
 
     pub(crate) fn into_response(self, deviations: Deviations) -> Response {
         let body = self.body(deviations);
-        super::http::json_response(self.status, body)
+        super::answer::json_response(self.status, body)
     }
 }
 

@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::answer::json_response;
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::items::{parse_items, NewMessage};
@@ -86,16 +87,6 @@ const PLACEHOLDER_ITEM: &str =
     r#"{"type":"message","id":"string","status":"completed","role":"user","content":[]}"#;
 
 type Answer = Result<Response, ApiError>;
-
-pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
-    let mut response = Response::new(body.into());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
 
 fn ok(body: impl Into<Body>) -> Answer {
     Ok(json_response(StatusCode::OK, body))

@@ -60,6 +60,7 @@
 //! Errors invented here (the live texts are unknown): `request_too_large` (413),
 //! `empty_array`, the `input_image`/`input_file` source checks, and the non-message item text.
 
+mod answer;
 mod deviation;
 mod error;
 mod http;

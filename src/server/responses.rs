@@ -24,9 +24,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::answer::json_response;
 use super::deviation::Deviation;
 use super::error::ApiError;
-use super::http::{json_response, App};
+use super::http::App;
 use super::items::parse_items;
 use super::model::{self, Output};
 use super::store::{random_id, Item};
