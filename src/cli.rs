@@ -2,7 +2,7 @@
 //! The `cargo test` entry takes the same settings from `CONFORMANCE_*` variables instead,
 //! because cargo, nextest and cargo-insta pass it libtest's flags only.
 
-use crate::harness::{self, Reports, Settings};
+use crate::config::{Reports, Settings};
 use crate::server::Deviation;
 use crate::target::{HeaderConfig, TargetConfig};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -322,7 +322,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
-                harness::exit::USAGE
+                crate::exit::USAGE
             } else {
                 0
             });
@@ -341,10 +341,10 @@ pub fn main() -> ExitCode {
 fn run(mut args: RunArgs) -> ExitCode {
     crate::colour::settle(&mut args.libtest);
     match settings(&args) {
-        Ok(settings) => harness::run(settings, args.libtest),
+        Ok(settings) => crate::trial::run(settings, args.libtest),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(harness::exit::USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }
@@ -499,7 +499,7 @@ pub fn test_main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
-            ExitCode::from(harness::exit::USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }
@@ -508,11 +508,18 @@ fn coverage(args: CoverageArgs) -> ExitCode {
     let defaults = Settings::with_defaults(TargetConfig::default());
     let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
     let cases_dir = args.cases.unwrap_or(defaults.cases_dir);
-    let report = crate::spec::Spec::load(&spec_dir).and_then(|spec| {
-        let handwritten = crate::case::discover(&cases_dir, &spec, &|_| true)?.cases;
-        let derived = crate::case::derive::derive(&spec);
-        let cases = crate::case::derive::merge(&spec, handwritten, &derived);
-        Ok(crate::coverage::report(&spec, &cases, &derived))
+    let report = crate::suite::load(&crate::suite::Options {
+        spec_dir: &spec_dir,
+        cases_dir: &cases_dir,
+        derived: true,
+        exact: None,
+        allow_unsafe: &[],
+        warm_validators: false,
+        expectations: None,
+    })
+    .map(|suite| {
+        let derived = suite.derived.unwrap_or_default();
+        crate::coverage::report(&suite.spec, &suite.cases, &derived)
     });
     match report {
         Ok(report) => {
@@ -521,7 +528,7 @@ fn coverage(args: CoverageArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(harness::exit::USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }
@@ -556,7 +563,7 @@ fn spec_extract(args: ExtractArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(harness::exit::USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }
@@ -578,7 +585,7 @@ fn spec_diff(args: DiffArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(harness::exit::USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }
@@ -601,7 +608,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(harness::exit::USAGE);
+            return ExitCode::from(crate::exit::USAGE);
         }
     };
     let config = crate::server::ServerConfig {
@@ -636,7 +643,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot serve on {}:{}: {e}", args.host, args.port);
-            ExitCode::from(harness::exit::USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }

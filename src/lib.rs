@@ -2,15 +2,16 @@
 //!
 //! Checks a server against the OpenAI Conversations API contract, requirement by requirement.
 //!
-//! The data flow, one module each: [`spec`] loads the official OpenAPI extract, our overlay
-//! and the requirements catalogue; [`case`] discovers and validates the YAML cases, and
-//! [`case::derive`] derives more from the request schemas, [`probe`] what every operation
-//! owes; [`run`]
+//! The data flow, one module each: [`cli`] makes the [`config`]; [`suite`] loads everything
+//! once: [`spec`] the official OpenAPI extract, our overlay and the requirements catalogue,
+//! [`case`] the YAML cases (discovered and validated), [`case::derive`] more from the request
+//! schemas, [`probe`] what every operation owes, the target's [`expectation`]s (known
+//! failures); [`trial`] turns the cases into libtest trials and schedules them; [`run`]
 //! sends each step to the [`target`] and [`check`]s the answers; [`verdict`] decides what a
-//! finding means (MUST fails, SHOULD warns, INFO is observed); [`snapshot`] keeps regression
-//! snapshots through insta; [`harness`] turns cases into libtest trials, applies the
-//! target's [`expectation`]s (known failures) and hands the results to [`report`], which
-//! renders the summary and the reports; [`coverage`] reports what the suite exercises.
+//! finding means (MUST fails, SHOULD warns, INFO is observed) and [`case_result`] what a case
+//! comes to; [`snapshot`] keeps regression snapshots through insta; [`report`] renders the
+//! summary and the reports, [`exit`] the exit code; [`coverage`] reports what the suite
+//! exercises.
 //! [`server`] is the embedded reference server, started when no base URL is given.
 //!
 //! # The case format
@@ -151,10 +152,11 @@ pub mod check;
 pub mod cli;
 pub mod colour;
 pub mod concurrency;
+pub mod config;
 pub mod coverage;
 pub mod date;
+pub mod exit;
 pub mod expectation;
-pub mod harness;
 pub mod preflight;
 pub mod probe;
 pub mod report;
@@ -167,8 +169,10 @@ pub mod server;
 pub mod snapshot;
 pub mod spec;
 pub mod stream;
+pub mod suite;
 pub mod target;
 pub mod template;
+pub mod trial;
 pub mod untrusted;
 pub mod verdict;
 pub mod yaml;

@@ -9,6 +9,8 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod summary;
+pub mod write;
 
 use crate::case_result::CaseResult;
 use crate::expectation::Expectations;

@@ -1,0 +1,154 @@
+//! The suite loaded once, for a run and for `coverage` alike: the spec, the case files, the
+//! cases derived from the spec, the probes and the target's known failures.
+
+use crate::case::{self, Broken, Case};
+use crate::date::Date;
+use crate::expectation::Expectations;
+use crate::snapshot;
+use crate::spec::Spec;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What to load.
+pub struct Options<'a> {
+    pub spec_dir: &'a Path,
+    pub cases_dir: &'a Path,
+    /// Build the derived cases and the probes besides the case files.
+    pub derived: bool,
+    /// `--exact NAME`: load only what NAME may come from.
+    pub exact: Option<&'a str>,
+    /// Operations that may change state without a declared cleanup (`--allow-unsafe`).
+    pub allow_unsafe: &'a [String],
+    /// Compile the response schemas in the background, for a run that will need them.
+    pub warm_validators: bool,
+    /// The target's known failures (`--expectations`).
+    pub expectations: Option<&'a Path>,
+}
+
+/// Everything loaded, before any request is sent.
+pub struct Suite {
+    pub spec: Arc<Spec>,
+    /// Every case in the order they are listed: the files', the derived ones (after the files'
+    /// `covers`), the probes; a file that does not load is its error.
+    pub cases: Vec<Result<Case, Broken>>,
+    /// Everything the generator made and left out, `None` when not built.
+    pub derived: Option<case::derive::Derived>,
+    pub expectations: Option<Expectations>,
+}
+
+/// Loads the suite, the spec and the case files at the same time.
+pub fn load(options: &Options) -> Result<Suite, String> {
+    // `--exact NAME` (how nextest runs each test) needs only the file NAME comes from; a
+    // derived NAME needs every file (their `covers` decide which derived cases exist).
+    let exact = options.exact;
+    let derived_wanted =
+        options.derived && exact.is_none_or(|name| name.starts_with(case::derive::PREFIX));
+    let wanted = |file_id: &str| {
+        exact.is_none_or(|name| {
+            (derived_wanted && name.starts_with(case::derive::PREFIX))
+                || name
+                    .strip_prefix(file_id)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    };
+    // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
+    // Compiling the response schemas takes milliseconds more (the item union most); a thread
+    // of its own starts on it as soon as the spec is there, so that the cases find them ready.
+    // The derived cases need only the spec: they are built while the case files are read.
+    let (spec, read) = std::thread::scope(|scope| {
+        let spec = scope.spawn(|| {
+            let spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
+            let spec = Arc::new(spec);
+            if options.warm_validators {
+                let spec = Arc::clone(&spec);
+                std::thread::spawn(move || {
+                    let operations: Vec<String> =
+                        spec.operations().map(|op| op.id.clone()).collect();
+                    spec.prepare_validators(operations.iter().map(String::as_str));
+                });
+            }
+            let derived = derived_wanted.then(|| {
+                if crate::bundle::is_bundled(options.spec_dir) {
+                    case::derive::derive_embedded(&spec)
+                } else {
+                    case::derive::derive(&spec)
+                }
+            });
+            Ok::<_, String>((spec, derived))
+        });
+        let read = case::read(options.cases_dir, &wanted);
+        let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (spec, read)
+    });
+    let (spec, derived) = spec?;
+    let (sources, unread) = read?;
+    let mut discovered = case::Discovered {
+        cases: case::validate(sources, &spec),
+        unread,
+    };
+    let cases = if let Some(derived) = &derived {
+        case::derive::merge(&spec, discovered.cases, derived)
+    } else {
+        // Not built: expectations may still name derived cases.
+        let derived = case::derive::PREFIX.trim_end_matches('/');
+        discovered.unread.push(derived.to_string());
+        discovered.cases
+    };
+    let mut cases = cases;
+    // Probes are generated cases too: `--no-derived` leaves them out with the derived ones.
+    if options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX)) {
+        cases.extend(crate::probe::generate(&spec));
+    }
+    let cases = refuse_snapshot_collisions(cases);
+    let expectations = match options.expectations {
+        Some(path) => {
+            let ids: Vec<String> = cases
+                .iter()
+                .map(|c| c.as_ref().map_or_else(|b| b.id.clone(), |c| c.id.clone()))
+                .collect();
+            let known = Expectations::load(path, &spec, &ids, &discovered.unread, Date::today())?;
+            Some(known)
+        }
+        None => None,
+    };
+    Ok(Suite {
+        spec,
+        cases,
+        derived,
+        expectations,
+    })
+}
+
+/// A case whose snapshot files would be another's (names that differ only in case) does not
+/// load: one would overwrite the other's snapshots.
+fn refuse_snapshot_collisions(cases: Vec<Result<Case, Broken>>) -> Vec<Result<Case, Broken>> {
+    let snapshotting = |c: &Case| c.steps.iter().any(|s| s.snapshot.is_some());
+    let ids: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| c.as_ref().ok().filter(|c| snapshotting(c)))
+        .map(|c| c.id.as_str())
+        .collect();
+    let clashes: HashMap<String, String> = snapshot::collisions(ids)
+        .into_iter()
+        .map(|(id, first)| (id.to_string(), first.to_string()))
+        .collect();
+    if clashes.is_empty() {
+        return cases;
+    }
+    cases
+        .into_iter()
+        .map(|loaded| match loaded {
+            Ok(case) if clashes.contains_key(&case.id) => Err(Broken {
+                error: format!(
+                    "{}: its snapshots would be the files of `{}` (the names differ only in \
+                     case): rename one of them",
+                    case.file, clashes[&case.id]
+                ),
+                id: case.id,
+                file: case.file,
+            }),
+            other => other,
+        })
+        .collect()
+}

@@ -1,0 +1,124 @@
+//! The cases run as tasks on the runtime, as many at a time as the target takes.
+
+use super::Run;
+use crate::case::Case;
+use crate::run;
+use crate::target::Target;
+use crate::verdict::CaseOutcome;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+impl Run {
+    /// Starts the selected cases, in order, `workers` at a time, as tasks on the runtime (next
+    /// to the embedded server's): the test thread only collects each outcome. Passing every
+    /// case from a test thread to the runtime and back cost more than its requests.
+    pub(super) fn start(self: &Arc<Self>, cases: Vec<Arc<Case>>, workers: Option<usize>) {
+        let Ok((target, _)) = self.target() else {
+            // Each test reports why there is no target.
+            return;
+        };
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = VecDeque::with_capacity(cases.len());
+        for case in cases {
+            let (sender, receiver) = oneshot::channel();
+            running.insert(case.id.clone(), receiver);
+            queue.push_back((case, sender));
+        }
+        let queue = Arc::new(Mutex::new(queue));
+        // The embedded server is ours and known to take the load: only another target's
+        // concurrency adapts, unless `--test-threads` fixes it.
+        let fixed = workers.or(target.is_reference().then_some(crate::concurrency::MAX));
+        let controller = Arc::new(crate::concurrency::Controller::new(fixed));
+        let retried: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..fixed.unwrap_or(crate::concurrency::MAX) {
+            let (queue, target) = (Arc::clone(&queue), Arc::clone(target));
+            let (spec, stopping) = (Arc::clone(&self.spec), Arc::clone(&self.stopping));
+            let (controller, retried) = (Arc::clone(&controller), Arc::clone(&retried));
+            let halted = Arc::clone(&self.halted);
+            handles.push(self.runtime.spawn(async move {
+                // After Ctrl-C (or a failure under --fail-fast) no case starts: the ones left
+                // in the queue are reported not run.
+                while !stopping.load(Ordering::SeqCst) && !halted.load(Ordering::SeqCst) {
+                    let slot = controller.slot().await;
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some((case, sender)) = next else { break };
+                    let executed = run::execute(
+                        Arc::clone(&case),
+                        Arc::clone(&target),
+                        Arc::clone(&spec),
+                        Arc::clone(&stopping),
+                    )
+                    .await;
+                    drop(slot);
+                    let signal = signal(&executed.outcome);
+                    if controller.report(signal) {
+                        wait_for_target(&target, spec.preflight(), &controller, &stopping).await;
+                    }
+                    let stats = &target.stats;
+                    stats.stalls.store(controller.stalls(), Ordering::Relaxed);
+                    stats
+                        .lowest_concurrency
+                        .store(controller.lowest(), Ordering::Relaxed);
+                    // A case caught in trouble runs once more, later, before it is inconclusive.
+                    let again = executed.outcome.inconclusive.is_some()
+                        && !stopping.load(Ordering::SeqCst)
+                        && retried
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(case.id.clone());
+                    if again {
+                        stats.retries.fetch_add(1, Ordering::Relaxed);
+                        queue
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push_back((case, sender));
+                        continue;
+                    }
+                    // The receiver is gone only when the run is being torn down.
+                    let _ = sender.send(executed);
+                }
+            }));
+        }
+    }
+}
+
+/// What a finished case says about how the target holds up.
+fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
+    use crate::concurrency::{Signal, FAST};
+    let server_errors = outcome
+        .steps
+        .iter()
+        .filter(|s| s.status.is_some_and(|c| c >= 500))
+        .count();
+    if outcome.inconclusive.is_some() || server_errors >= 2 {
+        return Signal::Trouble;
+    }
+    let requests = u32::try_from(outcome.steps.len().max(1)).unwrap_or(u32::MAX);
+    if outcome.elapsed / requests > FAST {
+        Signal::Slow
+    } else {
+        Signal::Fast
+    }
+}
+
+/// The target stalled: probe it until it answers (bounded), then let cases start again.
+async fn wait_for_target(
+    target: &Target,
+    preflight: Option<&crate::spec::Preflight>,
+    controller: &crate::concurrency::Controller,
+    stopping: &AtomicBool,
+) {
+    let give_up =
+        std::time::Instant::now() + (target.config.timeout * 4).max(Duration::from_secs(30));
+    while std::time::Instant::now() < give_up && !stopping.load(Ordering::SeqCst) {
+        if crate::preflight::check(target, preflight).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    controller.resume();
+}
