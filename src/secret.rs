@@ -151,6 +151,7 @@ fn unicode_escaped(value: &str, only_non_ascii: bool, upper: bool) -> String {
 }
 
 /// Percent-encoding of every byte (`all`) or of those outside RFC 3986's unreserved set.
+/// By hand: the percent-encoding crate writes neither lower-case hex nor every byte encoded.
 fn percent_encoded(value: &str, all: bool, upper: bool) -> String {
     let mut out = String::new();
     for byte in value.bytes() {

@@ -1,9 +1,10 @@
 //! JSON selectors: the small path language used by captures, expectations, observations,
-//! template variables and overlay targets.
+//! snapshot redactions and template variables (overlay targets are JSONPath instead, see
+//! [`crate::spec`]).
 //!
 //! Grammar: an optional `$`, then segments `.name`, `[N]` (negative counts from the end),
-//! `["any key"]` / `['any key']`, `[*]` (every element or value) and, for overlay targets,
-//! `[?(@.field == 'value')]`. A leading name needs no dot: `data[0].id` == `$.data[0].id`.
+//! `["any key"]` / `['any key']` and `[*]` (every element or value). A leading name needs no
+//! dot: `data[0].id` == `$.data[0].id`.
 
 use serde_json::Value;
 use std::fmt;
@@ -13,11 +14,6 @@ pub enum Segment {
     Key(String),
     Index(i64),
     Wildcard,
-    /// `[?(@.field == 'value')]`: elements of an array whose `field` equals `value`.
-    Filter {
-        field: String,
-        equals: Value,
-    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +47,7 @@ impl Selector {
         &self.segments
     }
 
-    /// True when the selector can match at most one node (no wildcard, no filter).
+    /// True when the selector can match at most one node (no wildcard).
     pub fn is_single(&self) -> bool {
         self.segments
             .iter()
@@ -76,11 +72,6 @@ impl Selector {
                     }
                     (Segment::Wildcard, Value::Array(items)) => next.extend(items.iter()),
                     (Segment::Wildcard, Value::Object(map)) => next.extend(map.values()),
-                    (Segment::Filter { field, equals }, Value::Array(items)) => next.extend(
-                        items
-                            .iter()
-                            .filter(|item| item.get(field.as_str()) == Some(equals)),
-                    ),
                     _ => {}
                 }
             }
@@ -89,7 +80,7 @@ impl Selector {
         current
     }
 
-    /// Mutable access to every matched node (used to apply overlay actions).
+    /// Mutable access to every matched node (used to redact snapshots).
     pub fn for_each_mut(&self, value: &mut Value, f: &mut dyn FnMut(&mut Value)) -> usize {
         fn walk(segments: &[Segment], node: &mut Value, f: &mut dyn FnMut(&mut Value)) -> usize {
             let Some((first, rest)) = segments.split_first() else {
@@ -109,45 +100,10 @@ impl Selector {
                 (Segment::Wildcard, Value::Object(map)) => {
                     map.values_mut().map(|c| walk(rest, c, f)).sum()
                 }
-                (Segment::Filter { field, equals }, Value::Array(items)) => items
-                    .iter_mut()
-                    .filter(|item| item.get(field.as_str()) == Some(&*equals))
-                    .map(|c| walk(rest, c, f))
-                    .sum(),
                 _ => 0,
             }
         }
         walk(&self.segments, value, f)
-    }
-
-    /// Removes every matched node from its parent; answers how many were removed.
-    pub fn remove_from(&self, value: &mut Value) -> usize {
-        let Some((last, parent_segments)) = self.segments.split_last() else {
-            return 0;
-        };
-        let parent = Selector {
-            source: String::new(),
-            segments: parent_segments.to_vec(),
-        };
-        let mut removed = 0;
-        parent.for_each_mut(value, &mut |node| match (last, node) {
-            (Segment::Key(k), Value::Object(map)) => {
-                removed += usize::from(map.shift_remove(k).is_some());
-            }
-            (Segment::Index(i), Value::Array(items)) => {
-                if let Some(i) = resolve_index(*i, items.len()) {
-                    items.remove(i);
-                    removed += 1;
-                }
-            }
-            (Segment::Filter { field, equals }, Value::Array(items)) => {
-                let before = items.len();
-                items.retain(|item| item.get(field.as_str()) != Some(equals));
-                removed += before - items.len();
-            }
-            _ => {}
-        });
-        removed
     }
 
     /// The selector in insta's redaction syntax (`.a.b[0]`, `.a[]`), if it has one.
@@ -254,37 +210,6 @@ impl Parser {
                 Segment::Wildcard
             }
             Some('"' | '\'') => Segment::Key(self.quoted()?),
-            Some('?') => {
-                self.pos += 1;
-                let parenthesised = self.eat('(');
-                self.skip_spaces();
-                if !(self.eat('@') && self.eat('.')) {
-                    return Err("a filter must read [?(@.field == 'value')]".into());
-                }
-                let field = self.name()?;
-                self.skip_spaces();
-                if !(self.eat('=') && self.eat('=')) {
-                    return Err("a filter must compare with ==".into());
-                }
-                self.skip_spaces();
-                let equals = match self.peek() {
-                    Some('"' | '\'') => Value::String(self.quoted()?),
-                    _ => {
-                        let start = self.pos;
-                        while self.peek().is_some_and(|c| c != ')' && c != ']') {
-                            self.pos += 1;
-                        }
-                        let raw: String = self.chars[start..self.pos].iter().collect();
-                        serde_json::from_str(raw.trim())
-                            .map_err(|_| format!("bad filter value `{}`", raw.trim()))?
-                    }
-                };
-                self.skip_spaces();
-                if parenthesised && !self.eat(')') {
-                    return Err("unclosed `(` in filter".into());
-                }
-                Segment::Filter { field, equals }
-            }
             _ => {
                 let start = self.pos;
                 self.eat('-');
@@ -294,7 +219,7 @@ impl Parser {
                 let raw: String = self.chars[start..self.pos].iter().collect();
                 Segment::Index(raw.parse().map_err(|_| {
                     format!(
-                        "expected an index, a quoted key, * or a filter after `[` at column {}",
+                        "expected an index, a quoted key or * after `[` at column {}",
                         start + 1
                     )
                 })?)
@@ -329,12 +254,6 @@ impl Parser {
             }
         }
     }
-
-    fn skip_spaces(&mut self) {
-        while self.peek() == Some(' ') {
-            self.pos += 1;
-        }
-    }
 }
 
 fn is_name_char(c: char) -> bool {
@@ -359,13 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_and_filters_match_many() {
+    fn wildcards_match_many() {
         let doc = json!({"p": [{"name": "limit", "v": 1}, {"name": "order", "v": 2}]});
         let all = Selector::parse("p[*].v").unwrap();
         assert_eq!(all.find_all(&doc), vec![&json!(1), &json!(2)]);
-        let filter = Selector::parse("$.p[?(@.name == 'order')].v").unwrap();
-        assert_eq!(filter.find_all(&doc), vec![&json!(2)]);
-        assert!(!filter.is_single());
+        assert!(!all.is_single());
     }
 
     #[test]
@@ -377,11 +294,8 @@ mod tests {
     }
 
     #[test]
-    fn removes_and_mutates_matched_nodes() {
-        let mut doc = json!({"a": {"b": 1, "c": 2}, "l": [1, 2, 3]});
-        assert_eq!(Selector::parse("a.b").unwrap().remove_from(&mut doc), 1);
-        assert_eq!(Selector::parse("l[-1]").unwrap().remove_from(&mut doc), 1);
-        assert_eq!(doc, json!({"a": {"c": 2}, "l": [1, 2]}));
+    fn mutates_matched_nodes() {
+        let mut doc = json!({"a": {"c": 2}, "l": [1, 2]});
         let n = Selector::parse("l[*]")
             .unwrap()
             .for_each_mut(&mut doc, &mut |v| *v = json!(0));

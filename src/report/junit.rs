@@ -1,39 +1,25 @@
-//! `--junit FILE`: JUnit XML as GitHub test-report actions, GitLab and Jenkins read it. One
-//! `<testcase>` per case (classname: its folder, `conversations.update`); a failure carries
-//! the requirement, the request and a curl command that reproduces it; SHOULD warnings,
-//! observations and known failures go to `<system-out>`, which all three show; ignored cases
-//! and known failures are `<skipped/>`; a case file that does not load is an `<error>`; a
-//! stale or expired expectation is a failed testcase of class `expectations`.
+//! `--junit FILE`: JUnit XML as GitHub test-report actions, GitLab and Jenkins read it, written
+//! by quick-junit (as nextest writes its own). One `<testcase>` per case (classname: its
+//! folder, `conversations.update`); a failure carries the requirement, the request and a curl
+//! command that reproduces it; SHOULD warnings, observations and known failures go to
+//! `<system-out>`, which all three show; ignored cases and known failures are `<skipped/>`; a
+//! case file that does not load is an `<error>`; a stale or expired expectation is a failed
+//! testcase of class `expectations`.
 
 use super::{class_and_name, CaseReport, Report};
 use crate::verdict::Verdict;
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite, XmlString};
 use std::fmt::Write as _;
 use std::time::Duration;
 
 pub fn render(report: &Report) -> String {
-    let problems = report.expectation_problems();
-    let count = |v: Verdict| report.cases.iter().filter(|c| c.verdict == v).count();
-    let broken = report.cases.iter().filter(|c| c.error.is_some()).count();
-    let errors = broken + count(Verdict::Inconclusive);
-    let tests = report.cases.len() + problems.len();
-    let failures = count(Verdict::Fail).saturating_sub(broken) + problems.len();
-    let skipped = count(Verdict::Skipped) + count(Verdict::KnownFailure) + count(Verdict::Blocked);
-    let time = seconds(report.duration());
-    // JUnit's timestamp has no zone; it is UTC.
-    let timestamp = crate::date::rfc3339(report.started)
-        .trim_end_matches('Z')
-        .to_string();
-    let counts = format!(
-        r#"tests="{tests}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{time}""#
-    );
-
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(out, r#"<testsuites name="conformance" {counts}>"#);
-    let _ = writeln!(
-        out,
-        r#"  <testsuite name="conformance" {counts} timestamp="{timestamp}">"#
-    );
-    out.push_str("    <properties>\n");
+    let mut suite = TestSuite::new("conformance");
+    suite.set_time(report.duration());
+    // JUnit's schema has a timestamp without zone (quick-junit writes one); it is UTC.
+    let timestamp = crate::date::rfc3339(report.started);
+    suite
+        .extra
+        .insert("timestamp".into(), timestamp.trim_end_matches('Z').into());
     let mut properties = vec![
         ("target", report.target.url.clone()),
         ("spec.version", report.spec_version.clone()),
@@ -62,34 +48,21 @@ pub fn render(report: &Report) -> String {
             format!("{}/{}", score.passed, score.total),
         ));
     }
-    for (name, value) in properties {
-        let _ = writeln!(
-            out,
-            r#"      <property name="{}" value="{}"/>"#,
-            attribute(name),
-            attribute(&value)
-        );
-    }
-    out.push_str("    </properties>\n");
-    for case in &report.cases {
-        testcase(&mut out, case);
-    }
-    for (entry, problem) in problems {
-        let _ = writeln!(
-            out,
-            r#"    <testcase classname="expectations" name="{}" file="{}" line="{}" time="0.000">"#,
-            attribute(&entry.id),
-            attribute(report.expectations.as_ref().map_or("", |e| e.file.as_str())),
-            entry.line
-        );
-        let _ = writeln!(
-            out,
-            r#"      <failure message="{}" type="expectation">{}: {}</failure>"#,
-            attribute(&problem),
-            text(&entry.at),
-            text(&problem)
-        );
-        out.push_str("    </testcase>\n");
+    suite.add_properties(properties.into_iter().map(property));
+    suite.add_test_cases(report.cases.iter().map(testcase));
+    let file = report.expectations.as_ref().map_or("", |e| e.file.as_str());
+    for (entry, problem) in report.expectation_problems() {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(xml(&problem))
+            .set_type("expectation")
+            .set_description(xml(&format!("{}: {problem}", entry.at)));
+        let mut case = TestCase::new(xml(&entry.id), status);
+        case.set_classname("expectations").set_time(Duration::ZERO);
+        case.extra.insert("file".into(), xml(file));
+        case.extra
+            .insert("line".into(), entry.line.to_string().into());
+        suite.add_test_case(case);
     }
     // The root causes, each once, then the run's notes.
     let causes = report
@@ -108,97 +81,80 @@ pub fn render(report: &Report) -> String {
         });
     let lines: Vec<String> = causes.chain(report.notes.iter().cloned()).collect();
     if !lines.is_empty() {
-        let _ = writeln!(
-            out,
-            "    <system-out>{}</system-out>",
-            text(&lines.join("\n"))
-        );
+        suite.set_system_out(xml(&lines.join("\n")));
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+
+    let mut junit = quick_junit::Report::new("conformance");
+    junit.set_time(report.duration()).add_test_suite(suite);
+    // Only the writer can fail, and a String's does not.
+    junit.to_string().expect("XML is written to memory")
 }
 
-fn testcase(out: &mut String, case: &CaseReport) {
+fn testcase(case: &CaseReport) -> TestCase {
     let (classname, name) = class_and_name(case);
-    let _ = writeln!(
-        out,
-        r#"    <testcase classname="{}" name="{}" file="{}" time="{}">"#,
-        attribute(&classname),
-        attribute(&name),
-        attribute(&case.file),
-        seconds(case.duration)
-    );
-    out.push_str("      <properties>\n");
-    let mut properties = vec![("verdict", case.verdict.as_str().to_string())];
-    if let (Some(id), Some(level)) = (&case.requirement, case.level) {
-        properties.push(("requirement", id.clone()));
-        properties.push(("level", level.to_string()));
-    }
-    for (name, value) in properties {
-        let _ = writeln!(
-            out,
-            r#"        <property name="{name}" value="{}"/>"#,
-            attribute(&value)
-        );
-    }
-    out.push_str("      </properties>\n");
     let message = case.message.as_deref().unwrap_or_default();
     let headline = message.lines().next().unwrap_or_default();
-    match case.verdict {
-        _ if case.error.is_some() => {
-            let error = case.error.as_deref().unwrap_or_default();
-            let _ = writeln!(
-                out,
-                r#"      <error message="the case does not load" type="case">{}</error>"#,
-                text(error)
-            );
-        }
-        Verdict::Fail => {
-            let _ = writeln!(
-                out,
-                r#"      <failure message="{}" type="{}">{}</failure>"#,
-                attribute(headline),
-                attribute(case.requirement.as_deref().unwrap_or("conformance")),
-                text(message)
-            );
-        }
-        Verdict::Skipped => {
-            let _ = writeln!(
-                out,
-                r#"      <skipped message="{}"/>"#,
-                attribute(case.skipped.as_deref().unwrap_or("ignored"))
-            );
-        }
+    let skipped = |why: &str| {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(xml(why));
+        status
+    };
+    let non_success = |kind, why: &str, ty: &str, description: &str| {
+        let mut status = TestCaseStatus::non_success(kind);
+        status
+            .set_message(xml(why))
+            .set_type(xml(ty))
+            .set_description(xml(description));
+        status
+    };
+    let status = match case.verdict {
+        _ if case.error.is_some() => non_success(
+            NonSuccessKind::Error,
+            "the case does not load",
+            "case",
+            case.error.as_deref().unwrap_or_default(),
+        ),
+        Verdict::Fail => non_success(
+            NonSuccessKind::Failure,
+            headline,
+            case.requirement.as_deref().unwrap_or("conformance"),
+            message,
+        ),
+        Verdict::Skipped => skipped(case.skipped.as_deref().unwrap_or("ignored")),
         Verdict::KnownFailure => {
             let reasons: Vec<&str> = case
                 .findings
                 .iter()
                 .filter_map(|f| f.known.as_deref())
                 .collect();
-            let _ = writeln!(
-                out,
-                r#"      <skipped message="known failure: {}"/>"#,
-                attribute(&reasons.join("; "))
-            );
+            skipped(&format!("known failure: {}", reasons.join("; ")))
         }
-        Verdict::Inconclusive => {
-            let _ = writeln!(
-                out,
-                r#"      <error message="inconclusive: {}" type="inconclusive">{}</error>"#,
-                attribute(case.inconclusive.as_deref().unwrap_or_default()),
-                text(message)
-            );
-        }
+        Verdict::Inconclusive => non_success(
+            NonSuccessKind::Error,
+            &format!(
+                "inconclusive: {}",
+                case.inconclusive.as_deref().unwrap_or_default()
+            ),
+            "inconclusive",
+            message,
+        ),
         Verdict::Blocked => {
             let by = case.blocked.as_ref().map_or("", |b| b.by.as_str());
-            let _ = writeln!(
-                out,
-                r#"      <skipped message="blocked by {}"/>"#,
-                attribute(by)
-            );
+            skipped(&format!("blocked by {by}"))
         }
-        Verdict::Pass | Verdict::Warn | Verdict::Info => {}
+        Verdict::Pass | Verdict::Warn | Verdict::Info => TestCaseStatus::success(),
+    };
+    let mut testcase = TestCase::new(xml(&name), status);
+    testcase
+        .set_classname(xml(&classname))
+        .set_time(case.duration);
+    testcase.extra.insert("file".into(), xml(&case.file));
+    let mut properties = vec![("verdict", case.verdict.as_str().to_string())];
+    if let (Some(id), Some(level)) = (&case.requirement, case.level) {
+        properties.push(("requirement", id.clone()));
+        properties.push(("level", level.to_string()));
     }
+    testcase.add_properties(properties.into_iter().map(property));
     let mut output = Vec::new();
     if case.verdict != Verdict::Fail && !message.is_empty() {
         output.push(message.to_string());
@@ -210,48 +166,31 @@ fn testcase(out: &mut String, case: &CaseReport) {
         output.push(format!("note: {note}"));
     }
     if !output.is_empty() {
-        let _ = writeln!(
-            out,
-            "      <system-out>{}</system-out>",
-            text(&output.join("\n"))
-        );
+        testcase.set_system_out(xml(&output.join("\n")));
     }
-    out.push_str("    </testcase>\n");
+    testcase
 }
 
-fn seconds(duration: Duration) -> String {
-    format!("{:.3}", duration.as_secs_f64())
+fn property((name, value): (&str, String)) -> Property {
+    Property::new(name, xml(&value))
 }
 
-/// Element text: markup escaped, and characters XML 1.0 cannot hold shown as `\u{..}`.
-fn text(s: &str) -> String {
-    escape(s, false)
-}
-
-/// Attribute values: as [`text`], and line breaks and tabs kept as character references.
-fn attribute(s: &str) -> String {
-    escape(s, true)
-}
-
-fn escape(s: &str, attribute: bool) -> String {
+/// Text for the report with its control characters but line feeds shown as escapes (`\t`,
+/// `\u{1b}`), and the two characters XML 1.0 cannot hold: quick-junit would drop them.
+fn xml(s: &str) -> XmlString {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+            '\n' => out.push(c),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
-    out
+    XmlString::new(out)
 }
 
 #[cfg(test)]
@@ -259,12 +198,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_characters_xml_cannot_hold() {
+    fn characters_xml_cannot_hold_are_shown_and_markup_is_escaped() {
         assert_eq!(
-            text("a<b & \"c\"\u{1b}[31m\u{0}\tz\n"),
-            "a&lt;b &amp; \"c\"\\u{1b}[31m\\u{0}\tz\n"
+            xml("a<b & \"c\"\u{1b}[31m\u{0}\tz\n").as_str(),
+            "a<b & \"c\"\\u{1b}[31m\\u{0}\\tz\n"
         );
-        assert_eq!(attribute("\"x\"\ny\t"), "&quot;x&quot;&#10;y&#9;");
-        assert_eq!(text("\u{FFFF}é"), "\\u{ffff}é");
+        assert_eq!(xml("\u{FFFF}é\u{9b}").as_str(), "\\u{ffff}é\\u{9b}");
+        let mut suite = TestSuite::new("s");
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(xml("\"x\" <y>"))
+            .set_description(xml("a<b & \u{1b}[31m"));
+        suite.add_test_case(TestCase::new("t", status));
+        let mut junit = quick_junit::Report::new("r");
+        junit.add_test_suite(suite);
+        let written = junit.to_string().unwrap();
+        let document = roxmltree::Document::parse(&written).unwrap();
+        let failure = document
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(failure.attribute("message"), Some("\"x\" <y>"));
+        assert_eq!(failure.text(), Some("a<b & \\u{1b}[31m"));
     }
 }

@@ -145,66 +145,22 @@ pub(crate) fn abbreviate(key: &str) -> String {
 /// Decoded `(name, value)` pairs of a query string, in order. `+` is a space, `%XX` a byte;
 /// bytes that do not form UTF-8 become U+FFFD. A pair without `=` has an empty value.
 pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name, true), percent_decode(value, true))
-        })
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
         .collect()
 }
 
 /// Decodes `%XX` escapes (and, in query strings, `+` as a space). Malformed escapes stay as
 /// they are.
 pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    if !bytes
-        .iter()
-        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
-    {
-        return text.to_owned();
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let decoded = bytes
-                    .get(i + 1)
-                    .and_then(|&h| hex(h))
-                    .zip(bytes.get(i + 2).and_then(|&l| hex(l)));
-                match decoded {
-                    Some((h, l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let text = if plus_is_space {
+        std::borrow::Cow::Owned(text.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    percent_encoding::percent_decode_str(&text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The query parameters an endpoint accepts, validated.

@@ -185,8 +185,13 @@ fn affected(
         .targets()
         .iter()
         .map(|target| {
-            crate::selector::Selector::parse(target)
-                .map(|s| s.find_all(old_doc).into_iter().map(address).collect())
+            super::overlay::parse_target(target)
+                .map(|path| {
+                    path.query(old_doc)
+                        .iter()
+                        .map(|node| address(node))
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .collect();

@@ -647,16 +647,14 @@ fn resolve<'v>(document: &'v Value, value: &'v Value) -> &'v Value {
 
 /// A JSON pointer as a URI fragment: characters a fragment cannot hold are percent-encoded.
 fn encode_fragment(pointer: &str) -> String {
-    let mut out = String::with_capacity(pointer.len());
-    for byte in pointer.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'#' | b'/' | b'~' | b'-' | b'.' | b'_' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'#')
+        .remove(b'/')
+        .remove(b'~')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_');
+    percent_encoding::utf8_percent_encode(pointer, KEPT).to_string()
 }
 
 /// Long instance values would drown the message: keep the head and say how much was cut.
@@ -799,6 +797,14 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn pointers_become_fragments_with_what_a_fragment_cannot_hold_encoded() {
+        assert_eq!(
+            encode_fragment("#/paths/~1a~1{id}/get/x y é"),
+            "#/paths/~1a~1%7Bid%7D/get/x%20y%20%C3%A9"
+        );
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! of the unmodified official extract at load time.
 //!
 //! Supported actions: `update` (deep merge of a mapping into every target; other values
-//! replace) and `remove: true`. Targets use the selector syntax of [`crate::selector`], which
-//! covers the JSONPath subset overlays need (names, quoted keys, indexes, `*`, and
-//! `[?(@.field == 'value')]`). A target that matches nothing is an error: it means the
-//! official document changed under the overlay, and the overlay must be updated.
+//! replace) and `remove: true`. Targets are JSONPath queries (RFC 9535), as the Overlay spec
+//! says: `$.paths['/conversations'].post`, `$.components.schemas.Metadata.anyOf[?@.type ==
+//! 'object']`. A target that matches nothing is an error: it means the official document
+//! changed under the overlay, and the overlay must be updated.
 
-use crate::selector::Selector;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json_path::JsonPath;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,15 +49,11 @@ impl Overlay {
                 action.target.referenced.line(),
                 action.target.referenced.column()
             );
-            let target = Selector::parse(&action.target.value).map_err(|e| format!("{at}: {e}"))?;
-            let matched = if action.remove {
-                target.remove_from(document)
-            } else if let Some(update) = &action.update {
-                target.for_each_mut(document, &mut |node| merge(node, update))
-            } else {
+            let target = parse_target(&action.target.value).map_err(|e| format!("{at}: {e}"))?;
+            if !action.remove && action.update.is_none() {
                 return Err(format!("{at}: an action needs `update` or `remove: true`"));
-            };
-            if matched == 0 {
+            }
+            if action.apply(&target, document) == 0 {
                 let what = action.description.as_deref().unwrap_or("this action");
                 return Err(format!(
                     "{at}: overlay target `{}` matches nothing in the official document ({what}); \
@@ -100,19 +96,76 @@ impl Overlay {
     pub(crate) fn unmatched(&self, document: &mut Value) -> Vec<usize> {
         let mut out = Vec::new();
         for (i, action) in self.actions.iter().enumerate() {
-            let matched = match Selector::parse(&action.target.value) {
-                Ok(target) if action.remove => target.remove_from(document),
-                Ok(target) => match &action.update {
-                    Some(update) => target.for_each_mut(document, &mut |node| merge(node, update)),
-                    None => 0,
-                },
-                Err(_) => 0,
-            };
+            let matched = parse_target(&action.target.value)
+                .map_or(0, |target| action.apply(&target, document));
             if matched == 0 {
                 out.push(i);
             }
         }
         out
+    }
+}
+
+/// A target as JSONPath, or what is wrong with it and how to write it.
+pub(crate) fn parse_target(text: &str) -> Result<JsonPath, String> {
+    JsonPath::parse(text).map_err(|e| {
+        let from = text.get(e.position()..).unwrap_or_default();
+        format!(
+            "overlay target `{text}` is not JSONPath (RFC 9535): {} at `{from}`; write it like \
+             $.paths['/conversations'].post or $.components.schemas.X.anyOf[?@.type == 'object']",
+            e.message()
+        )
+    })
+}
+
+impl Action {
+    /// Applies the action to every node its target matches; answers how many it changed.
+    fn apply(&self, target: &JsonPath, document: &mut Value) -> usize {
+        // Pointers, not references: the nodes are changed after the query is done.
+        let pointers: Vec<String> = target
+            .query_located(document)
+            .dedup()
+            .locations()
+            .map(|path| path.to_json_pointer())
+            .collect();
+        match &self.update {
+            _ if self.remove => {
+                // From the last: removing an element leaves the indexes before it as they were.
+                pointers
+                    .iter()
+                    .rev()
+                    .filter(|pointer| remove(document, pointer))
+                    .count()
+            }
+            Some(update) => {
+                for pointer in &pointers {
+                    if let Some(node) = document.pointer_mut(pointer) {
+                        merge(node, update);
+                    }
+                }
+                pointers.len()
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Removes the node at a JSON pointer from its parent (the whole document is not removable).
+fn remove(document: &mut Value, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match document.pointer_mut(parent) {
+        Some(Value::Object(map)) => map.shift_remove(&key).is_some(),
+        Some(Value::Array(items)) => match key.parse::<usize>() {
+            Ok(i) if i < items.len() => {
+                items.remove(i);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -175,9 +228,35 @@ mod tests {
     #[test]
     fn remove_deletes_the_target() {
         let mut doc = json!({"a": {"b": 1}});
-        overlay("overlay: 1.0.0\ninfo: {}\nactions:\n- target: a.b\n  remove: true\n")
+        overlay("overlay: 1.0.0\ninfo: {}\nactions:\n- target: $.a.b\n  remove: true\n")
             .apply("o", &mut doc)
             .unwrap();
         assert_eq!(doc, json!({"a": {}}));
+        let mut doc = json!({"l": [{"k": 1}, {"k": 2}, {"k": 1}, {"k": "a/b~"}], "m": {"a/b~": 0}});
+        overlay(
+            "overlay: 1.0.0\ninfo: {}\nactions:\n- target: $.l[?@.k == 1]\n  remove: true\n\
+             - target: $.m['a/b~']\n  remove: true\n",
+        )
+        .apply("o", &mut doc)
+        .unwrap();
+        assert_eq!(doc, json!({"l": [{"k": 2}, {"k": "a/b~"}], "m": {}}));
+    }
+
+    #[test]
+    fn a_target_that_is_not_jsonpath_is_a_located_error_saying_how_to_write_it() {
+        for bad in ["a.b", "$.p[?(@.n = 1)]", "$.a["] {
+            let err = overlay(&format!(
+                "overlay: 1.0.0\ninfo: {{}}\nactions:\n- target: {bad}\n  update: {{x: 1}}\n"
+            ))
+            .apply("specs/overlay.yaml", &mut json!({"a": {}}))
+            .unwrap_err();
+            assert!(
+                err.starts_with(&format!(
+                    "specs/overlay.yaml:4:11: overlay target `{bad}` is not JSONPath (RFC 9535): "
+                )) && err.contains("parser error at `")
+                    && err.ends_with("$.components.schemas.X.anyOf[?@.type == 'object']"),
+                "{err}"
+            );
+        }
     }
 }
