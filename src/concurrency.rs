@@ -1,7 +1,10 @@
-//! How many cases run at a time, fitted to the target: start low, grow by one while answers
-//! stay fast, halve on trouble (a timeout or reset, a burst of 5xx, a 429). When several cases
-//! are in trouble at once the target has stalled: no case starts until a probe gets an answer,
-//! then the run goes on one case at a time. `--test-threads N` fixes the number instead.
+//! How many cases run at a time, fitted to the target, as TCP fits its window: start low and
+//! double after each round of cases answered at flat latency (slow start), so that a healthy
+//! remote server has [`MAX`] cases in flight within a few rounds; once latency rises with the
+//! load, take a quarter off and grow by one per round from then on; halve on trouble (a timeout
+//! or reset, a burst of 5xx, a 429). When several cases are in trouble at once the target has
+//! stalled: no case starts until a probe gets an answer, then the run goes on one case at a
+//! time. `--test-threads N` fixes the number instead.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -10,9 +13,14 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// Cases at a time before anything is known of the target.
 pub const START: usize = 2;
 /// The most cases at a time the controller grows to.
-pub const MAX: usize = 8;
-/// A case whose requests took longer than this on average is not "fast".
+pub const MAX: usize = 32;
+/// Cases at a time against the embedded server: it shares the machine with the harness.
+pub const REFERENCE: usize = 8;
+/// A case whose requests took longer than this on average is slow, whatever the baseline.
 pub const FAST: Duration = Duration::from_secs(1);
+/// Latency counts as flat up to this factor of the fastest case seen, plus [`FLAT_SLACK`].
+const FLAT_FACTOR: u32 = 2;
+const FLAT_SLACK: Duration = Duration::from_millis(50);
 /// Troubled cases within [`STALL_WINDOW`] that mean the target has stalled.
 pub const STALL_TROUBLES: usize = 2;
 pub const STALL_WINDOW: Duration = Duration::from_secs(10);
@@ -20,10 +28,8 @@ pub const STALL_WINDOW: Duration = Duration::from_secs(10);
 /// What one finished case says about the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// Answered, every request within [`FAST`] on average.
-    Fast,
-    /// Answered, but slowly.
-    Slow,
+    /// Answered, its quickest request taking this long.
+    Answered(Duration),
     /// A timeout or reset, a 429 that did not clear, or several 5xx.
     Trouble,
 }
@@ -34,6 +40,13 @@ struct State {
     /// Permits to take out of circulation as running cases end (after a back-off).
     debt: usize,
     fast_in_a_row: usize,
+    /// The quickest answer of any case: the target's latency unloaded.
+    baseline: Option<Duration>,
+    /// Latency rose or trouble came once: grow by one per round, no longer double.
+    congested: bool,
+    /// Cases reported, and their number at the last back-off (one back-off per round).
+    reported: usize,
+    backed_off_at: usize,
     troubles: Vec<Instant>,
     stalled: bool,
     /// The lowest limit after a back-off (0: never backed off).
@@ -80,6 +93,10 @@ impl Controller {
                 limit,
                 debt: 0,
                 fast_in_a_row: 0,
+                baseline: None,
+                congested: false,
+                reported: 0,
+                backed_off_at: 0,
                 troubles: Vec::new(),
                 stalled: false,
                 lowest: 0,
@@ -128,27 +145,43 @@ impl Controller {
     /// [`Controller::resume`] once it answers again.
     pub fn report(&self, signal: Signal) -> bool {
         let mut state = self.lock();
+        state.reported += 1;
         match signal {
-            Signal::Fast => {
-                state.fast_in_a_row += 1;
-                // Grow by one after as many fast cases in a row as run at a time, twice.
-                if !self.fixed && state.limit < self.max && state.fast_in_a_row >= 2 * state.limit {
-                    state.fast_in_a_row = 0;
-                    if state.debt > 0 {
-                        state.debt -= 1;
-                    } else {
-                        self.permits.add_permits(1);
-                    }
-                    state.limit += 1;
+            Signal::Answered(per_request) => {
+                let baseline = *state.baseline.get_or_insert(per_request);
+                state.baseline = Some(baseline.min(per_request));
+                let flat =
+                    per_request <= FAST && per_request <= baseline * FLAT_FACTOR + FLAT_SLACK;
+                if self.fixed {
+                    return false;
                 }
-                false
-            }
-            Signal::Slow => {
-                state.fast_in_a_row = 0;
+                if flat {
+                    state.fast_in_a_row += 1;
+                    // A round: as many flat cases in a row as run at a time.
+                    if state.limit < self.max && state.fast_in_a_row >= state.limit {
+                        state.fast_in_a_row = 0;
+                        let grown = if state.congested {
+                            state.limit + 1
+                        } else {
+                            state.limit * 2
+                        };
+                        self.grow(&mut state, grown.min(self.max));
+                    }
+                } else {
+                    state.fast_in_a_row = 0;
+                    state.congested = true;
+                    if state.limit > START && state.reported - state.backed_off_at >= state.limit {
+                        state.backed_off_at = state.reported;
+                        let by = state.limit / 4;
+                        self.shrink(&mut state, by);
+                        state.limit -= by;
+                    }
+                }
                 false
             }
             Signal::Trouble => {
                 state.fast_in_a_row = 0;
+                state.congested = true;
                 if !self.fixed && state.limit > 1 {
                     let lower = state.limit / 2;
                     let by = state.limit - lower;
@@ -190,6 +223,15 @@ impl Controller {
         self.resumed.notify_waiters();
     }
 
+    /// Raises the limit to `to`: permits owed after a back-off are forgiven first.
+    fn grow(&self, state: &mut State, to: usize) {
+        let by = to.saturating_sub(state.limit);
+        let forgiven = by.min(state.debt);
+        state.debt -= forgiven;
+        self.permits.add_permits(by - forgiven);
+        state.limit = to;
+    }
+
     /// Takes `by` permits out: idle ones at once, the others as their cases end.
     fn shrink(&self, state: &mut State, by: usize) {
         let idle = self.permits.forget_permits(by);
@@ -205,37 +247,72 @@ impl Controller {
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
     #[test]
-    fn grows_while_fast_halves_on_trouble_and_a_fixed_number_stays() {
+    fn doubles_each_flat_round_to_the_max_then_halves_on_trouble_and_a_fixed_number_stays() {
         let c = Controller::new(None);
         assert_eq!(c.limit(), START);
-        for _ in 0..4 {
-            c.report(Signal::Fast);
+        let flat = Signal::Answered(150 * MS);
+        for _ in 0..2 {
+            c.report(flat);
         }
-        assert_eq!(c.limit(), 3);
-        for _ in 0..200 {
-            c.report(Signal::Fast);
+        assert_eq!(c.limit(), 4, "one round of flat answers doubles");
+        // 4 + 8 + 16 more flat cases reach the max: 30 cases in all, about five round trips.
+        for _ in 0..28 {
+            c.report(flat);
         }
         assert_eq!(c.limit(), MAX);
         assert!(!c.report(Signal::Trouble));
         assert_eq!(c.limit(), MAX / 2);
         assert_eq!(c.lowest(), MAX / 2);
-        c.report(Signal::Slow);
-        assert_eq!(c.limit(), MAX / 2);
+        // After trouble, growth is by one per round.
+        for _ in 0..MAX / 2 {
+            c.report(flat);
+        }
+        assert_eq!(c.limit(), MAX / 2 + 1);
 
         let fixed = Controller::new(Some(5));
         for _ in 0..50 {
-            fixed.report(Signal::Fast);
+            fixed.report(flat);
         }
         fixed.report(Signal::Trouble);
+        fixed.report(Signal::Answered(10 * FAST));
         assert_eq!(fixed.limit(), 5);
+    }
+
+    #[test]
+    fn latency_rising_with_the_load_takes_a_quarter_off_once_a_round_and_stops_doubling() {
+        let c = Controller::new(None);
+        for _ in 0..14 {
+            c.report(Signal::Answered(100 * MS));
+        }
+        assert_eq!(c.limit(), 16);
+        // Within the slack of the baseline: still flat.
+        c.report(Signal::Answered(240 * MS));
+        assert_eq!(c.limit(), 16);
+        // Latency tripled: back off by a quarter, once for the whole round.
+        for _ in 0..5 {
+            c.report(Signal::Answered(400 * MS));
+        }
+        assert_eq!(c.limit(), 12);
+        for _ in 0..12 {
+            c.report(Signal::Answered(100 * MS));
+        }
+        assert_eq!(c.limit(), 13, "congested: one more per round, not double");
+        // Slow in absolute terms is never flat, whatever the baseline.
+        let slow = Controller::new(None);
+        for _ in 0..10 {
+            slow.report(Signal::Answered(2 * FAST));
+        }
+        assert_eq!(slow.limit(), START);
     }
 
     #[tokio::test]
     async fn a_stall_holds_every_case_until_resumed_then_one_runs_at_a_time() {
         let c = Arc::new(Controller::new(None));
         for _ in 0..20 {
-            c.report(Signal::Fast);
+            c.report(Signal::Answered(MS));
         }
         assert!(!c.report(Signal::Trouble));
         assert!(

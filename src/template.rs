@@ -17,9 +17,13 @@ pub type Vars = BTreeMap<String, Value>;
 
 /// The largest count a generator takes; keeps a typo from eating the machine.
 const MAX_GENERATED: u64 = 100_000;
-/// The most characters and elements the generators of one value make together: nested
-/// generators multiply their counts, and an item may copy a large variable.
-const MAX_GENERATED_TOTAL: u64 = 1_000_000;
+/// The most bytes the generators of one value make together: nested generators multiply their
+/// counts, and an item may copy a large variable. Large enough for a 20 MB body (a hostile-input
+/// case), small enough that a typo costs megabytes, not the machine.
+const MAX_GENERATED_TOTAL: u64 = 64 << 20;
+/// What one generated element (array item, object entry, scalar) costs against that budget:
+/// about its size in memory, so that a bomb of small elements is stopped as early as one of text.
+const ELEMENT_COST: u64 = 32;
 
 /// Checks a value before anything runs: every variable is known and every generator is
 /// well-formed. `known` holds the variables defined at this point of the case.
@@ -211,11 +215,11 @@ fn generate(kind: &str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<V
                 scalar @ (Value::Number(_) | Value::Bool(_)) => scalar.to_string(),
                 other => return Err(format!("`$string.repeat` must make a string, not {other}")),
             };
-            spend(budget, count.saturating_mul(unit.chars().count() as u64))?;
+            spend(budget, count.saturating_mul(unit.len() as u64))?;
             Value::String(unit.repeat(count as usize))
         }
         "$array" => {
-            spend(budget, count)?;
+            spend(budget, count.saturating_mul(ELEMENT_COST))?;
             let mut items = Vec::new();
             for i in 0..count {
                 indexed.insert("index".into(), Value::from(i));
@@ -227,7 +231,7 @@ fn generate(kind: &str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<V
             Value::Array(items)
         }
         _ => {
-            spend(budget, count)?;
+            spend(budget, count.saturating_mul(ELEMENT_COST))?;
             let mut out = Map::new();
             for i in 0..count {
                 indexed.insert("index".into(), Value::from(i));
@@ -244,18 +248,18 @@ fn generate(kind: &str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<V
     })
 }
 
-/// The size of a value in elements and bytes of text.
+/// The size of a value: bytes of text, [`ELEMENT_COST`] per element.
 fn weight(value: &Value) -> u64 {
     match value {
         Value::String(s) => s.len() as u64,
-        Value::Array(items) => items.iter().map(weight).sum::<u64>() + 1,
+        Value::Array(items) => items.iter().map(weight).sum::<u64>() + ELEMENT_COST,
         Value::Object(map) => {
             map.iter()
                 .map(|(k, v)| k.len() as u64 + weight(v))
                 .sum::<u64>()
-                + 1
+                + ELEMENT_COST
         }
-        _ => 1,
+        _ => ELEMENT_COST,
     }
 }
 
@@ -263,8 +267,8 @@ fn weight(value: &Value) -> u64 {
 fn spend(budget: &mut u64, cost: u64) -> Result<(), String> {
     *budget = budget.checked_sub(cost).ok_or_else(|| {
         format!(
-            "the generators of this value make more than {MAX_GENERATED_TOTAL} characters and \
-             elements together: make the counts smaller"
+            "the generators of this value make more than {} MiB together: make the counts smaller",
+            MAX_GENERATED_TOTAL >> 20
         )
     })?;
     Ok(())
@@ -340,19 +344,22 @@ mod tests {
     fn nested_generators_cannot_make_a_huge_value() {
         // Just over the limit, so that a regression costs megabytes, not the machine.
         let bomb =
-            json!({"$array": {"count": 1_100, "item": {"$array": {"count": 1_000, "item": 1}}}});
+            json!({"$array": {"count": 2_100, "item": {"$array": {"count": 1_000, "item": 1}}}});
         let err = expand(&bomb, &vars()).unwrap_err();
         assert!(
             err.starts_with("the generators of this value make more than"),
             "{err}"
         );
-        let long = json!({"$string": {"repeat": {"$string": {"repeat": "abc", "count": 4}}, "count": 100_000}});
+        let long = json!({"$string": {"repeat": {"$string": {"repeat": "abc", "count": 300}}, "count": 100_000}});
         assert!(expand(&long, &vars()).is_err());
+        // A 20 MB body fits: servers are tested with what a hostile client may send.
+        let body = json!({"$array": {"count": 200, "item": {"$string": {"repeat": "x", "count": 100_000}}}});
+        assert!(expand(&body, &vars()).is_ok());
         let within =
             json!({"$array": {"count": 300, "item": {"$string": {"repeat": "é", "count": 512}}}});
         assert!(expand(&within, &vars()).is_ok());
         let big = Vars::from([("big".into(), json!("x".repeat(1 << 20)))]);
-        let copies = json!({"$array": {"count": 100, "item": "{{big}}"}});
+        let copies = json!({"$array": {"count": 70, "item": "{{big}}"}});
         assert!(expand(&copies, &big).is_err());
         let err = expand(&json!({"$string": {"repeat": [7], "count": 2}}), &vars()).unwrap_err();
         assert_eq!(err, "`$string.repeat` must make a string, not [7]");

@@ -137,6 +137,8 @@ fn expectations() -> Vec<Expectation> {
         e(D::ItemsUnknownFieldsIgnored, Should("GEN-08"), &[]),
         e(D::ItemsAcrossConversations, Must(&["ITM-11"]), &[]),
         e(D::MetadataValuesTrimmed, Must(&["GEN-09"]), &[]),
+        e(D::ItemsSystemAsDeveloper, Must(&["ITM-12"]), &[]),
+        e(D::ItemPartsReversed, Must(&["ITM-12"]), &[]),
         e(D::StreamWithoutSequenceNumbers, Must(&["RSP-10"]), &[]),
         e(D::StreamWithoutDoneEvents, Must(&["RSP-11"]), &[]),
         e(D::StreamTwoResponseIds, Must(&["RSP-12"]), &[]),

@@ -132,6 +132,10 @@ deviations! {
         "an item is retrieved and deleted under any existing conversation's path (ITM-11)",
     MetadataValuesTrimmed = "metadata-values-trimmed":
         "metadata values are stored with surrounding whitespace trimmed (GEN-09)",
+    ItemsSystemAsDeveloper = "items-system-as-developer":
+        "stored `system` messages come back with the role `developer` (ITM-12)",
+    ItemPartsReversed = "item-parts-reversed":
+        "a stored message's content parts come back in reverse order (ITM-12)",
     StreamWithoutSequenceNumbers = "stream-without-sequence-numbers":
         "streamed events carry no `sequence_number` (RSP-10)",
     StreamWithoutDoneEvents = "stream-without-done-events":

@@ -64,11 +64,20 @@ pub(crate) fn parse_items(
     if items.is_empty() && !allow_empty {
         return Err(ApiError::empty_array("items"));
     }
-    items
+    let mut messages = items
         .iter()
         .enumerate()
         .map(|(i, item)| message(item, &format!("items[{i}]")))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    for message in &mut messages {
+        if message.role == "system" && deviations.deviates(Deviation::ItemsSystemAsDeveloper) {
+            message.role = "developer";
+        }
+        if deviations.deviates(Deviation::ItemPartsReversed) {
+            message.content.reverse();
+        }
+    }
+    Ok(messages)
 }
 
 fn message(item: &Value, path: &str) -> Result<NewMessage, ApiError> {

@@ -30,7 +30,9 @@ impl Run {
         let queue = Arc::new(Mutex::new(queue));
         // The embedded server is ours and known to take the load: only another target's
         // concurrency adapts, unless `--test-threads` fixes it.
-        let fixed = workers.or(target.is_reference().then_some(crate::concurrency::MAX));
+        let fixed = workers.or(target
+            .is_reference()
+            .then_some(crate::concurrency::REFERENCE));
         let controller = Arc::new(crate::concurrency::Controller::new(fixed));
         let retried: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
         let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,7 +90,7 @@ impl Run {
 
 /// What a finished case says about how the target holds up.
 fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
-    use crate::concurrency::{Signal, FAST};
+    use crate::concurrency::Signal;
     let server_errors = outcome
         .steps
         .iter()
@@ -97,12 +99,15 @@ fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
     if outcome.inconclusive.is_some() || server_errors >= 2 {
         return Signal::Trouble;
     }
-    let requests = u32::try_from(outcome.steps.len().max(1)).unwrap_or(u32::MAX);
-    if outcome.elapsed / requests > FAST {
-        Signal::Slow
-    } else {
-        Signal::Fast
-    }
+    // The quickest answer of the case: queueing at the target delays every request, while a
+    // stream or a slow operation delays only its own.
+    let quickest = outcome
+        .steps
+        .iter()
+        .filter(|s| s.status.is_some())
+        .map(|s| s.elapsed)
+        .min();
+    Signal::Answered(quickest.unwrap_or(outcome.elapsed))
 }
 
 /// The target stalled: probe it until it answers (bounded), then let cases start again.
