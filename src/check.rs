@@ -371,7 +371,8 @@ pub fn expect(
             || matcher.pattern.is_some()
             || matcher.length.is_some()
             || matcher.contains.is_some()
-            || matcher.near_now.is_some();
+            || matcher.near_now.is_some()
+            || matcher.vector_near.is_some();
         return if asks_more {
             fail(format!("{what}: expected a value, found nothing"), vec![])
         } else {
@@ -500,7 +501,79 @@ pub fn expect(
             }
         }
     }
+    if let Some(near) = &matcher.vector_near {
+        let to = resolved(&near.to)?;
+        if let Err(summary) = vector_near(value, &to, near.tolerance) {
+            return fail(format!("{what}: {summary}"), vec![]);
+        }
+    }
     Ok(())
+}
+
+/// A vector as an embedding answers it: an array of numbers, or a string of base64 (standard
+/// alphabet) of little-endian float32s, as `encoding_format: base64` gives it.
+fn vector_of(value: &Value) -> Result<(Vec<f64>, &'static str), String> {
+    use base64::Engine as _;
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_f64()
+                    .ok_or_else(|| format!("value {i} is {}, not a number", compact(v, 60)))
+            })
+            .collect::<Result<_, _>>()
+            .map(|v| (v, "")),
+        Value::String(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("is not base64 ({e}): {}", compact(value, 60)))?;
+            if bytes.len() % 4 != 0 {
+                return Err(format!(
+                    "decodes to {} bytes, not a whole number of float32s",
+                    bytes.len()
+                ));
+            }
+            let floats = bytes
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect();
+            Ok((floats, " (decoded from base64)"))
+        }
+        other => Err(format!(
+            "expected an array of numbers or base64 of float32s, got {} {}",
+            type_name(other),
+            compact(other, 60)
+        )),
+    }
+}
+
+/// `vector_near`: `actual` has as many values as `to` and each lies within `tolerance` of
+/// `to`'s; either side may be an array of numbers or base64 of little-endian float32s.
+pub fn vector_near(actual: &Value, to: &Value, tolerance: f64) -> Result<(), String> {
+    let (want, _) = vector_of(to).map_err(|e| format!("the vector to compare with {e}"))?;
+    let (have, how) = vector_of(actual)?;
+    if have.len() != want.len() {
+        return Err(format!(
+            "expected a vector of {} values, got {}{how}",
+            want.len(),
+            have.len()
+        ));
+    }
+    let worst = have
+        .iter()
+        .zip(&want)
+        .enumerate()
+        .map(|(i, (h, w))| (i, (h - w).abs()))
+        .filter(|(_, d)| !(*d <= tolerance))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => Err(format!(
+            "value {i} is {}{how}, expected {} within {tolerance}",
+            have[i], want[i]
+        )),
+    }
 }
 
 /// `None` when everything of `expected` is in `actual`; otherwise what is missing.

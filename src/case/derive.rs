@@ -334,6 +334,7 @@ impl<'s> Builder<'s> {
                     length: None,
                     contains: None,
                     near_now: None,
+                    vector_near: None,
                 };
                 (selector, matcher)
             };

@@ -61,11 +61,13 @@
 //! `empty_array`, the `input_image`/`input_file` source checks, and the non-message item text.
 
 mod deviation;
+mod embeddings;
 mod error;
 mod http;
 mod items;
 mod listener;
 mod model;
+mod models;
 mod responses;
 mod store;
 mod stream;
