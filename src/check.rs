@@ -723,4 +723,56 @@ mod tests {
             err.details
         );
     }
+
+    #[test]
+    fn vector_near_decodes_base64_and_fails_on_dimension_value_and_form() {
+        use base64::Engine as _;
+        let b64 = |floats: &[f32]| {
+            let bytes: Vec<u8> = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+        };
+        let floats = json!([0.25, -0.5, 0.125]);
+        // The same vector as base64, and floats within the tolerance, pass.
+        assert_eq!(
+            vector_near(&b64(&[0.25, -0.5, 0.125]), &floats, 0.01),
+            Ok(())
+        );
+        assert_eq!(
+            vector_near(&json!([0.255, -0.5, 0.12]), &floats, 0.01),
+            Ok(())
+        );
+        // Another dimension (float64s read as float32s), a value out of tolerance, not base64,
+        // a byte count that is no whole number of float32s, something else altogether: fail.
+        let wide: Vec<u8> = [0.25f64, -0.5, 0.125]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        let wide = json!(base64::engine::general_purpose::STANDARD.encode(wide));
+        assert_eq!(
+            vector_near(&wide, &floats, 0.01).unwrap_err(),
+            "expected a vector of 3 values, got 6 (decoded from base64)"
+        );
+        assert_eq!(
+            vector_near(&b64(&[0.25, 0.5, 0.125]), &floats, 0.01).unwrap_err(),
+            "value 1 is 0.5 (decoded from base64), expected -0.5 within 0.01"
+        );
+        assert!(vector_near(&json!("not base64!"), &floats, 0.01)
+            .unwrap_err()
+            .starts_with("is not base64"));
+        assert!(vector_near(&json!("AAAAAAA="), &floats, 0.01)
+            .unwrap_err()
+            .contains("not a whole number of float32s"));
+        assert!(vector_near(&json!({"a": 1}), &floats, 0.01).is_err());
+        assert!(vector_near(&json!([0.25, null, 0.125]), &floats, 0.01).is_err());
+        // Through the case format, with the vector from a variable and a tolerance of its own.
+        let vars = Vars::from([("c".to_string(), floats.clone())]);
+        let m = matcher("{vector_near: {to: '{{c}}', tolerance: 0.001}}");
+        assert!(expect("x", &m, Some(&b64(&[0.25, -0.5, 0.125])), &vars).is_ok());
+        let err = expect("x", &m, Some(&json!([0.25, -0.5, 0.13])), &vars).unwrap_err();
+        assert_eq!(
+            err.summary,
+            "x: value 2 is 0.13, expected 0.125 within 0.001"
+        );
+        assert!(expect("x", &m, None, &vars).is_err());
+    }
 }

@@ -143,6 +143,15 @@ fn expectations() -> Vec<Expectation> {
         e(D::StreamDoneTrailer, Must(&["RSP-09"]), &[]),
         e(D::PreviousResponseIdIgnored, Must(&["RSP-07"]), &[]),
         e(D::CutStatusCompleted, Must(&["RSP-04"]), &[]),
+        e(D::ModelsListWithoutObject, Must(&["MDL-01"]), &[]),
+        e(D::ModelsCreatedFloat, Must(&["MDL-02"]), &[]),
+        // What the retrieve of MDL-06 sets up is blocked by MDL-04, not failed.
+        e(D::RetrieveModelMissing, Must(&["MDL-04"]), &[]),
+        e(D::EmbeddingsBase64Unsupported, Must(&["EMB-05"]), &[]),
+        e(D::EmbeddingsBase64OtherDimension, Must(&["EMB-05"]), &[]),
+        e(D::EmbeddingsOrderShuffled, Must(&["EMB-02"]), &[]),
+        e(D::EmbeddingsEmptyInputAccepted, Must(&["EMB-07"]), &[]),
+        e(D::EmbeddingsDimensionsIgnored, Should("EMB-06"), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),
