@@ -565,7 +565,7 @@ pub fn vector_near(actual: &Value, to: &Value, tolerance: f64) -> Result<(), Str
         .zip(&want)
         .enumerate()
         .map(|(i, (h, w))| (i, (h - w).abs()))
-        .filter(|(_, d)| !(*d <= tolerance))
+        .filter(|(_, d)| d.is_nan() || *d > tolerance)
         .max_by(|a, b| a.1.total_cmp(&b.1));
     match worst {
         None => Ok(()),
@@ -586,9 +586,13 @@ fn not_contained(expected: &Value, actual: &Value) -> Option<String> {
                 _ => None,
             })
         }
+        // An object is found in an element that has its pairs (`{id: x}` in a list of models).
         (Value::Array(want), Value::Array(have)) => want
             .iter()
-            .find(|w| !have.contains(w))
+            .find(|w| match w {
+                Value::Object(_) => !have.iter().any(|h| not_contained(w, h).is_none()),
+                _ => !have.contains(w),
+            })
             .map(|w| format!("{} is not an element", compact(w, 120))),
         (Value::String(want), Value::String(have)) => {
             (!have.contains(want.as_str())).then(|| "it is not a substring".into())
@@ -689,6 +693,12 @@ mod tests {
         assert!(check("{length: 2}", Some(json!("éé"))).is_ok());
         assert!(check("{length: 2}", Some(json!([1]))).is_err());
         assert!(check("{contains: {a: '1'}}", Some(json!({"a": "1", "b": "2"}))).is_ok());
+        let models = json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}]);
+        assert!(check("{contains: [{id: b}]}", Some(models.clone())).is_ok());
+        assert!(check("{contains: [{id: b, n: 1}]}", Some(models.clone())).is_err());
+        assert!(check("{contains: [{id: c}]}", Some(models)).is_err());
+        assert!(check("{contains: [2]}", Some(json!([1, 2]))).is_ok());
+        assert!(check("{contains: [3]}", Some(json!([1, 2]))).is_err());
         assert_eq!(
             check("{contains: {a: '1'}}", Some(json!({"b": "2"}))).unwrap_err(),
             "x: expected to contain {\"a\":\"1\"}, but `a` is missing"

@@ -79,15 +79,14 @@
 //! matcher): `equals`, `one_of`, `type` (`string`, `integer`, `number`, `boolean`, `object`,
 //! `array`, `null`, or a list), `pattern` (a regular expression), `absent` (`true`: nothing
 //! there; `false`: something there), `length` (elements, properties or characters),
-//! `contains` (object pairs, array elements, substring), `near_now` (unix seconds within
+//! `contains` (object pairs, array elements (an object: an element with its pairs), substring), `near_now` (unix seconds within
 //! that many seconds of now) and `vector_near: {to: VECTOR, tolerance: 0.01}` (a vector, as an
 //! array of numbers or base64 of little-endian float32s, of `to`'s length and each value
 //! within `tolerance` of `to`'s: an embedding's base64 form against its float form). Several
 //! in one matcher must all hold.
 //!
 //! **Selectors**: `metadata.topic`, `data[0].id`, `data[-1].id` (from the end),
-//! `metadata["key.with.dots"]`, `data[*].id` (in a matcher: the array of every match), and
-//! `$` for the whole answer.
+//! `metadata["key.with.dots"]`, `data[*].id`, and `$` for the whole answer.
 //!
 //! **Variables and generators**: `{{name}}` or `{{name.path}}` anywhere in a value; a string
 //! that is only a variable keeps the variable's JSON type. `{$string: {repeat: "é", count:

@@ -210,6 +210,11 @@ impl Report {
 /// Starts the reference server with `deviations` and runs the whole bundled suite against it
 /// with the built binary, as a user would.
 async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
+    run_suite_with(deviations, strict, &[]).await
+}
+
+/// [`run_suite`] with more arguments for `conformance run`.
+async fn run_suite_with(deviations: Vec<Deviation>, strict: bool, args: &[&str]) -> Report {
     let server = server::spawn(
         ServerConfig {
             api_key: Some(KEY.to_owned()),
@@ -231,6 +236,7 @@ async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
     if strict {
         command.arg("--strict");
     }
+    command.args(args);
     for var in [
         "CONFORMANCE_BASE_URL",
         "CONFORMANCE_STRICT",
@@ -416,6 +422,25 @@ async fn the_reference_server_passes_strict_mode_with_nothing_to_report() {
         report.observations.contains("UPD-04 = replace"),
         "{:?}",
         report.observations
+    );
+}
+
+/// A model the server neither lists nor retrieves (`--model`) fails the Models suite under
+/// exactly its two requirements (what MDL-06 sets up is blocked by MDL-04).
+#[tokio::test]
+async fn a_model_the_server_does_not_serve_fails_listed_and_retrieve() {
+    let report = run_suite_with(
+        Vec::new(),
+        false,
+        &["--model", "conformance-not-served", "models/"],
+    )
+    .await;
+    assert_eq!(report.code, 1, "exit code; output:\n{}", report.output);
+    assert_eq!(
+        report.failing,
+        ids(&["MDL-03", "MDL-04"]),
+        "output:\n{}",
+        report.output
     );
 }
 

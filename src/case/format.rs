@@ -144,7 +144,8 @@ pub struct MatcherFile {
     /// Number of elements, properties or characters.
     #[serde(default)]
     pub length: Option<usize>,
-    /// Object: these pairs are present; array: these elements are present; string: substring.
+    /// Object: these pairs are present; array: these elements are present (an object: an
+    /// element with these pairs); string: substring.
     #[serde(default)]
     pub contains: Option<Value>,
     /// An integer of unix seconds within this many seconds of the harness's clock.

@@ -90,6 +90,9 @@ pub struct Matcher {
     pub vector_near: Option<VectorNear>,
 }
 
+/// `{{model}}`: the target's model (`--model`), set when a case runs; known to every case.
+pub const MODEL_VARIABLE: &str = "model";
+
 /// `vector_near`: see [`crate::check::vector_near`].
 #[derive(Debug, Clone)]
 pub struct VectorNear {
@@ -440,8 +443,7 @@ impl Validator<'_> {
             covers.push((covered.value.clone(), at));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
-        // `{{model}}`: the target's model (`--model`), set when the case runs.
-        known.insert("model".to_owned());
+        known.insert(MODEL_VARIABLE.to_owned());
         let mut steps: Vec<Step> = parsed
             .steps
             .iter()

@@ -72,3 +72,25 @@ fn not_found(id: &str) -> ApiError {
         code: Some("model_not_found"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_list_and_retrieve() {
+        assert!(matches!(
+            operation(&Method::GET, "/v1/models"),
+            Some(Operation::List)
+        ));
+        assert!(matches!(
+            operation(&Method::GET, "/v1/models/conformance%2Decho"),
+            Some(Operation::Retrieve(id)) if id == "conformance-echo"
+        ));
+        assert!(operation(&Method::DELETE, "/v1/models/x").is_none());
+        assert!(operation(&Method::POST, "/v1/models").is_none());
+        assert!(operation(&Method::GET, "/v1/models/").is_none());
+        assert!(operation(&Method::GET, "/v1/models/a/b").is_none());
+        assert!(operation(&Method::GET, "/v1/modelsx").is_none());
+    }
+}
