@@ -367,7 +367,8 @@ pub fn expect(
             || matcher.pattern.is_some()
             || matcher.length.is_some()
             || matcher.contains.is_some()
-            || matcher.near_now.is_some();
+            || matcher.near_now.is_some()
+            || matcher.vector_near.is_some();
         return if asks_more {
             fail(format!("{what}: expected a value, found nothing"), vec![])
         } else {
@@ -496,7 +497,79 @@ pub fn expect(
             }
         }
     }
+    if let Some(near) = &matcher.vector_near {
+        let to = resolved(&near.to)?;
+        if let Err(summary) = vector_near(value, &to, near.tolerance) {
+            return fail(format!("{what}: {summary}"), vec![]);
+        }
+    }
     Ok(())
+}
+
+/// A vector as an embedding answers it: an array of numbers, or a string of base64 (standard
+/// alphabet) of little-endian float32s, as `encoding_format: base64` gives it.
+fn vector_of(value: &Value) -> Result<(Vec<f64>, &'static str), String> {
+    use base64::Engine as _;
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_f64()
+                    .ok_or_else(|| format!("value {i} is {}, not a number", compact(v, 60)))
+            })
+            .collect::<Result<_, _>>()
+            .map(|v| (v, "")),
+        Value::String(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("is not base64 ({e}): {}", compact(value, 60)))?;
+            if bytes.len() % 4 != 0 {
+                return Err(format!(
+                    "decodes to {} bytes, not a whole number of float32s",
+                    bytes.len()
+                ));
+            }
+            let floats = bytes
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect();
+            Ok((floats, " (decoded from base64)"))
+        }
+        other => Err(format!(
+            "expected an array of numbers or base64 of float32s, got {} {}",
+            type_name(other),
+            compact(other, 60)
+        )),
+    }
+}
+
+/// `vector_near`: `actual` has as many values as `to` and each lies within `tolerance` of
+/// `to`'s; either side may be an array of numbers or base64 of little-endian float32s.
+pub fn vector_near(actual: &Value, to: &Value, tolerance: f64) -> Result<(), String> {
+    let (want, _) = vector_of(to).map_err(|e| format!("the vector to compare with {e}"))?;
+    let (have, how) = vector_of(actual)?;
+    if have.len() != want.len() {
+        return Err(format!(
+            "expected a vector of {} values, got {}{how}",
+            want.len(),
+            have.len()
+        ));
+    }
+    let worst = have
+        .iter()
+        .zip(&want)
+        .enumerate()
+        .map(|(i, (h, w))| (i, (h - w).abs()))
+        .filter(|(_, d)| d.is_nan() || *d > tolerance)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => Err(format!(
+            "value {i} is {}{how}, expected {} within {tolerance}",
+            have[i], want[i]
+        )),
+    }
 }
 
 /// `None` when everything of `expected` is in `actual`; otherwise what is missing.
@@ -509,9 +582,13 @@ fn not_contained(expected: &Value, actual: &Value) -> Option<String> {
                 _ => None,
             })
         }
+        // An object is found in an element that has its pairs (`{id: x}` in a list of models).
         (Value::Array(want), Value::Array(have)) => want
             .iter()
-            .find(|w| !have.contains(w))
+            .find(|w| match w {
+                Value::Object(_) => !have.iter().any(|h| not_contained(w, h).is_none()),
+                _ => !have.contains(w),
+            })
             .map(|w| format!("{} is not an element", compact(w, 120))),
         (Value::String(want), Value::String(have)) => {
             (!have.contains(want.as_str())).then(|| "it is not a substring".into())
@@ -612,6 +689,12 @@ mod tests {
         assert!(check("{length: 2}", Some(json!("éé"))).is_ok());
         assert!(check("{length: 2}", Some(json!([1]))).is_err());
         assert!(check("{contains: {a: '1'}}", Some(json!({"a": "1", "b": "2"}))).is_ok());
+        let models = json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}]);
+        assert!(check("{contains: [{id: b}]}", Some(models.clone())).is_ok());
+        assert!(check("{contains: [{id: b, n: 1}]}", Some(models.clone())).is_err());
+        assert!(check("{contains: [{id: c}]}", Some(models)).is_err());
+        assert!(check("{contains: [2]}", Some(json!([1, 2]))).is_ok());
+        assert!(check("{contains: [3]}", Some(json!([1, 2]))).is_err());
         assert_eq!(
             check("{contains: {a: '1'}}", Some(json!({"b": "2"}))).unwrap_err(),
             "x: expected to contain {\"a\":\"1\"}, but `a` is missing"
@@ -645,5 +728,57 @@ mod tests {
             "{:?}",
             err.details
         );
+    }
+
+    #[test]
+    fn vector_near_decodes_base64_and_fails_on_dimension_value_and_form() {
+        use base64::Engine as _;
+        let b64 = |floats: &[f32]| {
+            let bytes: Vec<u8> = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+        };
+        let floats = json!([0.25, -0.5, 0.125]);
+        // The same vector as base64, and floats within the tolerance, pass.
+        assert_eq!(
+            vector_near(&b64(&[0.25, -0.5, 0.125]), &floats, 0.01),
+            Ok(())
+        );
+        assert_eq!(
+            vector_near(&json!([0.255, -0.5, 0.12]), &floats, 0.01),
+            Ok(())
+        );
+        // Another dimension (float64s read as float32s), a value out of tolerance, not base64,
+        // a byte count that is no whole number of float32s, something else altogether: fail.
+        let wide: Vec<u8> = [0.25f64, -0.5, 0.125]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        let wide = json!(base64::engine::general_purpose::STANDARD.encode(wide));
+        assert_eq!(
+            vector_near(&wide, &floats, 0.01).unwrap_err(),
+            "expected a vector of 3 values, got 6 (decoded from base64)"
+        );
+        assert_eq!(
+            vector_near(&b64(&[0.25, 0.5, 0.125]), &floats, 0.01).unwrap_err(),
+            "value 1 is 0.5 (decoded from base64), expected -0.5 within 0.01"
+        );
+        assert!(vector_near(&json!("not base64!"), &floats, 0.01)
+            .unwrap_err()
+            .starts_with("is not base64"));
+        assert!(vector_near(&json!("AAAAAAA="), &floats, 0.01)
+            .unwrap_err()
+            .contains("not a whole number of float32s"));
+        assert!(vector_near(&json!({"a": 1}), &floats, 0.01).is_err());
+        assert!(vector_near(&json!([0.25, null, 0.125]), &floats, 0.01).is_err());
+        // Through the case format, with the vector from a variable and a tolerance of its own.
+        let vars = Vars::from([("c".to_string(), floats.clone())]);
+        let m = matcher("{vector_near: {to: '{{c}}', tolerance: 0.001}}");
+        assert!(expect("x", &m, Some(&b64(&[0.25, -0.5, 0.125])), &vars).is_ok());
+        let err = expect("x", &m, Some(&json!([0.25, -0.5, 0.13])), &vars).unwrap_err();
+        assert_eq!(
+            err.summary,
+            "x: value 2 is 0.13, expected 0.125 within 0.001"
+        );
+        assert!(expect("x", &m, None, &vars).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! # conformance
 //!
-//! Checks a server against the OpenAI Conversations API contract, requirement by requirement.
+//! Checks a server against the OpenAI API contract (Conversations, Responses, Models,
+//! Embeddings), requirement by requirement.
 //!
 //! The data flow, one module each: [`cli`] makes the [`config`]; [`suite`] loads everything
 //! once: [`spec`] the official OpenAPI extract, our overlay and the requirements catalogue,
@@ -79,8 +80,11 @@
 //! matcher): `equals`, `one_of`, `type` (`string`, `integer`, `number`, `boolean`, `object`,
 //! `array`, `null`, or a list), `pattern` (a regular expression), `absent` (`true`: nothing
 //! there; `false`: something there), `length` (elements, properties or characters),
-//! `contains` (object pairs, array elements, substring) and `near_now` (unix seconds within
-//! that many seconds of now). Several in one matcher must all hold.
+//! `contains` (object pairs, array elements (an object: an element with its pairs), substring), `near_now` (unix seconds within
+//! that many seconds of now) and `vector_near: {to: VECTOR, tolerance: 0.01}` (a vector, as an
+//! array of numbers or base64 of little-endian float32s, of `to`'s length and each value
+//! within `tolerance` of `to`'s: an embedding's base64 form against its float form). Several
+//! in one matcher must all hold.
 //!
 //! **Selectors**: `metadata.topic`, `data[0].id`, `data[-1].id` (from the end),
 //! `metadata["key.with.dots"]`, `data[*].id`, and `$` for the whole answer.

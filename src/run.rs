@@ -529,6 +529,7 @@ fn matcher_cause(
         ("length", matcher.length.is_some()),
         ("contains", matcher.contains.is_some()),
         ("near_now", matcher.near_now.is_some()),
+        ("vector_near", matcher.vector_near.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, asked)| asked.then_some(name))

@@ -2,7 +2,7 @@
 //! serde types that are the format, and every bundled case file validates against it.
 
 use conformance::case::format::{
-    CaseFile, ExpectFile, MatcherFile, ObserveFile, SnapshotOptions, StepFile,
+    CaseFile, ExpectFile, MatcherFile, ObserveFile, SnapshotOptions, StepFile, VectorNearFile,
 };
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
@@ -61,6 +61,7 @@ fn the_schema_lists_exactly_the_fields_of_the_format() {
         ("MatcherFile", fields_of::<MatcherFile>()),
         ("SnapshotOptions", fields_of::<SnapshotOptions>()),
         ("ObserveFile", fields_of::<ObserveFile>()),
+        ("VectorNearFile", fields_of::<VectorNearFile>()),
     ];
     for (name, fields) in checks {
         assert!(!fields.is_empty(), "{name}: no fields recorded");

@@ -145,6 +145,15 @@ fn expectations() -> Vec<Expectation> {
         e(D::StreamDoneTrailer, Must(&["RSP-09"]), &[]),
         e(D::PreviousResponseIdIgnored, Must(&["RSP-07"]), &[]),
         e(D::CutStatusCompleted, Must(&["RSP-04"]), &[]),
+        e(D::ModelsListWithoutObject, Must(&["MDL-01"]), &[]),
+        e(D::ModelsCreatedFloat, Must(&["MDL-02"]), &[]),
+        // What the retrieve of MDL-06 sets up is blocked by MDL-04, not failed.
+        e(D::RetrieveModelMissing, Must(&["MDL-04"]), &[]),
+        e(D::EmbeddingsBase64Unsupported, Must(&["EMB-05"]), &[]),
+        e(D::EmbeddingsBase64OtherDimension, Must(&["EMB-05"]), &[]),
+        e(D::EmbeddingsOrderShuffled, Must(&["EMB-02"]), &[]),
+        e(D::EmbeddingsEmptyInputAccepted, Must(&["EMB-07"]), &[]),
+        e(D::EmbeddingsDimensionsIgnored, Should("EMB-06"), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),
@@ -203,6 +212,11 @@ impl Report {
 /// Starts the reference server with `deviations` and runs the whole bundled suite against it
 /// with the built binary, as a user would.
 async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
+    run_suite_with(deviations, strict, &[]).await
+}
+
+/// [`run_suite`] with more arguments for `conformance run`.
+async fn run_suite_with(deviations: Vec<Deviation>, strict: bool, args: &[&str]) -> Report {
     let server = server::spawn(
         ServerConfig {
             api_key: Some(KEY.to_owned()),
@@ -224,6 +238,7 @@ async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
     if strict {
         command.arg("--strict");
     }
+    command.args(args);
     for var in [
         "CONFORMANCE_BASE_URL",
         "CONFORMANCE_STRICT",
@@ -409,6 +424,25 @@ async fn the_reference_server_passes_strict_mode_with_nothing_to_report() {
         report.observations.contains("UPD-04 = replace"),
         "{:?}",
         report.observations
+    );
+}
+
+/// A model the server neither lists nor retrieves (`--model`) fails the Models suite under
+/// exactly its two requirements (what MDL-06 sets up is blocked by MDL-04).
+#[tokio::test]
+async fn a_model_the_server_does_not_serve_fails_listed_and_retrieve() {
+    let report = run_suite_with(
+        Vec::new(),
+        false,
+        &["--model", "conformance-not-served", "models/"],
+    )
+    .await;
+    assert_eq!(report.code, 1, "exit code; output:\n{}", report.output);
+    assert_eq!(
+        report.failing,
+        ids(&["MDL-03", "MDL-04"]),
+        "output:\n{}",
+        report.output
     );
 }
 

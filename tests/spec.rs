@@ -169,6 +169,9 @@ fn assert_same(extract: &Judged, full: &Judged, full_document: &Path) {
         "getResponse",
         "deleteResponse",
         "listInputItems",
+        "listModels",
+        "retrieveModel",
+        "createEmbedding",
     ]
     .into();
     let outside: Vec<_> = operations_of(full_document)
@@ -255,7 +258,7 @@ async fn spec_extract_makes_the_committed_extract_byte_for_byte() {
     list.push(out.display().to_string());
     let run = exec(list, &[]).await;
     run.assert_code(0);
-    assert!(run.stdout.contains("12 operations"), "{}", run.all());
+    assert!(run.stdout.contains("15 operations"), "{}", run.all());
     let made = std::fs::read_to_string(&out).unwrap();
     let committed = std::fs::read_to_string(root().join("specs/openapi.yaml")).unwrap();
     assert!(made.contains(&format!("# Commit: {UPSTREAM_COMMIT} (2026-08-21)")));
@@ -271,12 +274,12 @@ async fn spec_extract_makes_the_committed_extract_byte_for_byte() {
 async fn an_operation_outside_the_scope_is_a_located_load_error() {
     let fixture = Fixture::new(&[
         (
-            "models.yaml",
-            "requirement: GEN-05\nsteps:\n  - operation: listModels\n    expect: {status: 200}\n",
+            "files.yaml",
+            "requirement: GEN-05\nsteps:\n  - operation: listFiles\n    expect: {status: 200}\n",
         ),
         (
             "raw.yaml",
-            "requirement: GEN-05\nsteps:\n  - method: GET\n    path: /models/gpt-4o\n",
+            "requirement: GEN-05\nsteps:\n  - method: GET\n    path: /files/file-abc\n",
         ),
     ]);
     let dir = tempfile::tempdir().unwrap();
@@ -289,14 +292,14 @@ async fn an_operation_outside_the_scope_is_a_located_load_error() {
     run.assert_code(2);
     assert!(
         run.stdout.contains(
-            "cases/models.yaml:3:16: operation `listModels` (GET /models) is outside the suite's scope"
+            "cases/files.yaml:3:16: operation `listFiles` (GET /files) is outside the suite's scope"
         ),
         "{}",
         run.all()
     );
     assert!(
         run.stdout
-            .contains("GET /models/gpt-4o is operation `retrieveModel`, outside the suite's scope"),
+            .contains("GET /files/file-abc is operation `retrieveFile`, outside the suite's scope"),
         "{}",
         run.all()
     );
@@ -510,7 +513,7 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
     same.assert_code(0);
     assert!(
         same.stdout
-            .contains(": 0 changes in the 12 operations in scope"),
+            .contains(": 0 changes in the 15 operations in scope"),
         "{}",
         same.all()
     );

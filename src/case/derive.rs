@@ -267,7 +267,8 @@ struct Builder<'s> {
     setups: BTreeMap<(String, String), Result<Setup, String>>,
 }
 
-/// An operation's setup steps, loaded for one case requirement, and the variables they capture.
+/// An operation's setup steps, loaded for one case requirement, and the variables a derived step
+/// may use: what they capture, and `{{model}}`.
 #[derive(Clone)]
 struct Setup {
     steps: Vec<super::Step>,
@@ -334,6 +335,7 @@ impl<'s> Builder<'s> {
                     length: None,
                     contains: None,
                     near_now: None,
+                    vector_near: None,
                 };
                 (selector, matcher)
             };
@@ -453,7 +455,7 @@ impl<'s> Builder<'s> {
             if setup.is_empty() {
                 return Ok(Setup {
                     steps: Vec::new(),
-                    captured: BTreeSet::new(),
+                    captured: BTreeSet::from([super::MODEL_VARIABLE.to_owned()]),
                 });
             }
             let document = json!({"requirement": requirement, "steps": setup});
@@ -483,6 +485,7 @@ impl<'s> Builder<'s> {
                 .steps
                 .iter()
                 .flat_map(|s| s.capture.iter().map(|(name, _)| name.clone()))
+                .chain([super::MODEL_VARIABLE.to_owned()])
                 .collect();
             Ok(Setup {
                 steps: case.steps,

@@ -144,15 +144,30 @@ pub struct MatcherFile {
     /// Number of elements, properties or characters.
     #[serde(default)]
     pub length: Option<usize>,
-    /// Object: these pairs are present; array: these elements are present; string: substring.
+    /// Object: these pairs are present; array: these elements are present (an object: an
+    /// element with these pairs); string: substring.
     #[serde(default)]
     pub contains: Option<Value>,
     /// An integer of unix seconds within this many seconds of the harness's clock.
     #[serde(default)]
     pub near_now: Option<u64>,
+    /// A vector (an array of numbers, or base64 of little-endian float32s) of the same
+    /// length as `to`'s, each value within `tolerance` of `to`'s.
+    #[serde(default)]
+    pub vector_near: Option<VectorNearFile>,
     /// Attribute this check to another requirement.
     #[serde(default)]
     pub requirement: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorNearFile {
+    /// The vector to compare with (usually a variable: `"{{plain.data[0].embedding}}"`).
+    pub to: Value,
+    /// The largest difference allowed per value; 0.01 by default.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
 }
 
 /// A JSON type name; a bare YAML `null` means the null type too.

@@ -87,6 +87,24 @@ pub struct Matcher {
     pub length: Option<usize>,
     pub contains: Option<Value>,
     pub near_now: Option<u64>,
+    pub vector_near: Option<VectorNear>,
+}
+
+/// `{{model}}`: the target's model (`--model`), set when a case runs; known to every case.
+pub const MODEL_VARIABLE: &str = "model";
+
+/// `vector_near`: see [`crate::check::vector_near`].
+#[derive(Debug, Clone)]
+pub struct VectorNear {
+    pub to: Value,
+    pub tolerance: f64,
+}
+
+impl VectorNear {
+    /// The tolerance when a case gives none: well above the float32 rounding of a float
+    /// answer and the run-to-run noise of real servers, well below the distance between the
+    /// vectors of two different texts.
+    pub const DEFAULT_TOLERANCE: f64 = 0.01;
 }
 
 #[derive(Debug, Clone)]
@@ -425,8 +443,7 @@ impl Validator<'_> {
             covers.push((covered.value.clone(), at));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
-        // `{{model}}`: the target's model (`--model`), set when the case runs.
-        known.insert("model".to_owned());
+        known.insert(MODEL_VARIABLE.to_owned());
         let mut steps: Vec<Step> = parsed
             .steps
             .iter()
@@ -705,6 +722,7 @@ impl Validator<'_> {
             .iter()
             .chain(m.contains.iter())
             .chain(m.one_of.iter().flatten())
+            .chain(m.vector_near.iter().map(|v| &v.to))
         {
             template::check(value, known).map_err(|e| format!("{at}: {e}"))?;
         }
@@ -725,6 +743,21 @@ impl Validator<'_> {
             length: m.length,
             contains: m.contains.clone(),
             near_now: m.near_now,
+            vector_near: match &m.vector_near {
+                Some(v) => {
+                    let tolerance = v.tolerance.unwrap_or(VectorNear::DEFAULT_TOLERANCE);
+                    if !(tolerance.is_finite() && tolerance >= 0.0) {
+                        return Err(format!(
+                            "{at}: vector_near.tolerance must be a number of at least 0, got {tolerance}"
+                        ));
+                    }
+                    Some(VectorNear {
+                        to: v.to.clone(),
+                        tolerance,
+                    })
+                }
+                None => None,
+            },
         };
         let checks = [
             matcher.equals.is_some(),
@@ -735,11 +768,12 @@ impl Validator<'_> {
             matcher.length.is_some(),
             matcher.contains.is_some(),
             matcher.near_now.is_some(),
+            matcher.vector_near.is_some(),
         ];
         if !checks.contains(&true) {
             return Err(format!(
                 "{at}: this expectation checks nothing: give equals, one_of, type, pattern, \
-                 absent, length, contains or near_now"
+                 absent, length, contains, near_now or vector_near"
             ));
         }
         Ok(matcher)

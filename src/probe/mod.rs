@@ -302,6 +302,7 @@ pub fn equals(spec: &Spec, requirement: &str, value: Value) -> Matcher {
         length: None,
         contains: None,
         near_now: None,
+        vector_near: None,
     }
 }
 

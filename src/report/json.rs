@@ -30,6 +30,7 @@ pub fn render(report: &Report) -> String {
         "requirements": report.requirements.iter().map(|r| json!({
             "id": r.id,
             "level": r.level.to_string(),
+            "api": r.api,
             "area": r.area,
             "text": r.text,
             "verdict": r.verdict.map_or("not-run", Verdict::as_str),

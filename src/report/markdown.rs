@@ -1,5 +1,5 @@
 //! `--report-md FILE` (and the GitHub step summary): the conformance matrix in Markdown, to
-//! paste into a README. A score per level, one table per area of the catalogue with one row per
+//! paste into a README. A score per level, per API one table per area of the catalogue with one row per
 //! requirement, the INFO observations, and the known failures.
 
 use super::Report;
@@ -96,29 +96,32 @@ pub fn render(report: &Report) -> String {
             s.not_run
         );
     }
-    let mut areas: Vec<&str> = Vec::new();
-    for r in &report.requirements {
-        if !areas.contains(&r.area.as_str()) {
-            areas.push(&r.area);
+    for api in report.apis() {
+        let _ = writeln!(out, "\n### {}", cell(api));
+        let of_api = || report.requirements.iter().filter(move |r| r.api == api);
+        let mut areas: Vec<&str> = Vec::new();
+        for r in of_api() {
+            if !areas.contains(&r.area.as_str()) {
+                areas.push(&r.area);
+            }
         }
-    }
-    for area in areas {
-        let _ = writeln!(
-            out,
-            "\n### {}\n\n| ID | Level | Requirement | Verdict | Why | Case |\n|---|---|---|---|---|---|",
-            cell(area)
-        );
-        for r in report.requirements.iter().filter(|r| r.area == area) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                r.id,
-                r.level,
-                cell(&r.text),
-                shown(r.verdict),
-                r.reason.as_deref().map(cell).unwrap_or_default(),
-                links(&r.files, 2)
-            );
+        for area in areas {
+            if area != api {
+                let _ = writeln!(out, "\n#### {}", cell(area));
+            }
+            out.push_str("\n| ID | Level | Requirement | Verdict | Why | Case |\n|---|---|---|---|---|---|\n");
+            for r in of_api().filter(|r| r.area == area) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    r.id,
+                    r.level,
+                    cell(&r.text),
+                    shown(r.verdict),
+                    r.reason.as_deref().map(cell).unwrap_or_default(),
+                    links(&r.files, 2)
+                );
+            }
         }
     }
     let observations: Vec<(&str, &crate::verdict::Observation)> = report

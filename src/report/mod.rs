@@ -294,6 +294,8 @@ pub struct FindingReport {
 pub struct RequirementReport {
     pub id: String,
     pub level: Level,
+    /// The API it belongs to: the reports group by it ([`Report::apis`]).
+    pub api: String,
     pub area: String,
     pub text: String,
     /// `None`: no case selected checked it.
@@ -421,6 +423,7 @@ impl Report {
                 RequirementReport {
                     id: requirement.id.clone(),
                     level: requirement.level,
+                    api: requirement.api.clone(),
                     area: requirement.area.clone(),
                     text: requirement.text.clone(),
                     verdict,
@@ -505,6 +508,16 @@ impl Report {
                 "root cause"
             )
         )
+    }
+
+    /// The APIs of the catalogue, by name, with what every endpoint owes
+    /// ([`crate::spec::GENERAL_API`]) last.
+    pub fn apis(&self) -> Vec<&str> {
+        let general = crate::spec::GENERAL_API;
+        let mut apis: Vec<&str> = self.requirements.iter().map(|r| r.api.as_str()).collect();
+        apis.sort_unstable_by_key(|api| (*api == general, *api));
+        apis.dedup();
+        apis
     }
 
     /// The score of each level, MUST first.

@@ -180,28 +180,38 @@ pub fn summarize(report: &Report) -> String {
     }
     if !report.cases.is_empty() {
         let _ = writeln!(out, "\nrequirements: {}", report.verdict_line());
-        for (level, _) in report.scores() {
-            let mut by_verdict: Vec<(Verdict, Vec<&str>)> = Vec::new();
-            for r in report.requirements.iter().filter(|r| r.level == level) {
-                let Some(verdict) = r.verdict else { continue };
-                match by_verdict.iter_mut().find(|(v, _)| *v == verdict) {
-                    Some((_, ids)) => ids.push(&r.id),
-                    None => by_verdict.push((verdict, vec![&r.id])),
+        for api in report.apis() {
+            let mut lines = Vec::new();
+            for (level, _) in report.scores() {
+                let mut by_verdict: Vec<(Verdict, Vec<&str>)> = Vec::new();
+                let of_level = report
+                    .requirements
+                    .iter()
+                    .filter(|r| r.level == level && r.api == api);
+                for r in of_level {
+                    let Some(verdict) = r.verdict else { continue };
+                    match by_verdict.iter_mut().find(|(v, _)| *v == verdict) {
+                        Some((_, ids)) => ids.push(&r.id),
+                        None => by_verdict.push((verdict, vec![&r.id])),
+                    }
+                }
+                by_verdict.sort_by_key(|(verdict, _)| std::cmp::Reverse(*verdict));
+                let parts: Vec<String> = by_verdict
+                    .iter()
+                    .map(|(verdict, ids)| {
+                        if matches!(verdict, Verdict::Pass | Verdict::Info) {
+                            format!("{} {}", ids.len(), verdict.as_str())
+                        } else {
+                            format!("{} {} ({})", ids.len(), verdict.as_str(), ids.join(", "))
+                        }
+                    })
+                    .collect();
+                if !parts.is_empty() {
+                    lines.push(format!("        {level}: {}", parts.join(", ")));
                 }
             }
-            by_verdict.sort_by_key(|(verdict, _)| std::cmp::Reverse(*verdict));
-            let parts: Vec<String> = by_verdict
-                .iter()
-                .map(|(verdict, ids)| {
-                    if matches!(verdict, Verdict::Pass | Verdict::Info) {
-                        format!("{} {}", ids.len(), verdict.as_str())
-                    } else {
-                        format!("{} {} ({})", ids.len(), verdict.as_str(), ids.join(", "))
-                    }
-                })
-                .collect();
-            if !parts.is_empty() {
-                let _ = writeln!(out, "    {level}: {}", parts.join(", "));
+            if !lines.is_empty() {
+                let _ = writeln!(out, "    {api}:\n{}", lines.join("\n"));
             }
         }
     }

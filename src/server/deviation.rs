@@ -148,6 +148,22 @@ deviations! {
         "`previous_response_id` is accepted and ignored (RSP-07)",
     CutStatusCompleted = "cut-status-completed":
         "a response cut by `max_output_tokens` says `status: completed` (RSP-04)",
+    ModelsListWithoutObject = "models-list-without-object":
+        "the model list has no `object: \"list\"` (MDL-01)",
+    ModelsCreatedFloat = "models-created-float":
+        "a model's `created` is a float (MDL-02)",
+    RetrieveModelMissing = "retrieve-model-missing":
+        "retrieve answers 404 for the model the list names (MDL-04)",
+    EmbeddingsBase64Unsupported = "embeddings-base64-unsupported":
+        "`encoding_format: base64` answers 400, only `float` is served (EMB-05)",
+    EmbeddingsBase64OtherDimension = "embeddings-base64-other-dimension":
+        "base64 embeddings hold float64s, so they decode to twice the float dimension (EMB-05)",
+    EmbeddingsOrderShuffled = "embeddings-order-shuffled":
+        "the embeddings of several inputs come in reverse order (EMB-02)",
+    EmbeddingsEmptyInputAccepted = "embeddings-empty-input-accepted":
+        "an empty input (`\"\"`, `[]`) is embedded instead of rejected (EMB-07)",
+    EmbeddingsDimensionsIgnored = "embeddings-dimensions-ignored":
+        "`dimensions` is accepted and ignored (EMB-06, SHOULD)",
     StallsAfter500 = "stalls-after-500":
         "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
     BreaksUnderBurst = "breaks-under-burst":

@@ -214,6 +214,13 @@ async fn route(app: &App, request: Request) -> Answer {
         let body = read_body(app, body, &parts.headers).await?;
         return super::responses::handle(app, op, query, &body);
     }
+    if let Some(op) = super::models::operation(&method, parts.uri.path()) {
+        return super::models::handle(app, op, query);
+    }
+    if method == Method::POST && super::embeddings::is_path(parts.uri.path()) {
+        let body = read_body(app, body, &parts.headers).await?;
+        return super::embeddings::create(app, query, &body);
+    }
     let Some(op) = operation(&method, parts.uri.path()) else {
         if app.deviates(Deviation::UnknownPath200) {
             return ok("{}");

@@ -62,11 +62,13 @@
 
 mod answer;
 mod deviation;
+mod embeddings;
 mod error;
 mod http;
 mod items;
 mod listener;
 mod model;
+mod models;
 mod responses;
 mod store;
 mod stream;

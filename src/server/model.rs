@@ -5,6 +5,9 @@
 
 use serde_json::{json, Value};
 
+/// The model's name, listed by `GET /models`; the harness's default `--model`.
+pub(crate) const NAME: &str = crate::target::DEFAULT_MODEL;
+
 /// What the model produces for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Output {

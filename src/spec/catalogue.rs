@@ -29,6 +29,10 @@ impl fmt::Display for Level {
 pub struct Requirement {
     pub id: String,
     pub level: Level,
+    /// The API the requirement belongs to (`Conversations`, `Models`, ...; `General` for what
+    /// every endpoint owes): the reports group by it. A catalogue without it is all `General`.
+    #[serde(default = "general", skip_serializing_if = "String::is_empty")]
+    pub api: String,
     pub area: String,
     pub source: String,
     pub text: String,
@@ -38,6 +42,13 @@ pub struct Requirement {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owns: Vec<String>,
 }
+
+fn general() -> String {
+    GENERAL_API.to_owned()
+}
+
+/// The API of requirements that every endpoint owes, and of a catalogue that names none.
+pub const GENERAL_API: &str = "General";
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {

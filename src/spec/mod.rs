@@ -20,7 +20,7 @@ mod schema_errors;
 mod scope;
 pub mod unsafe_guard;
 
-pub use catalogue::{Catalogue, Level, Requirement};
+pub use catalogue::{Catalogue, Level, Requirement, GENERAL_API};
 pub use schema_errors::{OwnedObject, SchemaError};
 pub use scope::OperationRef;
 
@@ -56,6 +56,9 @@ pub struct Operation {
     pub cleanup: Option<Cleanup>,
     /// From `x-conformance-derive`: how the cases derived from the schemas call it.
     pub derive: Option<DeriveConfig>,
+    /// `x-conformance-changes-nothing: true`: a POST that only computes its answer
+    /// (embeddings), so it may be sent with no cleanup.
+    pub changes_nothing: bool,
 }
 
 /// One parameter of an operation.
@@ -580,6 +583,8 @@ fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, Str
                     request_schema,
                     cleanup,
                     derive,
+                    changes_nothing: raw.get("x-conformance-changes-nothing")
+                        == Some(&Value::Bool(true)),
                     pointer: base.clone(),
                 },
             );
@@ -816,7 +821,7 @@ mod tests {
             ("POST", "/conversations/{conversation_id}")
         );
         assert_eq!(update.path_params, vec!["conversation_id"]);
-        assert_eq!(spec.operations().count(), 12);
+        assert_eq!(spec.operations().count(), 15);
         let list = spec.operation("listConversationItems").unwrap();
         assert!(list.query_params.contains(&"limit".to_string()));
     }

@@ -9,7 +9,9 @@
 //!   gives it the id of a conversation it created itself (or one that does not exist);
 //!   loading cannot tell an id the case created from a literal one, so a case file must not
 //!   name a real, pre-existing resource;
-//! - or to an operation opted in: `--allow-unsafe OPERATION` for one run, or
+//! - to an operation declared `x-conformance-changes-nothing` (it computes an answer and
+//!   stores nothing: embeddings), or
+//! - to an operation opted in: `--allow-unsafe OPERATION` for one run, or
 //!   `x-conformance-scope.allow_unsafe` for every run of the suite. What such a request
 //!   changed is not undone, and the run lists it in its notes.
 //!
@@ -34,6 +36,8 @@ pub enum Allowance {
     ReadOnly,
     /// The operation creates, and declares what deletes it.
     Creates,
+    /// The operation declares it stores nothing (`x-conformance-changes-nothing`).
+    ChangesNothing,
     /// At or below the path of this cleanup operation.
     Inside(String),
     /// Opted in: what it changes stays.
@@ -54,6 +58,9 @@ impl Spec {
         }
         if operation.is_some_and(|op| op.cleanup.is_some()) {
             return Ok(Allowance::Creates);
+        }
+        if operation.is_some_and(|op| op.changes_nothing) {
+            return Ok(Allowance::ChangesNothing);
         }
         let path = operation.map_or(path, |op| op.path.as_str());
         let deleted_by = self
@@ -112,6 +119,11 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// The declaration covers the operation only: another method on its path is not sent.
+    fn raw_put_embeddings_refused(spec: &Spec) -> bool {
+        spec.unsafe_allowance("PUT", None, "/embeddings").is_err()
+    }
+
     #[test]
     fn state_changes_go_only_where_a_cleanup_is_declared() {
         let spec = Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap();
@@ -121,6 +133,8 @@ mod tests {
         };
         assert_eq!(allowance("getConversation"), Ok(Allowance::ReadOnly));
         assert_eq!(allowance("createConversation"), Ok(Allowance::Creates));
+        assert_eq!(allowance("createEmbedding"), Ok(Allowance::ChangesNothing));
+        assert!(raw_put_embeddings_refused(&spec));
         for id in [
             "updateConversation",
             "deleteConversation",

@@ -4,17 +4,21 @@
     python3 tests/sdk/openai_sdk.py PATH/TO/conformance     (or CONFORMANCE_BIN=PATH)
 
 Starts `conformance serve --host 127.0.0.1 --port 0` with a key of its own, makes every
-Conversations call the SDK has and the Responses calls (create, streamed with the SDK's own
-event parsing, retrieve, input items, delete, in a conversation), and checks each answer twice: as the SDK hands it back, and as
+Conversations call the SDK has, the Responses calls (create, streamed with the SDK's own
+event parsing, retrieve, input items, delete, in a conversation), the Models calls (list,
+retrieve) and embeddings (as floats, and as base64, which the SDK asks for by default and
+decodes), and checks each answer twice: as the SDK hands it back, and as
 the raw JSON validated strictly against the SDK's own types with no field the SDK does not know
 (the SDK parses leniently, so a wrong shape would otherwise slip through). Prints one line per
 check and `N passed, M failed`; exits 0 when all passed, 1 on a failure, 2 when it cannot start.
 """
 
+import base64
 import os
 import queue
 import re
 import secrets
+import struct
 import subprocess
 import sys
 import threading
@@ -37,6 +41,7 @@ try:
         ResponseInputText,
         ResponseItemList,
     )
+    from openai.types import CreateEmbeddingResponse, Model
     from openai.types.shared import ErrorObject
 except ImportError as error:
     sys.exit(f"error: {error}; install the SDK first: python3 -m pip install 'openai>=1.109.1,<4'")
@@ -606,6 +611,7 @@ def run_checks(session):
         ("conversations.delete of the second conversation", delete_scratch),
     ]
     checks += response_checks(session, state)
+    checks += model_and_embedding_checks(session)
     for name, run in checks:
         session.check(name, run)
 
@@ -717,6 +723,81 @@ def response_checks(session, state):
         ("responses.delete; then retrieve raises NotFoundError", delete),
         ("responses.create(conversation=...) appends input and output to it", in_conversation),
         ("responses.create(temperature=2.5) raises BadRequestError naming it", out_of_range),
+    ]
+
+
+def model_and_embedding_checks(session):
+    """The Models API and embeddings: the reference server's one model serves both."""
+    client = session.client
+    model = "conformance-echo"
+
+    def list_models():
+        # The SDK has no type for the list itself (it pages over `data`): its models are checked.
+        page, answers = session.call(dict, lambda: client.models.list())
+        ids = [m.id for m in page]
+        expect(model in ids, f"{model} is not listed: {ids}")
+        body = answers[-1].json()
+        expect_equal(body.get("object"), "list", "object")
+        for listed in body["data"]:
+            check_shape(Model, listed, "a listed model")
+
+    def retrieve_model():
+        found, _ = session.call(Model, lambda: client.models.retrieve(model))
+        expect_equal(found.id, model, "id")
+        expect_equal(found.object, "model", "object")
+        session.fails(
+            openai.NotFoundError, lambda: client.models.retrieve("conformance-no-such-model"), 404
+        )
+
+    texts = ["the first text", "the second one"]
+
+    def embed(**options):
+        result, answers = session.call(
+            CreateEmbeddingResponse,
+            lambda: client.embeddings.create(model=model, input=texts, **options),
+        )
+        expect_equal([e.index for e in result.data], [0, 1], "indices")
+        expect_equal(result.usage.total_tokens, result.usage.prompt_tokens, "total_tokens")
+        return result, answers[-1].json()
+
+    def floats_and_base64():
+        floats, raw_floats = embed(encoding_format="float")
+        expect(isinstance(raw_floats["data"][0]["embedding"], list), "float answers a list")
+        # Without encoding_format the SDK asks for base64 and hands back the decoded floats.
+        # The raw answer holds strings, which the SDK's type (lists of floats) does not
+        # declare: it is checked strictly with each string decoded here, independently.
+        session.recorder.take()
+        decoded = client.embeddings.create(model=model, input=texts)
+        raw = session.recorder.take()[-1].json()
+        for item in raw["data"]:
+            vector = item["embedding"]
+            expect(isinstance(vector, str), "the SDK's default is base64")
+            packed = base64.b64decode(vector, validate=True)
+            item["embedding"] = list(struct.unpack(f"<{len(packed) // 4}f", packed))
+        check_shape(CreateEmbeddingResponse, raw, "the base64 answer, decoded")
+        expect_equal([e.index for e in decoded.data], [0, 1], "indices")
+        for mine, sdks in zip(raw["data"], decoded.data):
+            expect_equal(mine["embedding"], sdks.embedding, "the SDK's decoding")
+        for a, b in zip(floats.data, decoded.data):
+            expect_equal(len(b.embedding), len(a.embedding), f"dimension of input {a.index}")
+            worst = max(abs(x - y) for x, y in zip(a.embedding, b.embedding))
+            expect(worst <= 1e-6, f"base64 and float differ by {worst} in input {a.index}")
+
+    def dimensions():
+        short, _ = embed(encoding_format="float", dimensions=8)
+        expect_equal(len(short.data[0].embedding), 8, "dimension")
+
+    def empty_input():
+        session.fails(
+            openai.BadRequestError, lambda: client.embeddings.create(model=model, input=""), 400
+        )
+
+    return [
+        ("models.list lists the model, each a Model", list_models),
+        ("models.retrieve answers the model; an unknown one raises NotFoundError", retrieve_model),
+        ("embeddings.create as floats and as the SDK's default base64 agree", floats_and_base64),
+        ("embeddings.create(dimensions=8) gives 8 values", dimensions),
+        ("embeddings.create(input='') raises BadRequestError", empty_input),
     ]
 
 
