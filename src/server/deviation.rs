@@ -193,14 +193,14 @@ impl FromStr for Deviation {
 /// The active deviations as a bit set: asking costs one AND, so the hooks cost nothing
 /// noticeable when none is active.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Deviations(u64);
+pub(crate) struct Deviations(u128);
 
 impl Deviations {
     pub(crate) fn new(active: &[Deviation]) -> Self {
         Self(active.iter().fold(0, |bits, &d| bits | Self::bit(d)))
     }
 
-    fn bit(d: Deviation) -> u64 {
+    fn bit(d: Deviation) -> u128 {
         1 << (d as u32)
     }
 
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn every_deviation_has_its_own_bit_and_name() {
-        assert!(Deviation::ALL.len() <= 64);
+        assert!(Deviation::ALL.len() <= 128);
         for (i, &d) in Deviation::ALL.iter().enumerate() {
             assert_eq!(d as usize, i);
             assert_eq!(d.name().parse::<Deviation>(), Ok(d));
