@@ -3,10 +3,11 @@
 use super::transport::send;
 use crate::case::{Body, Case, Step};
 use crate::check::Response;
+use crate::spec::unsafe_guard::Allowance;
 use crate::spec::Spec;
 use crate::target::Target;
 use crate::template::{self, Vars};
-use crate::verdict::CaseOutcome;
+use crate::verdict::{CaseOutcome, StepRecord};
 use serde_json::Value;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -210,6 +211,27 @@ pub(super) async fn cleanup(
             break;
         }
     }
+}
+
+/// The notes of a case on what it changed through opted-in operations, which no cleanup
+/// undoes: one per request that was answered with a 2xx.
+pub fn changed_without_cleanup(spec: &Spec, case: &Case, records: &[StepRecord]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for step in case.steps.iter().chain(&case.cleanup) {
+        let op = step.operation.as_deref().and_then(|id| spec.operation(id));
+        let Ok(Allowance::OptedIn(id)) = spec.unsafe_allowance(&step.method, op, &step.path) else {
+            continue;
+        };
+        for record in records.iter().filter(|r| r.label == step.label) {
+            if let Some(status) = record.status.filter(|s| (200..300).contains(s)) {
+                notes.push(format!(
+                    "changed, not cleaned up (allowed unsafe: {id}): {} answered {status}",
+                    record.request_line
+                ));
+            }
+        }
+    }
+    notes
 }
 
 #[cfg(test)]

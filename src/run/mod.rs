@@ -10,6 +10,7 @@ mod cleanup;
 mod request;
 mod transport;
 
+pub use cleanup::changed_without_cleanup;
 pub use transport::{describe_error, retry_after, MAX_BODY_BYTES};
 
 use crate::case::Case;
