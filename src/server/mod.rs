@@ -74,9 +74,6 @@ mod store;
 mod stream;
 mod validate;
 
-#[cfg(test)]
-mod tests;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -19,8 +19,6 @@
 //! request is sent.
 
 use super::{template_prefix_of, Operation, Spec};
-use crate::case::Case;
-use crate::verdict::StepRecord;
 
 /// Whether a request with this method is read-only by HTTP's definition.
 pub fn is_safe_method(method: &str) -> bool {
@@ -89,28 +87,6 @@ impl Spec {
                  send it through an operation, or below a resource the suite creates and deletes"
             ),
         })
-    }
-
-    /// The notes of a case on what it changed through opted-in operations, which no cleanup
-    /// undoes: one per request that was answered with a 2xx.
-    pub fn changed_without_cleanup(&self, case: &Case, records: &[StepRecord]) -> Vec<String> {
-        let mut notes = Vec::new();
-        for step in case.steps.iter().chain(&case.cleanup) {
-            let op = step.operation.as_deref().and_then(|id| self.operation(id));
-            let Ok(Allowance::OptedIn(id)) = self.unsafe_allowance(&step.method, op, &step.path)
-            else {
-                continue;
-            };
-            for record in records.iter().filter(|r| r.label == step.label) {
-                if let Some(status) = record.status.filter(|s| (200..300).contains(s)) {
-                    notes.push(format!(
-                        "changed, not cleaned up (allowed unsafe: {id}): {} answered {status}",
-                        record.request_line
-                    ));
-                }
-            }
-        }
-        notes
     }
 }
 

@@ -158,7 +158,7 @@ impl Run {
                 .map_err(|e| format!("the harness failed while running the case: {e}"))?,
         };
         let mut outcome = executed.outcome;
-        let changed = self.spec.changed_without_cleanup(case, &outcome.steps);
+        let changed = run::changed_without_cleanup(&self.spec, case, &outcome.steps);
         outcome.notes.extend(changed);
         if let SnapshotSet::Enabled(dir) = snapshots {
             // An embedded case is named as it is in this package (`cases/...`).

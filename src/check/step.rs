@@ -1,0 +1,344 @@
+//! A step's checks in their order: implicit, status, captures, headers, JSON, observations.
+
+use super::Response;
+use crate::case::Step;
+use crate::check;
+use crate::spec::{Level, Spec};
+use crate::template::Vars;
+use crate::verdict::{CaseOutcome, Finding, FindingKind, Observation};
+use serde_json::Value;
+
+/// Runs the implicit checks, the status check, the captures and the expectations of a step.
+/// `Err` means the case cannot go on.
+pub(crate) fn check_step(
+    step: &Step,
+    spec: &Spec,
+    response: &Response,
+    vars: &mut Vars,
+    outcome: &mut CaseOutcome,
+    index: usize,
+) -> Result<(), ()> {
+    let operation = step_operation(step, spec);
+    let push = |outcome: &mut CaseOutcome, f: Finding| {
+        outcome.findings.push(Finding {
+            step: Some(index),
+            ..f
+        })
+    };
+    outcome.checked.insert(step.requirement.clone());
+    let implicit = check::implicit(spec, operation, response, (&step.requirement, step.level));
+    // What the implicit checks already said, so that a matcher does not report it again: the
+    // broken error object is GEN-02's alone, a field that breaks its schema is the schema's.
+    let envelope_broken = implicit.iter().any(|f| {
+        f.cause
+            .as_deref()
+            .is_some_and(|c| c.starts_with("error-envelope"))
+    });
+    let schema_paths: Vec<(String, bool, String)> = implicit
+        .iter()
+        .filter(|f| {
+            f.cause
+                .as_deref()
+                .is_some_and(|c| c.starts_with("schema") || c.starts_with("error-envelope"))
+        })
+        .flat_map(|f| {
+            let requirement = f.requirement.clone().unwrap_or_default();
+            f.details.iter().filter_map(move |d| {
+                let (at, rest) = d.strip_prefix("at ")?.split_once(':')?;
+                let missing = rest.contains("is a required property");
+                Some((requirement.clone(), missing, check::normalize(at)))
+            })
+        })
+        .collect();
+    // A matcher on a field whose schema already failed says nothing new when it is the same
+    // requirement's, or when the field is missing (any check of it must fail then).
+    let said_already = |matcher: &crate::case::Matcher, selector: &str| {
+        let pointer = selector_pointer(selector);
+        (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
+            || schema_paths.iter().any(|(owner, missing, at)| {
+                *at == pointer && (*missing || *owner == matcher.requirement)
+            })
+    };
+    // The implicit checks ran for their owners too, whether they found anything or not.
+    let mut ran = vec!["no-5xx"];
+    if response.json.is_some() {
+        ran.push("json-content-type");
+    }
+    if (400..500).contains(&response.status) {
+        ran.extend(["error-envelope", "error-param-code"]);
+    }
+    for check in ran {
+        if let Some(owner) = spec.catalogue.owner("check", check) {
+            outcome.checked.insert(owner.to_string());
+        }
+    }
+    let implicit_failed: Vec<String> = implicit
+        .iter()
+        .filter_map(|f| f.requirement.clone())
+        .collect();
+    for f in implicit {
+        push(outcome, f);
+    }
+    let requirement_finding =
+        |requirement: &str, level: Level, summary: String, details: Vec<String>| Finding {
+            requirement: Some(requirement.to_string()),
+            level,
+            kind: FindingKind::Requirement,
+            summary,
+            details,
+            step: Some(index),
+            cause: None,
+        };
+    let expected_status = |status: u16| {
+        step.expect
+            .status
+            .as_ref()
+            .is_some_and(|s| s.contains(&status))
+    };
+    if (300..400).contains(&response.status) && !expected_status(response.status) {
+        let location = response
+            .headers
+            .get(reqwest::header::LOCATION)
+            .map(|l| format!(" to `{}`", String::from_utf8_lossy(l.as_bytes())))
+            .unwrap_or_default();
+        push(
+            outcome,
+            Finding {
+                requirement: None,
+                level: Level::Must,
+                kind: FindingKind::Target,
+                summary: format!(
+                    "the server redirected ({}{location}); redirects are not followed (an API \
+                     answers directly): point --base-url at the final address",
+                    response.status
+                ),
+                details: Vec::new(),
+                step: None,
+                cause: None,
+            },
+        );
+        return Err(());
+    }
+    if let Some(expected) = &step.expect.status {
+        if !expected.contains(&response.status) {
+            let want = expected
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let mut details = Vec::new();
+            if !response.body.is_empty() {
+                details.push(format!(
+                    "body: {}",
+                    crate::untrusted::excerpt(&String::from_utf8_lossy(&response.body), 400)
+                ));
+            }
+            push(
+                outcome,
+                Finding {
+                    cause: Some(format!(
+                        "status {} expected {want} got {}",
+                        operation.map_or(step.method.as_str(), |op| op.id.as_str()),
+                        response.status
+                    )),
+                    ..requirement_finding(
+                        &step.requirement,
+                        step.level,
+                        format!("expected status {want}, got {}", response.status),
+                        details,
+                    )
+                },
+            );
+            return Err(());
+        }
+    }
+    let body = response.json_value();
+    for (name, selector) in &step.capture {
+        match body.and_then(|b| selector.find(b)) {
+            Some(value) => {
+                vars.insert(name.clone(), value.clone());
+            }
+            None => {
+                let why = match &response.json {
+                    None => "the answer has no body".to_string(),
+                    Some(Err(e)) => e.clone(),
+                    Some(Ok(_)) => format!("nothing is at `{selector}`"),
+                };
+                push(
+                    outcome,
+                    requirement_finding(
+                        &step.requirement,
+                        step.level,
+                        format!("capture `{name}` captured nothing: {why}"),
+                        Vec::new(),
+                    ),
+                );
+                return Err(());
+            }
+        }
+    }
+    for (name, matcher) in &step.expect.headers {
+        outcome.checked.insert(matcher.requirement.clone());
+        let value = response
+            .headers
+            .get(name.as_str())
+            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        // A header the implicit checks already found wrong (GEN-01's content type).
+        if implicit_failed.contains(&matcher.requirement) {
+            continue;
+        }
+        if let Err(m) = check::expect(&format!("header {name}"), matcher, value.as_ref(), vars) {
+            push(
+                outcome,
+                requirement_finding(&matcher.requirement, matcher.level, m.summary, m.details),
+            );
+        }
+    }
+    if !step.expect.json.is_empty() {
+        match (&response.json, body) {
+            (_, Some(body)) => {
+                for (selector, matcher) in &step.expect.json {
+                    outcome.checked.insert(matcher.requirement.clone());
+                    let found = selector.find(body);
+                    if said_already(matcher, &selector.to_string()) {
+                        continue;
+                    }
+                    if let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) {
+                        push(
+                            outcome,
+                            Finding {
+                                cause: Some(matcher_cause(
+                                    operation.map_or(step.method.as_str(), |op| op.id.as_str()),
+                                    &selector.to_string(),
+                                    matcher,
+                                    found,
+                                )),
+                                ..requirement_finding(
+                                    &matcher.requirement,
+                                    matcher.level,
+                                    m.summary,
+                                    m.details,
+                                )
+                            },
+                        );
+                    }
+                }
+            }
+            (json, None) => {
+                let why = match json {
+                    Some(Err(e)) => e.clone(),
+                    _ => "the answer has no body".into(),
+                };
+                push(
+                    outcome,
+                    requirement_finding(
+                        &step.requirement,
+                        step.level,
+                        format!("cannot check the body: {why}"),
+                        Vec::new(),
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(observe) = &step.observe {
+        let found = body.and_then(|b| observe.path.find(b));
+        let value = match found {
+            Some(v) => observe
+                .present
+                .clone()
+                .unwrap_or_else(|| crate::untrusted::compact(v, 200)),
+            None => observe.absent.clone().unwrap_or_else(|| "absent".into()),
+        };
+        outcome.observations.push(Observation {
+            requirement: step.requirement.clone(),
+            value,
+        });
+    }
+    Ok(())
+}
+
+/// A selector as the instance path of a schema error: `data[*].status` is `/data/*/status`.
+fn selector_pointer(selector: &str) -> String {
+    let mut out = String::new();
+    for part in selector.split('.') {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            out.push('/');
+            out.push_str(&rest[..open]);
+            rest = &rest[open..];
+            while let Some(close) = rest.find(']') {
+                out.push_str("/*");
+                rest = &rest[close + 1..];
+            }
+        } else if rest != "$" {
+            out.push('/');
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+/// The answer has no `error` object at all (`{"detail": ...}`, a string, no body).
+fn body_lacks_error_object(response: &Response) -> bool {
+    !response
+        .json_value()
+        .and_then(|b| b.get("error"))
+        .is_some_and(Value::is_object)
+}
+
+/// What makes a failed matcher the same defect in another case: the operation, the answer's
+/// top-level field, what the matcher asks and the kind of value found.
+fn matcher_cause(
+    operation: &str,
+    selector: &str,
+    matcher: &crate::case::Matcher,
+    found: Option<&Value>,
+) -> String {
+    // The field, array positions left out: `data[*].status`.
+    let mut field = String::with_capacity(selector.len());
+    let mut in_index = false;
+    for c in selector.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                field.push_str("[*]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            c => field.push(c),
+        }
+    }
+    let asks: Vec<&str> = [
+        ("equals", matcher.equals.is_some()),
+        ("one_of", matcher.one_of.is_some()),
+        ("type", matcher.types.is_some()),
+        ("pattern", matcher.pattern.is_some()),
+        ("absent", matcher.absent.is_some()),
+        ("length", matcher.length.is_some()),
+        ("contains", matcher.contains.is_some()),
+        ("near_now", matcher.near_now.is_some()),
+        ("vector_near", matcher.vector_near.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, asked)| asked.then_some(name))
+    .collect();
+    let kind = match found {
+        None => "nothing",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    };
+    format!("match {operation} {field} {} {kind}", asks.join("+"))
+}
+
+/// The operation a step sends: the one it names, or the one its method and path match.
+pub fn step_operation<'s>(step: &Step, spec: &'s Spec) -> Option<&'s crate::spec::Operation> {
+    match &step.operation {
+        Some(id) => spec.operation(id),
+        None => spec.match_path(&step.method, &step.path),
+    }
+}

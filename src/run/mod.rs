@@ -1,0 +1,218 @@
+//! Runs one case against the target: for each step, build the request, send it, read the
+//! answer, run the implicit checks, capture, run the expectations, observe. A gating failure
+//! (no answer, wrong status, nothing to capture) ends the steps; cleanup always runs.
+//!
+//! The step loop is here; `request` builds a step's request and its curl line, `transport`
+//! sends it and reads the answer, `cleanup` deletes what the case created; the checks of a
+//! step are `check::check_step`.
+
+mod cleanup;
+mod request;
+mod transport;
+
+pub use cleanup::changed_without_cleanup;
+pub use transport::{describe_error, retry_after, MAX_BODY_BYTES};
+
+use crate::case::Case;
+use crate::check::{self, Response};
+use crate::snapshot::SnapshotRequest;
+use crate::spec::{Level, Spec};
+use crate::target::Target;
+use crate::template::Vars;
+use crate::verdict::{CaseOutcome, Finding, FindingKind};
+use cleanup::{cleanup, record_created, record_made_up, Created};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use transport::send;
+
+pub struct Executed {
+    pub outcome: CaseOutcome,
+    pub snapshots: Vec<SnapshotRequest>,
+}
+
+/// Runs the case. Steps run in a task of their own so that even a panic in them is caught:
+/// the resources recorded up to that point are deleted all the same. Once `stopping` is set
+/// (Ctrl-C), no further step starts; the cleanup still runs.
+pub async fn execute(
+    case: Arc<Case>,
+    target: Arc<Target>,
+    spec: Arc<Spec>,
+    stopping: Arc<AtomicBool>,
+) -> Executed {
+    let started = Instant::now();
+    let created: Arc<Mutex<Vec<Created>>> = Arc::default();
+    let steps = tokio::spawn({
+        let (case, target, spec, created) =
+            (case.clone(), target.clone(), spec.clone(), created.clone());
+        async move { run_steps(&case, &target, &spec, &created, &stopping).await }
+    })
+    .await;
+    let (mut outcome, mut snapshots, vars) = match steps {
+        Ok(done) => done,
+        Err(e) => {
+            let outcome = CaseOutcome {
+                findings: vec![Finding {
+                    requirement: None,
+                    level: Level::Must,
+                    kind: FindingKind::Target,
+                    summary: format!("the harness failed while running the case: {e}"),
+                    details: vec!["this is a bug in conformance; please report it".into()],
+                    step: None,
+                    cause: None,
+                }],
+                ..Default::default()
+            };
+            (outcome, Vec::new(), case.vars.clone())
+        }
+    };
+    cleanup(&case, &target, &spec, &vars, &created, &mut outcome).await;
+    if let Some(log) = &target.request_log {
+        log.flush();
+    }
+    if outcome.failed(true) {
+        // A step that did not pass must not become a snapshot to accept.
+        snapshots.clear();
+    }
+    outcome.elapsed = started.elapsed();
+    outcome.escape_target_text();
+    Executed { outcome, snapshots }
+}
+
+async fn run_steps(
+    case: &Case,
+    target: &Target,
+    spec: &Arc<Spec>,
+    created: &Mutex<Vec<Created>>,
+    stopping: &AtomicBool,
+) -> (CaseOutcome, Vec<SnapshotRequest>, Vars) {
+    let mut outcome = CaseOutcome::default();
+    let mut snapshots = Vec::new();
+    let mut vars = case.vars.clone();
+    vars.entry("model".to_owned())
+        .or_insert_with(|| Value::from(target.config.model.as_str()));
+    for step in &case.steps {
+        let index = outcome.steps.len();
+        if stopping.load(Ordering::SeqCst) {
+            outcome.findings.push(Finding {
+                requirement: None,
+                level: Level::Must,
+                kind: FindingKind::Target,
+                summary: format!(
+                    "interrupted (Ctrl-C) before {}; the rest of the case did not run",
+                    step.label
+                ),
+                details: Vec::new(),
+                step: None,
+                cause: None,
+            });
+            break;
+        }
+        let (record, response) = send(step, target, &vars, (&case.id, index)).await;
+        outcome.steps.push(record);
+        let response = match response {
+            Ok(response) if step.stream && response.status < 300 => {
+                streamed(spec, response, &mut outcome, index)
+            }
+            Ok(response) => response,
+            Err(finding) => {
+                if finding.kind == FindingKind::Inconclusive {
+                    outcome.inconclusive = Some(format!("{}: {}", step.label, finding.summary));
+                }
+                outcome.findings.push(Finding {
+                    step: Some(index),
+                    ..finding
+                });
+                break;
+            }
+        };
+        // Compiling a schema takes milliseconds; on a runtime worker it would hold up every
+        // other case (and the embedded server), so it happens on a blocking thread.
+        let operation = check::step_operation(step, spec);
+        for pointer in check::schemas(spec, operation, response.status) {
+            if spec.needs_compiling(&pointer) {
+                let spec = Arc::clone(spec);
+                let _ = tokio::task::spawn_blocking(move || spec.prepare_validator(&pointer)).await;
+            }
+        }
+        let findings_before = outcome.findings.len();
+        let gate = check::check_step(step, spec, &response, &mut vars, &mut outcome, index);
+        if response.status < 300 {
+            record_created(step, spec, &response, created);
+            record_made_up(step, spec, &response, &vars, created);
+        }
+        let step_clean = outcome.findings[findings_before..].is_empty();
+        if let (Some(redactions), true) = (&step.snapshot, step_clean) {
+            if let Some(body) = response.json_value() {
+                let mut value = target.secrets.redact_json(body);
+                match crate::snapshot::redact(&mut value, redactions) {
+                    Ok(()) => snapshots.push(SnapshotRequest {
+                        name: crate::snapshot::name(&case.id, index + 1),
+                        value,
+                    }),
+                    Err(e) => outcome.findings.push(Finding {
+                        requirement: None,
+                        level: Level::Must,
+                        kind: FindingKind::Snapshot,
+                        summary: e,
+                        details: Vec::new(),
+                        step: Some(index),
+                        cause: None,
+                    }),
+                }
+            }
+        }
+        if gate.is_err() {
+            if step.requirement != case.requirement {
+                outcome.blocked = Some(crate::verdict::Blocked {
+                    by: step.requirement.clone(),
+                    step: step.label.clone(),
+                });
+            }
+            break;
+        }
+    }
+    (outcome, snapshots, vars)
+}
+
+/// Checks a streamed answer event by event and answers the terminal event's `response` as the
+/// step's JSON answer, so that the operation's schema, captures and matchers apply to it.
+fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: usize) -> Response {
+    let content_type = response.content_type().unwrap_or("").to_owned();
+    let checked = crate::stream::check(
+        spec,
+        &content_type,
+        &String::from_utf8_lossy(&response.body),
+    );
+    for finding in checked.findings {
+        if let Some(id) = &finding.requirement {
+            outcome.checked.insert(id.clone());
+        }
+        outcome.findings.push(Finding {
+            step: Some(index),
+            ..finding
+        });
+    }
+    for check in [
+        "stream-framing",
+        "stream-event-schema",
+        "stream-sequence",
+        "stream-grammar",
+        "stream-invariants",
+    ] {
+        if let Some(owner) = spec.catalogue.owner("check", check) {
+            outcome.checked.insert(owner.to_string());
+        }
+    }
+    let mut headers = response.headers.clone();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    let body = checked
+        .response
+        .map(|r| serde_json::to_vec(&r).unwrap_or_default())
+        .unwrap_or_default();
+    Response::new(response.status, headers, body)
+}
