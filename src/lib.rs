@@ -146,6 +146,7 @@
 
 pub mod bundle;
 pub mod case;
+pub mod chat;
 pub mod check;
 pub mod cli;
 pub mod colour;

@@ -66,6 +66,7 @@ mod http;
 mod items;
 mod listener;
 mod model;
+mod chat;
 mod responses;
 mod store;
 mod stream;
@@ -135,6 +136,7 @@ fn app(config: ServerConfig) -> Arc<http::App> {
         deviations,
         store,
         responses: responses::Responses::default(),
+        chat: chat::Completions::default(),
         load: http::Load::default(),
     })
 }

@@ -81,6 +81,10 @@ pub struct DeriveConfig {
     /// Path parameter -> value, usually a variable captured by `setup` (`{{conv.id}}`).
     #[serde(default)]
     pub path_params: BTreeMap<String, String>,
+    /// Query parameters every derived case and probe of the operation sends (unless it probes
+    /// that one): a list filtered to what the case made, so that nobody else's data is judged.
+    #[serde(default)]
+    pub query: BTreeMap<String, Value>,
     /// Case path prefix (`metadata`, `metadata/required`, `query.limit`) -> requirements. The
     /// longest prefix that names a requirement of the kind wins.
     #[serde(default)]
