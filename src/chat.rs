@@ -51,7 +51,11 @@ struct Findings<'s> {
 
 impl Findings<'_> {
     fn push(&mut self, check: &str, summary: String, details: Vec<String>) {
-        let id = self.spec.catalogue.owner("check", check).unwrap_or("CHT-05");
+        let id = self
+            .spec
+            .catalogue
+            .owner("check", check)
+            .unwrap_or("CHT-05");
         let level = self.spec.catalogue.get(id).map_or(Level::Must, |r| r.level);
         // Findings of one check on chunks of different runs are the same defect.
         let cause = Some(format!("{check} {}", cause_of(&summary)));
@@ -208,7 +212,12 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
             CHUNK_SCHEMA.trim_start_matches('#')
         ))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let mut finished: BTreeMap<u64, (usize, String)> = BTreeMap::new();
     let mut invariant_broken = false;
@@ -306,7 +315,9 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
     'chunks: for &(i, chunk) in &chunks {
         for choice in choices(chunk) {
             let choice_index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let deltas = choice.pointer("/delta/tool_calls").and_then(Value::as_array);
+            let deltas = choice
+                .pointer("/delta/tool_calls")
+                .and_then(Value::as_array);
             for delta in deltas.into_iter().flatten() {
                 let Some(index) = delta.get("index").and_then(Value::as_u64) else {
                     findings.push("chat-stream-tool-calls", format!("chunk {i}: a tool-call delta has no integer `index`: clients cannot tell which call it continues"), around(i));
@@ -346,18 +357,26 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
                     Some(other) => Some(format!("`function.arguments` of tool call {index} is {other}, expected a string (a piece of the JSON text)")),
                 });
                 if let Some(problem) = problem {
-                    findings.push("chat-stream-tool-calls", format!("chunk {i}: {problem}"), around(i));
+                    findings.push(
+                        "chat-stream-tool-calls",
+                        format!("chunk {i}: {problem}"),
+                        around(i),
+                    );
                     tool_broken = true;
                     break 'chunks;
                 }
-                if let (Some(call), Some(Value::String(piece))) = (calls.get_mut(&(choice_index, index)), arguments) {
+                if let (Some(call), Some(Value::String(piece))) =
+                    (calls.get_mut(&(choice_index, index)), arguments)
+                {
                     call.arguments.push_str(piece);
                 }
             }
         }
     }
-    let _ = tool_broken;
-
+    // A call whose deltas broke is not put together: its arguments would be judged again.
+    if tool_broken {
+        calls.clear();
+    }
     let completion = (!chunks.is_empty()).then(|| assemble(&chunks, &calls, &finished, usage));
     Checked {
         findings: findings.out,
@@ -549,7 +568,10 @@ mod tests {
     /// A text stream with a usage chunk, as the contract wants it, with `edit` applied.
     fn stream(edit: impl Fn(&mut Vec<Value>)) -> String {
         let mut chunks = vec![
-            chunk(delta(json!({"role": "assistant", "content": ""}), Value::Null)),
+            chunk(delta(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )),
             chunk(delta(json!({"content": "a"}), Value::Null)),
             chunk(delta(json!({"content": " b"}), Value::Null)),
             chunk(delta(json!({}), json!("stop"))),
@@ -572,10 +594,24 @@ mod tests {
     fn tool_stream(edit: impl Fn(&mut Vec<Value>)) -> String {
         let call = |d: Value| json!({"tool_calls": [d]});
         let mut chunks = vec![
-            chunk(delta(json!({"role": "assistant", "content": null}), Value::Null)),
-            chunk(delta(call(json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}})), Value::Null)),
-            chunk(delta(call(json!({"index": 0, "function": {"arguments": "{\"a\""}})), Value::Null)),
-            chunk(delta(call(json!({"index": 0, "function": {"arguments": ": 1}"}})), Value::Null)),
+            chunk(delta(
+                json!({"role": "assistant", "content": null}),
+                Value::Null,
+            )),
+            chunk(delta(
+                call(
+                    json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}),
+                ),
+                Value::Null,
+            )),
+            chunk(delta(
+                call(json!({"index": 0, "function": {"arguments": "{\"a\""}})),
+                Value::Null,
+            )),
+            chunk(delta(
+                call(json!({"index": 0, "function": {"arguments": ": 1}"}})),
+                Value::Null,
+            )),
             chunk(delta(json!({}), json!("tool_calls"))),
         ];
         edit(&mut chunks);
@@ -584,11 +620,20 @@ mod tests {
 
     fn failing(body: &str, include_usage: bool) -> Vec<String> {
         let spec = spec();
-        let checked = check_stream(&spec, "text/event-stream; charset=utf-8", body, include_usage);
+        let checked = check_stream(
+            &spec,
+            "text/event-stream; charset=utf-8",
+            body,
+            include_usage,
+        );
         let mut ids: Vec<String> = checked
             .findings
             .iter()
-            .chain(&check_completion(&spec, checked.completion.as_ref().unwrap_or(&Value::Null), true))
+            .chain(&check_completion(
+                &spec,
+                checked.completion.as_ref().unwrap_or(&Value::Null),
+                true,
+            ))
             .filter_map(|f| f.requirement.clone())
             .collect();
         ids.sort();
@@ -617,9 +662,15 @@ mod tests {
     fn each_check_kind_fails_its_break() {
         let good = stream(|_| {});
         // Framing.
-        assert_eq!(failing(&good.replace("data: [DONE]\n\n", ""), true), ["CHT-05"]);
+        assert_eq!(
+            failing(&good.replace("data: [DONE]\n\n", ""), true),
+            ["CHT-05"]
+        );
         assert_eq!(failing(&format!("{good}data: {{}}\n\n"), true), ["CHT-05"]);
-        assert_eq!(failing(&good.replacen("data: {", "data: {oops", 1), true), ["CHT-05"]);
+        assert_eq!(
+            failing(&good.replacen("data: {", "data: {oops", 1), true),
+            ["CHT-05"]
+        );
         // Chunk schema.
         assert_eq!(
             failing(
@@ -628,31 +679,123 @@ mod tests {
             ),
             ["CHT-06"]
         );
-        assert_eq!(failing(&stream(|c| c[1]["object"] = json!("chat.completion")), true), ["CHT-06"]);
+        assert_eq!(
+            failing(&stream(|c| c[1]["object"] = json!("chat.completion")), true),
+            ["CHT-06"]
+        );
         // Invariants.
-        assert_eq!(failing(&stream(|c| c[2]["id"] = json!("chatcmpl-2")), true), ["CHT-07"]);
-        assert_eq!(failing(&stream(|c| {
-            c[1]["choices"][0].as_object_mut().unwrap().remove("finish_reason");
-        }), true), ["CHT-07"]);
-        assert_eq!(failing(&stream(|c| c[2]["choices"][0]["finish_reason"] = json!("stop")), true), ["CHT-07"]);
-        assert_eq!(failing(&stream(|c| c[3]["choices"][0]["finish_reason"] = Value::Null), true), ["CHT-07"]);
-        assert_eq!(failing(&stream(|c| c[3]["choices"][0]["finish_reason"] = json!("tool_call")), true), ["CHT-07"]);
+        assert_eq!(
+            failing(&stream(|c| c[2]["id"] = json!("chatcmpl-2")), true),
+            ["CHT-07"]
+        );
+        assert_eq!(
+            failing(
+                &stream(|c| {
+                    c[1]["choices"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("finish_reason");
+                }),
+                true
+            ),
+            ["CHT-07"]
+        );
+        assert_eq!(
+            failing(
+                &stream(|c| c[2]["choices"][0]["finish_reason"] = json!("stop")),
+                true
+            ),
+            ["CHT-07"]
+        );
+        assert_eq!(
+            failing(
+                &stream(|c| c[3]["choices"][0]["finish_reason"] = Value::Null),
+                true
+            ),
+            ["CHT-07"]
+        );
+        assert_eq!(
+            failing(
+                &stream(|c| c[3]["choices"][0]["finish_reason"] = json!("tool_call")),
+                true
+            ),
+            ["CHT-07"]
+        );
         // Usage.
-        assert_eq!(failing(&stream(|c| c[1]["usage"] = c[4]["usage"].clone()), true), ["CHT-08"]);
-        assert_eq!(failing(&stream(|c| c[4]["choices"] = delta(json!({}), Value::Null)), true), ["CHT-08"]);
-        assert_eq!(failing(&stream(|c| { c.pop(); }), true), ["CHT-08"]);
+        assert_eq!(
+            failing(&stream(|c| c[1]["usage"] = c[4]["usage"].clone()), true),
+            ["CHT-08"]
+        );
+        assert_eq!(
+            failing(
+                &stream(|c| c[4]["choices"] = delta(json!({}), Value::Null)),
+                true
+            ),
+            ["CHT-08"]
+        );
+        assert_eq!(
+            failing(
+                &stream(|c| {
+                    c.pop();
+                }),
+                true
+            ),
+            ["CHT-08"]
+        );
         assert_eq!(failing(&stream(|_| {}), false), ["CHT-08"]);
-        assert_eq!(failing(&stream(|c| c[4]["usage"]["total_tokens"] = json!(5)), true), ["CHT-03"]);
+        assert_eq!(
+            failing(&stream(|c| c[4]["usage"]["total_tokens"] = json!(5)), true),
+            ["CHT-03"]
+        );
         // Tool calls.
-        assert_eq!(failing(&tool_stream(|c| {
-            c[2]["choices"][0]["delta"]["tool_calls"][0].as_object_mut().unwrap().remove("index");
-        }), false), ["CHT-09"]);
-        assert_eq!(failing(&tool_stream(|c| {
-            c[1]["choices"][0]["delta"]["tool_calls"][0].as_object_mut().unwrap().remove("type");
-        }), false), ["CHT-09"]);
-        assert_eq!(failing(&tool_stream(|c| c[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] = Value::Null), false), ["CHT-09"]);
-        assert_eq!(failing(&tool_stream(|c| c[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] = json!("f")), false), ["CHT-09"]);
-        assert_eq!(failing(&tool_stream(|c| c[3]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] = json!(": 1")), false), ["CHT-10"]);
+        assert_eq!(
+            failing(
+                &tool_stream(|c| {
+                    c[2]["choices"][0]["delta"]["tool_calls"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("index");
+                }),
+                false
+            ),
+            ["CHT-09"]
+        );
+        assert_eq!(
+            failing(
+                &tool_stream(|c| {
+                    c[1]["choices"][0]["delta"]["tool_calls"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("type");
+                }),
+                false
+            ),
+            ["CHT-09"]
+        );
+        assert_eq!(
+            failing(
+                &tool_stream(|c| c[2]["choices"][0]["delta"]["tool_calls"][0]["function"]
+                    ["arguments"] = Value::Null),
+                false
+            ),
+            ["CHT-09"]
+        );
+        assert_eq!(
+            failing(
+                &tool_stream(|c| c[2]["choices"][0]["delta"]["tool_calls"][0]["function"]
+                    ["name"] = json!("f")),
+                false
+            ),
+            ["CHT-09"]
+        );
+        assert_eq!(
+            failing(
+                &tool_stream(|c| c[3]["choices"][0]["delta"]["tool_calls"][0]["function"]
+                    ["arguments"] = json!(": 1")),
+                false
+            ),
+            ["CHT-10"]
+        );
     }
 
     #[test]

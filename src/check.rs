@@ -128,8 +128,8 @@ pub fn implicit(
         }
     }
     let is_client_error = (400..500).contains(&response.status);
-    if let Some(pointer) = answer_schema(spec, operation, response.status)
-        .filter(|_| !response.assembled)
+    if let Some(pointer) =
+        answer_schema(spec, operation, response.status).filter(|_| !response.assembled)
     {
         let (root_id, root_level) = if is_client_error {
             owner("error-envelope", "GEN-02")

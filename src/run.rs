@@ -133,7 +133,13 @@ async fn run_steps(
                 {
                     if let Some(completion) = response.json_value() {
                         let findings = crate::chat::check_completion(spec, completion, false);
-                        note_checked(spec, crate::chat::COMPLETION_CHECKS, findings, &mut outcome, index);
+                        note_checked(
+                            spec,
+                            crate::chat::COMPLETION_CHECKS,
+                            findings,
+                            &mut outcome,
+                            index,
+                        );
                     }
                 }
                 response
@@ -207,26 +213,19 @@ fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: u
         &content_type,
         &String::from_utf8_lossy(&response.body),
     );
-    for finding in checked.findings {
-        if let Some(id) = &finding.requirement {
-            outcome.checked.insert(id.clone());
-        }
-        outcome.findings.push(Finding {
-            step: Some(index),
-            ..finding
-        });
-    }
-    for check in [
-        "stream-framing",
-        "stream-event-schema",
-        "stream-sequence",
-        "stream-grammar",
-        "stream-invariants",
-    ] {
-        if let Some(owner) = spec.catalogue.owner("check", check) {
-            outcome.checked.insert(owner.to_string());
-        }
-    }
+    note_checked(
+        spec,
+        &[
+            "stream-framing",
+            "stream-event-schema",
+            "stream-sequence",
+            "stream-grammar",
+            "stream-invariants",
+        ],
+        checked.findings,
+        outcome,
+        index,
+    );
     let mut headers = response.headers.clone();
     headers.insert(
         reqwest::header::CONTENT_TYPE,
@@ -257,7 +256,13 @@ fn chat_streamed(
         &String::from_utf8_lossy(&response.body),
         include_usage,
     );
-    note_checked(spec, crate::chat::STREAM_CHECKS, checked.findings, outcome, index);
+    note_checked(
+        spec,
+        crate::chat::STREAM_CHECKS,
+        checked.findings,
+        outcome,
+        index,
+    );
     let mut headers = response.headers.clone();
     headers.insert(
         reqwest::header::CONTENT_TYPE,
@@ -267,7 +272,13 @@ fn chat_streamed(
         return Response::new(response.status, headers, Vec::new()).assembled();
     };
     let findings = crate::chat::check_completion(spec, &completion, true);
-    note_checked(spec, crate::chat::COMPLETION_CHECKS, findings, outcome, index);
+    note_checked(
+        spec,
+        crate::chat::COMPLETION_CHECKS,
+        findings,
+        outcome,
+        index,
+    );
     let body = serde_json::to_vec(&completion).unwrap_or_default();
     Response::new(response.status, headers, body).assembled()
 }

@@ -130,7 +130,9 @@ pub(crate) fn operation(method: &Method, path: &str) -> Option<Operation> {
 /// Answers `op`; errors in the shape the deviations ask for.
 pub(crate) fn handle(app: &App, op: Operation, query: Option<&str>, body: &[u8]) -> Answer {
     let deviations = app.deviations;
+    let create = matches!(op, Operation::Create);
     match answer(app, op, query, body) {
+        other if !create => other,
         Err(e) if deviations.deviates(Deviation::ChatErrorNotNested) => Ok(json_response(
             e.status,
             serde_json::to_vec(&json!({"message": e.message, "type": "invalid_request_error", "param": e.param, "code": e.code})).unwrap_or_default(),
@@ -219,7 +221,13 @@ fn page(values: Vec<Value>, after: Option<&str>, limit: usize) -> Answer {
             values
                 .iter()
                 .position(|v| v["id"] == after)
-                .ok_or_else(|| bad("after", format!("No object with id '{after}'."), "invalid_value"))?
+                .ok_or_else(|| {
+                    bad(
+                        "after",
+                        format!("No object with id '{after}'."),
+                        "invalid_value",
+                    )
+                })?
                 + 1
         }
         None => 0,
@@ -258,12 +266,20 @@ fn list(app: &App, query: Option<&str>) -> Answer {
             ));
         }
     }
-    let query = validate::query(Some(&rest.join("&")), validate::Accepts::List, app.deviations)?;
+    let query = validate::query(
+        Some(&rest.join("&")),
+        validate::Accepts::List,
+        app.deviations,
+    )?;
     let all = app.chat.lock();
     let mut stored: Vec<&Stored> = all
         .1
         .values()
-        .filter(|s| model.as_ref().is_none_or(|m| s.completion["model"] == m.as_str()))
+        .filter(|s| {
+            model
+                .as_ref()
+                .is_none_or(|m| s.completion["model"] == m.as_str())
+        })
         .filter(|s| {
             filters
                 .iter()
@@ -331,7 +347,11 @@ fn number_in(
 fn message_text(index: usize, message: &Value) -> Result<String, ApiError> {
     let at = |field: &str| format!("messages[{index}].{field}");
     let Some(message) = message.as_object() else {
-        return Err(ApiError::invalid_type(&format!("messages[{index}]"), "an object", message));
+        return Err(ApiError::invalid_type(
+            &format!("messages[{index}]"),
+            "an object",
+            message,
+        ));
     };
     match message.get("role") {
         Some(Value::String(role))
@@ -355,14 +375,21 @@ fn message_text(index: usize, message: &Value) -> Result<String, ApiError> {
             .filter_map(|p| p.get("text").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join(" ")),
-        Some(other) => Err(ApiError::invalid_type(&at("content"), "a string or an array", other)),
+        Some(other) => Err(ApiError::invalid_type(
+            &at("content"),
+            "a string or an array",
+            other,
+        )),
     }
 }
 
 /// A value of each required property of a simple `parameters` schema.
 fn arguments_for(parameters: &Value) -> Value {
     let mut out = Map::new();
-    let required = parameters["required"].as_array().cloned().unwrap_or_default();
+    let required = parameters["required"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for name in required.iter().filter_map(Value::as_str) {
         let schema = &parameters["properties"][name];
         let value = if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
@@ -419,7 +446,13 @@ fn create(app: &App, body: &[u8]) -> Answer {
     let n = number_in(&body, "n", (1.0, 128.0), true, deviations)?.unwrap_or(1.0) as usize;
     let n = n.clamp(1, 128);
     let max_tokens = number_in(&body, "max_tokens", (1.0, 1e15), true, deviations)?;
-    let max_completion = number_in(&body, "max_completion_tokens", (1.0, 1e15), true, deviations)?;
+    let max_completion = number_in(
+        &body,
+        "max_completion_tokens",
+        (1.0, 1e15),
+        true,
+        deviations,
+    )?;
     let flag = |name: &str| match body.get(name) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -445,7 +478,8 @@ fn create(app: &App, body: &[u8]) -> Answer {
             if !streamed {
                 return Err(bad(
                     "stream_options",
-                    "The 'stream_options' parameter is only allowed when 'stream' is enabled.".to_owned(),
+                    "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+                        .to_owned(),
                     "invalid_value",
                 ));
             }
@@ -463,7 +497,10 @@ fn create(app: &App, body: &[u8]) -> Answer {
         }
         Some(other) => return Err(ApiError::invalid_type("stream_options", "an object", other)),
     };
-    let metadata = validate::metadata(body.get("metadata").cloned().unwrap_or(Value::Null), deviations)?;
+    let metadata = validate::metadata(
+        body.get("metadata").cloned().unwrap_or(Value::Null),
+        deviations,
+    )?;
     let tools = match body.get("tools") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(tools)) => tools.clone(),
@@ -478,7 +515,9 @@ fn create(app: &App, body: &[u8]) -> Answer {
             ));
         }
         if !tool["function"]["name"].is_string() {
-            return Err(ApiError::missing_parameter(&format!("tools[{i}].function.name")));
+            return Err(ApiError::missing_parameter(&format!(
+                "tools[{i}].function.name"
+            )));
         }
     }
     let tool_named = |name: &str| tools.iter().find(|t| t["function"]["name"] == name);
@@ -540,7 +579,11 @@ fn create(app: &App, body: &[u8]) -> Answer {
     };
     let call = called.map(|tool| {
         let arguments = arguments_for(&tool["function"]["parameters"]).to_string();
-        (random_id("call_"), tool["function"]["name"].clone(), arguments)
+        (
+            random_id("call_"),
+            tool["function"]["name"].clone(),
+            arguments,
+        )
     });
     let finish_reason = match (&call, &output) {
         (Some(_), _) if deviations.deviates(Deviation::ChatFinishReasonToolCall) => "tool_call",
@@ -548,7 +591,8 @@ fn create(app: &App, body: &[u8]) -> Answer {
         (None, Output::Text { cut: true, .. }) => "length",
         (None, _) => "stop",
     };
-    let mut message = json!({"role": "assistant", "content": null, "refusal": null, "annotations": []});
+    let mut message =
+        json!({"role": "assistant", "content": null, "refusal": null, "annotations": []});
     let completion_tokens = match &call {
         Some((call_id, name, arguments)) => {
             message["tool_calls"] = json!([{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]);
@@ -639,14 +683,18 @@ fn chunks(
     deviations: Deviations,
 ) -> String {
     let d = |deviation| deviations.deviates(deviation);
-    let choices = completion["choices"].as_array().cloned().unwrap_or_default();
+    let choices = completion["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut out: Vec<Value> = Vec::new();
     let chunk = |choices: Value| {
         json!({"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
             "model": completion["model"], "service_tier": "default", "system_fingerprint": "fp_conformance", "choices": choices})
     };
     let running = |index: &Value, delta: Value| {
-        let mut choice = json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": null});
+        let mut choice =
+            json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": null});
         if d(Deviation::ChatFinishReasonMissing) {
             if let Some(c) = choice.as_object_mut() {
                 c.remove("finish_reason");
@@ -658,7 +706,10 @@ fn chunks(
         let index = &choice["index"];
         match call {
             Some((id, name, arguments)) => {
-                out.push(chunk(running(index, json!({"role": "assistant", "content": null, "refusal": null}))));
+                out.push(chunk(running(
+                    index,
+                    json!({"role": "assistant", "content": null, "refusal": null}),
+                )));
                 let mut first = json!({"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": ""}});
                 if d(Deviation::ToolDeltaArgumentsNull) {
                     first["function"]["arguments"] = Value::Null;
@@ -670,7 +721,10 @@ fn chunks(
                 }
                 out.push(chunk(running(index, json!({"tool_calls": [first]}))));
                 let middle = arguments.len() / 2;
-                let middle = (0..=middle).rev().find(|&i| arguments.is_char_boundary(i)).unwrap_or(0);
+                let middle = (0..=middle)
+                    .rev()
+                    .find(|&i| arguments.is_char_boundary(i))
+                    .unwrap_or(0);
                 for piece in [&arguments[..middle], &arguments[middle..]] {
                     let mut delta = json!({"index": 0, "function": {"arguments": piece}});
                     if d(Deviation::ToolDeltaWithoutIndex) {
@@ -682,13 +736,18 @@ fn chunks(
                 }
             }
             None => {
-                out.push(chunk(running(index, json!({"role": "assistant", "content": "", "refusal": null}))));
+                out.push(chunk(running(
+                    index,
+                    json!({"role": "assistant", "content": "", "refusal": null}),
+                )));
                 for token in tokens {
                     out.push(chunk(running(index, json!({"content": token}))));
                 }
             }
         }
-        let finish = chunk(json!([{"index": index, "delta": {}, "logprobs": null, "finish_reason": choice["finish_reason"]}]));
+        let finish = chunk(
+            json!([{"index": index, "delta": {}, "logprobs": null, "finish_reason": choice["finish_reason"]}]),
+        );
         out.push(finish.clone());
         if d(Deviation::ChatFinishReasonTwice) {
             out.push(finish);
@@ -749,8 +808,13 @@ mod tests {
 
     #[test]
     fn only_the_chat_paths_are_routed_here() {
-        assert!(matches!(operation(&Method::POST, "/v1/chat/completions"), Some(Operation::Create)));
-        assert!(matches!(operation(&Method::GET, "/v1/chat/completions/x/messages"), Some(Operation::Messages(id)) if id == "x"));
+        assert!(matches!(
+            operation(&Method::POST, "/v1/chat/completions"),
+            Some(Operation::Create)
+        ));
+        assert!(
+            matches!(operation(&Method::GET, "/v1/chat/completions/x/messages"), Some(Operation::Messages(id)) if id == "x")
+        );
         assert!(operation(&Method::GET, "/v1/chat/completionsx").is_none());
         assert!(operation(&Method::PUT, "/v1/chat/completions").is_none());
     }

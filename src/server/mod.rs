@@ -60,13 +60,13 @@
 //! Errors invented here (the live texts are unknown): `request_too_large` (413),
 //! `empty_array`, the `input_image`/`input_file` source checks, and the non-message item text.
 
+mod chat;
 mod deviation;
 mod error;
 mod http;
 mod items;
 mod listener;
 mod model;
-mod chat;
 mod responses;
 mod store;
 mod stream;
