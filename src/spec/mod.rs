@@ -814,7 +814,7 @@ mod tests {
             ("POST", "/conversations/{conversation_id}")
         );
         assert_eq!(update.path_params, vec!["conversation_id"]);
-        assert_eq!(spec.operations().count(), 12);
+        assert_eq!(spec.operations().count(), 18);
         let list = spec.operation("listConversationItems").unwrap();
         assert!(list.query_params.contains(&"limit".to_string()));
     }
