@@ -119,6 +119,7 @@
 //!   setup:                                 # steps in the case format, run first
 //!     - {operation: createConversation, expect: {status: 200}, capture: {conv: $}}
 //!   path_params: {conversation_id: '{{conv.id}}'}
+//!   query: {model: nobody}                 # sent by each derived case and probe of it
 //!   requirements:                          # longest prefix of <field>/<constraint>/<variant>
 //!     metadata: {accept: UPD-05, reject: UPD-06, param: UPD-09}
 //!     metadata/type: {reject: DER-01, param: UPD-18}
@@ -152,6 +153,7 @@
 pub mod bundle;
 pub mod case;
 pub mod case_result;
+pub mod chat;
 pub mod check;
 pub mod cli;
 pub mod colour;

@@ -41,6 +41,9 @@ struct Expectation {
 /// requirement is judged on its status alone (and UPD-09-like rows on their own `code`).
 const ERROR_OBJECT: &[&str] = &["GEN-03"];
 
+/// The metadata of a stored chat completion follows the conversations' rules.
+const CHAT_METADATA: &[&str] = &["CHT-01", "CHT-17"];
+
 fn expectations() -> Vec<Expectation> {
     use Deviation as D;
     use Verdict::{Info, Must, Nothing, Should};
@@ -54,15 +57,20 @@ fn expectations() -> Vec<Expectation> {
         e(
             D::MetadataLimitsNotEnforced,
             Must(&["UPD-06", "CRE-05"]),
-            // UPD-08 is blocked by UPD-06, not failed.
-            &[],
+            // UPD-08 is blocked by UPD-06, not failed. A stored completion's metadata is the
+            // same map: its update (CHT-17) and its answer (CHT-01) break too.
+            CHAT_METADATA,
         ),
-        e(D::LimitsCountBytes, Must(&["UPD-05", "CRE-05"]), &[]),
+        e(
+            D::LimitsCountBytes,
+            Must(&["UPD-05", "CRE-05"]),
+            CHAT_METADATA,
+        ),
         e(
             D::NonStringValuesAccepted,
             Must(&["UPD-07", "CRE-05"]),
             // A stored non-string is answered: the answer is no longer a valid Conversation.
-            &["CRE-01"],
+            &["CRE-01", "CHT-01", "CHT-17"],
         ),
         e(D::EmptyUpdateAccepted, Must(&["UPD-10"]), &[]),
         e(D::NullMetadataRejected, Must(&["UPD-12"]), &[]),
@@ -103,7 +111,7 @@ fn expectations() -> Vec<Expectation> {
             D::ErrorsWithoutParamCode,
             Should("GEN-03"),
             &[
-                "UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03", "GEN-08", "RSP-16",
+                "UPD-09", "UPD-11", "UPD-17", "UPD-18", "DER-03", "GEN-08", "RSP-16", "CHT-13",
             ],
         ),
         e(D::ErrorsWithoutType, Must(&["GEN-02"]), ERROR_OBJECT),
@@ -154,6 +162,27 @@ fn expectations() -> Vec<Expectation> {
         e(D::EmbeddingsOrderShuffled, Must(&["EMB-02"]), &[]),
         e(D::EmbeddingsEmptyInputAccepted, Must(&["EMB-07"]), &[]),
         e(D::EmbeddingsDimensionsIgnored, Should("EMB-06"), &[]),
+        e(D::ChatUsageEveryChunk, Must(&["CHT-08"]), &[]),
+        e(D::ChatUsageChunkWithChoices, Must(&["CHT-08"]), &[]),
+        e(D::ChatWithoutDone, Must(&["CHT-05"]), &[]),
+        e(D::ChatFinishReasonMissing, Must(&["CHT-07"]), &[]),
+        e(D::ChatFinishReasonTwice, Must(&["CHT-07"]), &[]),
+        // The streamed choice then has no valid finish reason, which CHT-11 wants.
+        e(
+            D::ChatFinishReasonToolCall,
+            Must(&["CHT-01", "CHT-07"]),
+            &["CHT-11"],
+        ),
+        e(D::ToolDeltaWithoutIndex, Must(&["CHT-09"]), &[]),
+        e(D::ToolDeltaWithoutType, Must(&["CHT-09"]), &[]),
+        e(D::ToolDeltaArgumentsNull, Must(&["CHT-09"]), &[]),
+        e(D::ChatWithoutRefusal, Must(&["CHT-01"]), &[]),
+        e(D::ChatCreatedFloat, Must(&["CHT-01", "CHT-06"]), &[]),
+        e(D::ChatErrorNotNested, Must(&["GEN-02"]), ERROR_OBJECT),
+        // An error answered 200 is no completion either; the unknown-field probes see it too.
+        e(D::ChatError200, Must(&["CHT-12"]), &["CHT-01", "GEN-08"]),
+        e(D::ChatUnknownFieldsRejected, Should("CHT-14"), &[]),
+        e(D::ChatRangesUnchecked, Must(&["CHT-12"]), &[]),
         // Load deviations that a run fitted to the target gets through unharmed.
         e(D::StallsAfter500, Nothing, &[]),
         e(D::BreaksUnderBurst, Nothing, &[]),

@@ -13,7 +13,7 @@ mod transport;
 pub use cleanup::changed_without_cleanup;
 pub use transport::{describe_error, retry_after, MAX_BODY_BYTES};
 
-use crate::case::Case;
+use crate::case::{Body, Case, Step};
 use crate::check::{self, Response};
 use crate::snapshot::SnapshotRequest;
 use crate::spec::{Level, Spec};
@@ -113,9 +113,29 @@ async fn run_steps(
         outcome.steps.push(record);
         let response = match response {
             Ok(response) if step.stream && response.status < 300 => {
-                streamed(spec, response, &mut outcome, index)
+                if step.operation.as_deref() == Some(crate::chat::OPERATION) {
+                    chat_streamed(spec, step, response, &mut outcome, index)
+                } else {
+                    streamed(spec, response, &mut outcome, index)
+                }
             }
-            Ok(response) => response,
+            Ok(response) => {
+                if step.operation.as_deref() == Some(crate::chat::OPERATION)
+                    && response.status == 200
+                {
+                    if let Some(completion) = response.json_value() {
+                        let findings = crate::chat::check_completion(spec, completion, false);
+                        note_checked(
+                            spec,
+                            crate::chat::COMPLETION_CHECKS,
+                            findings,
+                            &mut outcome,
+                            index,
+                        );
+                    }
+                }
+                response
+            }
             Err(finding) => {
                 if finding.kind == FindingKind::Inconclusive {
                     outcome.inconclusive = Some(format!("{}: {}", step.label, finding.summary));
@@ -185,26 +205,19 @@ fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: u
         &content_type,
         &String::from_utf8_lossy(&response.body),
     );
-    for finding in checked.findings {
-        if let Some(id) = &finding.requirement {
-            outcome.checked.insert(id.clone());
-        }
-        outcome.findings.push(Finding {
-            step: Some(index),
-            ..finding
-        });
-    }
-    for check in [
-        "stream-framing",
-        "stream-event-schema",
-        "stream-sequence",
-        "stream-grammar",
-        "stream-invariants",
-    ] {
-        if let Some(owner) = spec.catalogue.owner("check", check) {
-            outcome.checked.insert(owner.to_string());
-        }
-    }
+    note_checked(
+        spec,
+        &[
+            "stream-framing",
+            "stream-event-schema",
+            "stream-sequence",
+            "stream-grammar",
+            "stream-invariants",
+        ],
+        checked.findings,
+        outcome,
+        index,
+    );
     let mut headers = response.headers.clone();
     headers.insert(
         reqwest::header::CONTENT_TYPE,
@@ -215,4 +228,73 @@ fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: u
         .map(|r| serde_json::to_vec(&r).unwrap_or_default())
         .unwrap_or_default();
     Response::new(response.status, headers, body)
+}
+
+/// Checks a streamed chat completion chunk by chunk and answers the completion the chunks put
+/// together as the step's JSON answer, for captures and matchers (its schema is the chunks').
+fn chat_streamed(
+    spec: &Spec,
+    step: &Step,
+    response: Response,
+    outcome: &mut CaseOutcome,
+    index: usize,
+) -> Response {
+    let content_type = response.content_type().unwrap_or("").to_owned();
+    let include_usage = matches!(&step.body, Body::Json(body)
+        if body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true)));
+    let checked = crate::chat::check_stream(
+        spec,
+        &content_type,
+        &String::from_utf8_lossy(&response.body),
+        include_usage,
+    );
+    note_checked(
+        spec,
+        crate::chat::STREAM_CHECKS,
+        checked.findings,
+        outcome,
+        index,
+    );
+    let mut headers = response.headers.clone();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    let Some(completion) = checked.completion else {
+        return Response::new(response.status, headers, Vec::new()).assembled();
+    };
+    let findings = crate::chat::check_completion(spec, &completion, true);
+    note_checked(
+        spec,
+        crate::chat::COMPLETION_CHECKS,
+        findings,
+        outcome,
+        index,
+    );
+    let body = serde_json::to_vec(&completion).unwrap_or_default();
+    Response::new(response.status, headers, body).assembled()
+}
+
+/// Adds `findings` to the step's and counts the owners of `checks` as checked.
+fn note_checked(
+    spec: &Spec,
+    checks: &[&str],
+    findings: Vec<Finding>,
+    outcome: &mut CaseOutcome,
+    index: usize,
+) {
+    for finding in findings {
+        if let Some(id) = &finding.requirement {
+            outcome.checked.insert(id.clone());
+        }
+        outcome.findings.push(Finding {
+            step: Some(index),
+            ..finding
+        });
+    }
+    for check in checks {
+        if let Some(owner) = spec.catalogue.owner("check", check) {
+            outcome.checked.insert(owner.to_string());
+        }
+    }
 }

@@ -164,6 +164,36 @@ deviations! {
         "an empty input (`\"\"`, `[]`) is embedded instead of rejected (EMB-07)",
     EmbeddingsDimensionsIgnored = "embeddings-dimensions-ignored":
         "`dimensions` is accepted and ignored (EMB-06, SHOULD)",
+    ChatUsageEveryChunk = "chat-usage-every-chunk":
+        "every chunk of a chat stream carries the usage (CHT-08)",
+    ChatUsageChunkWithChoices = "chat-usage-chunk-with-choices":
+        "the usage asked for by `include_usage` rides on the finish chunk, not on a last chunk with `choices: []` (CHT-08)",
+    ChatWithoutDone = "chat-without-done":
+        "a chat stream ends without `data: [DONE]` (CHT-05)",
+    ChatFinishReasonMissing = "chat-finish-reason-missing":
+        "chat stream chunks carry no `finish_reason` key until the last (CHT-07)",
+    ChatFinishReasonTwice = "chat-finish-reason-twice":
+        "a chat stream sends its finish chunk twice (CHT-07)",
+    ChatFinishReasonToolCall = "chat-finish-reason-tool-call":
+        "a choice that calls a tool ends with `finish_reason: \"tool_call\"` (CHT-01, CHT-07)",
+    ToolDeltaWithoutIndex = "tool-delta-without-index":
+        "streamed tool-call deltas after the first have no `index` (CHT-09)",
+    ToolDeltaWithoutType = "tool-delta-without-type":
+        "the first streamed tool-call delta has no `type` (CHT-09)",
+    ToolDeltaArgumentsNull = "tool-delta-arguments-null":
+        "the first streamed tool-call delta has `arguments: null` (CHT-09)",
+    ChatWithoutRefusal = "chat-without-refusal":
+        "chat completion messages have no `refusal` key (CHT-01)",
+    ChatCreatedFloat = "chat-created-float":
+        "a chat completion's `created` is a float (CHT-01, CHT-06)",
+    ChatErrorNotNested = "chat-error-not-nested":
+        "chat errors are the error object itself, not nested under `error` (GEN-02)",
+    ChatError200 = "chat-error-200":
+        "chat errors are answered with status 200 (CHT-12)",
+    ChatUnknownFieldsRejected = "chat-unknown-fields-rejected":
+        "chat completions reject the declared optional fields `user`, `seed`, `safety_identifier`, `prompt_cache_key` as unknown (CHT-14, SHOULD)",
+    ChatRangesUnchecked = "chat-ranges-unchecked":
+        "chat completions accept `n`, penalties, `temperature` and `top_p` out of range and `top_logprobs` without `logprobs` (CHT-12)",
     StallsAfter500 = "stalls-after-500":
         "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
     BreaksUnderBurst = "breaks-under-burst":

@@ -33,6 +33,7 @@ pub(crate) struct App {
     pub(crate) deviations: Deviations,
     pub(crate) store: Store,
     pub(crate) responses: super::responses::Responses,
+    pub(crate) chat: super::chat::Completions,
     /// For the load deviations: how the server has been asked so far.
     pub(crate) load: Load,
 }
@@ -210,6 +211,10 @@ async fn route(app: &App, request: Request) -> Answer {
         }
         ref method => method.clone(),
     };
+    if let Some(op) = super::chat::operation(&method, parts.uri.path()) {
+        let body = read_body(app, body, &parts.headers).await?;
+        return super::chat::handle(app, op, query, &body);
+    }
     if let Some(op) = super::responses::operation(&method, parts.uri.path()) {
         let body = read_body(app, body, &parts.headers).await?;
         return super::responses::handle(app, op, query, &body);

@@ -61,6 +61,7 @@
 //! `empty_array`, the `input_image`/`input_file` source checks, and the non-message item text.
 
 mod answer;
+mod chat;
 mod deviation;
 mod embeddings;
 mod error;
@@ -135,6 +136,7 @@ fn app(config: ServerConfig) -> Arc<http::App> {
         deviations,
         store,
         responses: responses::Responses::default(),
+        chat: chat::Completions::default(),
         load: http::Load::default(),
     })
 }

@@ -84,6 +84,10 @@ pub struct DeriveConfig {
     /// Path parameter -> value, usually a variable captured by `setup` (`{{conv.id}}`).
     #[serde(default)]
     pub path_params: BTreeMap<String, String>,
+    /// Query parameters every derived case and probe of the operation sends (unless it probes
+    /// that one): a list filtered to what the case made, so that nobody else's data is judged.
+    #[serde(default)]
+    pub query: BTreeMap<String, Value>,
     /// Case path prefix (`metadata`, `metadata/required`, `query.limit`) -> requirements. The
     /// longest prefix that names a requirement of the kind wins.
     #[serde(default)]
@@ -821,7 +825,7 @@ mod tests {
             ("POST", "/conversations/{conversation_id}")
         );
         assert_eq!(update.path_params, vec!["conversation_id"]);
-        assert_eq!(spec.operations().count(), 15);
+        assert_eq!(spec.operations().count(), 21);
         let list = spec.operation("listConversationItems").unwrap();
         assert!(list.query_params.contains(&"limit".to_string()));
     }

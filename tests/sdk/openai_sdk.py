@@ -42,6 +42,12 @@ try:
         ResponseItemList,
     )
     from openai.types import CreateEmbeddingResponse, Model
+    from openai.types.chat import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionDeleted,
+        ChatCompletionStoreMessage,
+    )
     from openai.types.shared import ErrorObject
 except ImportError as error:
     sys.exit(f"error: {error}; install the SDK first: python3 -m pip install 'openai>=1.109.1,<4'")
@@ -612,6 +618,7 @@ def run_checks(session):
     ]
     checks += response_checks(session, state)
     checks += model_and_embedding_checks(session)
+    checks += chat_checks(session, state)
     for name, run in checks:
         session.check(name, run)
 
@@ -798,6 +805,167 @@ def model_and_embedding_checks(session):
         ("embeddings.create as floats and as the SDK's default base64 agree", floats_and_base64),
         ("embeddings.create(dimensions=8) gives 8 values", dimensions),
         ("embeddings.create(input='') raises BadRequestError", empty_input),
+    ]
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather of a city.",
+        "strict": True,
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def chat_checks(session, state):
+    """Chat Completions: the reference server's model echoes the messages' text."""
+    client = session.client
+    chat = client.chat.completions
+    model = "conformance-echo"
+    hello = [{"role": "user", "content": "hello from the sdk"}]
+
+    def raw_chunks(answer):
+        """The chunks of a raw event-stream answer, `[DONE]` checked to end it."""
+        frames = [f[len("data: "):] for f in answer.text.split("\n\n") if f.startswith("data: ")]
+        expect_equal(frames[-1], "[DONE]", "the last frame")
+        import json
+
+        chunks = [json.loads(f) for f in frames[:-1]]
+        for index, chunk in enumerate(chunks):
+            check_shape(ChatCompletionChunk, chunk, f"chunk {index}")
+        return chunks
+
+    def create():
+        completion, _ = session.call(
+            ChatCompletion,
+            lambda: chat.create(model=model, messages=hello, n=2, max_completion_tokens=16),
+        )
+        expect_equal([c.index for c in completion.choices], [0, 1], "choice indexes")
+        expect_equal(completion.choices[0].message.content, "hello from the sdk", "content")
+        expect_equal(completion.choices[0].finish_reason, "stop", "finish_reason")
+        usage = completion.usage
+        expect_equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens, "total")
+
+    def cut():
+        completion, _ = session.call(
+            ChatCompletion, lambda: chat.create(model=model, messages=hello, max_tokens=1)
+        )
+        expect_equal(completion.choices[0].finish_reason, "length", "finish_reason")
+        expect_equal(completion.choices[0].message.content, "hello", "content")
+
+    def stream_with_usage():
+        session.recorder.take()
+        with chat.stream(
+            model=model, messages=hello, stream_options={"include_usage": True}
+        ) as stream:
+            kinds = [event.type for event in stream]
+            final = stream.get_final_completion()
+        (answer,) = session.recorder.take()
+        chunks = raw_chunks(answer)
+        expect_equal(chunks[-1]["choices"], [], "the usage chunk's choices")
+        expect(all(c["usage"] is None for c in chunks[:-1]), "usage before the last chunk")
+        expect_equal({c["id"] for c in chunks}, {final.id}, "chunk ids")
+        expect("content.done" in kinds, f"no content.done event: {kinds}")
+        expect_equal(final.choices[0].message.content, "hello from the sdk", "accumulated content")
+        expect_equal(final.usage.total_tokens, final.usage.prompt_tokens + final.usage.completion_tokens, "total")
+
+    def stream_without_usage():
+        session.recorder.take()
+        with chat.create(model=model, messages=hello, stream=True) as stream:
+            received = list(stream)
+        (answer,) = session.recorder.take()
+        raw_chunks(answer)
+        expect(all(chunk.usage is None for chunk in received), "a usage nobody asked for")
+        finishes = [c.finish_reason for chunk in received for c in chunk.choices if c.finish_reason]
+        expect_equal(finishes, ["stop"], "non-null finish reasons")
+
+    def tool_stream():
+        session.recorder.take()
+        with chat.stream(
+            model=model,
+            messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+            tools=[WEATHER_TOOL],
+            tool_choice="required",
+        ) as stream:
+            kinds = [event.type for event in stream]
+            final = stream.get_final_completion()
+        (answer,) = session.recorder.take()
+        raw_chunks(answer)
+        expect("tool_calls.function.arguments.done" in kinds, f"no arguments.done event: {kinds}")
+        choice = final.choices[0]
+        expect_equal(choice.finish_reason, "tool_calls", "finish_reason")
+        (call,) = choice.message.tool_calls
+        expect_equal(call.function.name, "get_weather", "the called function")
+        expect_equal(call.function.parsed_arguments, {"city": "conformance"}, "parsed arguments")
+
+    def named_tool():
+        completion, _ = session.call(
+            ChatCompletion,
+            lambda: chat.create(
+                model=model,
+                messages=hello,
+                tools=[WEATHER_TOOL],
+                tool_choice={"type": "function", "function": {"name": "get_weather"}},
+            ),
+        )
+        (call,) = completion.choices[0].message.tool_calls
+        expect_equal(call.function.name, "get_weather", "the called function")
+
+    def stored():
+        completion, _ = session.call(
+            ChatCompletion,
+            lambda: chat.create(model=model, messages=hello, store=True, metadata={"sdk": "yes"}),
+        )
+        state["stored"] = completion
+        again, _ = session.call(ChatCompletion, lambda: chat.retrieve(completion.id))
+        expect_equal(again.id, completion.id, "retrieved id")
+        expect_equal(again.choices, completion.choices, "retrieved choices")
+        updated, _ = session.call(
+            ChatCompletion, lambda: chat.update(completion.id, metadata={"sdk": "updated"})
+        )
+        expect_equal(updated.metadata, {"sdk": "updated"}, "updated metadata")
+        session.recorder.take()
+        listed = list(chat.list(metadata={"sdk": "updated"}))
+        for answer in session.recorder.take():
+            for item in answer.json()["data"]:
+                check_shape(ChatCompletion, item, "a listed completion")
+        expect_equal([c.id for c in listed], [completion.id], "the filtered list")
+        # Not checked strictly: the SDK's ChatCompletionStoreMessage, like the spec, allows only
+        # `role: "assistant"`, but the stored messages are the request's (specs/overlay.yaml).
+        messages = list(chat.messages.list(completion.id))
+        expect(all(isinstance(m, ChatCompletionStoreMessage) for m in messages), "message type")
+        expect_equal([m.id for m in messages], [f"{completion.id}-0"], "message ids")
+        expect_equal([(m.role, m.content) for m in messages], [("user", "hello from the sdk")], "messages")
+
+    def delete_stored():
+        completion = state["stored"]
+        deleted, _ = session.call(ChatCompletionDeleted, lambda: chat.delete(completion.id))
+        expect_equal((deleted.object, deleted.deleted), ("chat.completion.deleted", True), "deleted")
+        session.fails(openai.NotFoundError, lambda: chat.retrieve(completion.id), 404)
+
+    def out_of_range():
+        error = session.fails(
+            openai.BadRequestError, lambda: chat.create(model=model, messages=hello, n=129), 400
+        )
+        expect_equal(error.body["param"], "n", "param")
+
+    return [
+        ("chat.completions.create answers n choices with usage that adds up", create),
+        ("chat.completions.create(max_tokens=1) ends with finish_reason length", cut),
+        ("chat.completions.stream(include_usage) accumulates text and usage", stream_with_usage),
+        ("chat.completions.create(stream=True) without usage, one finish reason", stream_without_usage),
+        ("chat.completions.stream accumulates a required tool call", tool_stream),
+        ("chat.completions.create with a named tool calls it", named_tool),
+        ("chat.completions retrieve, update, list, messages of a stored one", stored),
+        ("chat.completions.delete; then retrieve raises NotFoundError", delete_stored),
+        ("chat.completions.create(n=129) raises BadRequestError naming it", out_of_range),
     ]
 
 

@@ -443,6 +443,32 @@ mod tests {
     }
 
     #[test]
+    fn a_list_is_filtered_as_the_overlay_says_and_a_map_in_the_query_is_not_derived() {
+        let spec = bundled();
+        let derived = derive(&spec);
+        let cases = merge(&spec, Vec::new(), &derived);
+        let order = cases
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .find(|c| c.id == "derived/listChatCompletions/query.order/enum/desc")
+            .expect("the list's order is derived");
+        let query = &order.steps.last().unwrap().query;
+        assert!(
+            query.contains(&("model".to_string(), json!("conformance-no-such-model")))
+                && query.contains(&("order".to_string(), json!("desc"))),
+            "{query:?}"
+        );
+        assert!(derived
+            .probes
+            .iter()
+            .all(|p| !p.constraint.starts_with("query.metadata")));
+        assert!(derived
+            .skipped
+            .iter()
+            .any(|s| s.operation == "listChatCompletions" && s.constraint == "query.metadata"));
+    }
+
+    #[test]
     fn a_constraint_added_to_the_overlay_is_probed_without_code() {
         let spec = with_overlay(
             "  - target: $.paths['/conversations/{conversation_id}/items'].get.parameters[?(@.name == 'after')].schema\n    update: {maxLength: 8, minLength: 2}\n",

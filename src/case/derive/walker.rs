@@ -188,6 +188,11 @@ impl<'s> Generator<'s> {
                 }
             }
         }
+        for (name, value) in op.derive.iter().flat_map(|d| &d.query) {
+            if !self.base_query.iter().any(|(n, _)| n == name) {
+                self.base_query.push((name.clone(), value.clone()));
+            }
+        }
         if let Some(pointer) = &op.request_schema {
             let Some((p, n)) = self.node(pointer) else {
                 return;
@@ -228,6 +233,21 @@ impl<'s> Generator<'s> {
                 );
             }
             if let Some((p, n)) = self.node(&pointer) {
+                // A map in the query (`metadata[key]=value`) has no one encoding to derive.
+                let is_object = |v: &Value| v.get("type") == Some(&Value::from("object"));
+                let object = self.resolve((p.clone(), n)).is_ok_and(|(_, r)| {
+                    is_object(r)
+                        || r.get("anyOf")
+                            .and_then(Value::as_array)
+                            .is_some_and(|c| c.iter().any(is_object))
+                });
+                if object {
+                    self.skip(
+                        format!("query.{name}"),
+                        "a query parameter that is an object (deepObject) is not derived".into(),
+                    );
+                    continue;
+                }
                 self.walk(&at, (p, n));
             }
         }
