@@ -1,5 +1,6 @@
 //! Structural fidelity of stored items: an operation that adds children from an array field
-//! of its body (`items` of create items), and whose path also lists them, is sent one message of
+//! of its body (`items` of create items) and answers them as a list (`data`), and whose path
+//! also lists them, is sent one message of
 //! every role the schema takes, each with three text parts from the fidelity corpus, then one
 //! more message in a second call. Each message must come back as sent (role, parts in order,
 //! part types, text byte for byte) in the write's answer, in the list in both orders, and on
@@ -28,9 +29,24 @@ pub fn probes(context: &Context, out: &mut Probes) {
         return;
     };
     let spec = context.spec;
+    // The write answers the children it made as a list (`data`), as the list does.
+    let answers_a_list = |o: &Operation| {
+        success_statuses(o).iter().any(|&code| {
+            spec.response_schema(o, code).is_some_and(|pointer| {
+                super::unknown_fields::properties(spec, &pointer)
+                    .get("data")
+                    .and_then(|data| array_items(spec, data))
+                    .is_some()
+            })
+        })
+    };
+    if !answers_a_list(op) {
+        return;
+    }
     let Some(list) = spec
         .operations()
         .find(|o| o.method == "GET" && o.path == op.path && o.id != op.id)
+        .filter(|list| answers_a_list(list))
         .filter(|list| {
             ["order", "limit"]
                 .iter()
@@ -366,7 +382,8 @@ mod tests {
             .filter(|c| c.id.contains("/structure/"))
             .collect();
         let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
-        // Only create items both adds children and lists them on its own path.
+        // Only create items adds children, answers them as a list, and lists them on its path
+        // (a chat completion takes `messages` but answers a completion).
         assert_eq!(ids, ["probe/createConversationItems/structure/items"]);
         let steps = &cases[0].steps;
         let Body::Json(body) = &steps[1].body else {
