@@ -50,7 +50,7 @@ try:
     )
     from openai.types.shared import ErrorObject
 except ImportError as error:
-    sys.exit(f"error: {error}; install the SDK first: python3 -m pip install 'openai>=1.109.1,<4'")
+    sys.exit(f"error: {error}; install the SDK first: python3 -m pip install 'openai>=3.2.0,<4'")
 
 READY_TIMEOUT_S = 30
 READY_LINE = re.compile(r"listening on (http://\S+/v1)")
