@@ -326,10 +326,11 @@ async fn an_endless_body_is_cut_at_8_mib_in_bounded_time_and_memory() {
     )
     .await;
     run.assert_within(Duration::from_secs(10));
-    // Every child of this process (the harness runs of these tests) stayed far below 2 GiB.
+    // Every child of this process (the harness runs of these tests, one of which sends a 20 MB
+    // body) stayed far below the 2 GiB announced: about 110 MiB is the debug build's own.
     #[cfg(target_os = "linux")]
     assert!(
-        largest_child_rss() < 128 * 1024 * 1024,
+        largest_child_rss() < 256 * 1024 * 1024,
         "a harness run used {} MiB",
         largest_child_rss() / 1024 / 1024
     );

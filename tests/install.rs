@@ -49,11 +49,16 @@ fn command(bin: &Path, cwd: &Path) -> Command {
 
 fn finish(mut child: std::process::Child) -> (i32, String) {
     let started = Instant::now();
+    // Read while it runs: a suite's output is larger than a pipe holds.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+        out
+    });
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-            return (status.code().unwrap_or(-1), out);
+            return (status.code().unwrap_or(-1), reader.join().unwrap());
         }
         if started.elapsed() > Duration::from_secs(120) {
             let _ = child.kill();
