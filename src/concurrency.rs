@@ -1,7 +1,9 @@
 //! How many cases run at a time, fitted to the target, as TCP fits its window: start low and
-//! double after each round of cases answered at flat latency (slow start), so that a healthy
-//! remote server has [`MAX`] cases in flight within a few rounds; once latency rises with the
-//! load, take a quarter off and grow by one per round from then on; halve on trouble (a timeout
+//! double after each round of requests answered at flat latency (a round: as many requests as
+//! cases run at a time; slow start), so that a healthy remote server has [`MAX`] cases in
+//! flight within a few round trips, even while the first cases are the longest chains; once
+//! latency rises with the load, take a quarter off and grow by one per round from then on;
+//! halve on trouble (a timeout
 //! or reset, a burst of 5xx, a 429). When several cases are in trouble at once the target has
 //! stalled: no case starts until a probe gets an answer, then the run goes on one case at a
 //! time. `--test-threads N` fixes the number instead.
@@ -28,8 +30,8 @@ pub const STALL_WINDOW: Duration = Duration::from_secs(10);
 /// What one finished case says about the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// Answered, its quickest request taking this long.
-    Answered(Duration),
+    /// Answered: how many requests, the quickest taking this long.
+    Answered { requests: usize, quickest: Duration },
     /// A timeout or reset, a 429 that did not clear, or several 5xx.
     Trouble,
 }
@@ -44,7 +46,7 @@ struct State {
     baseline: Option<Duration>,
     /// Latency rose or trouble came once: grow by one per round, no longer double.
     congested: bool,
-    /// Cases reported, and their number at the last back-off (one back-off per round).
+    /// Requests reported, and their number at the last back-off (one back-off per round).
     reported: usize,
     backed_off_at: usize,
     troubles: Vec<Instant>,
@@ -145,9 +147,12 @@ impl Controller {
     /// [`Controller::resume`] once it answers again.
     pub fn report(&self, signal: Signal) -> bool {
         let mut state = self.lock();
-        state.reported += 1;
         match signal {
-            Signal::Answered(per_request) => {
+            Signal::Answered {
+                requests,
+                quickest: per_request,
+            } => {
+                state.reported += requests.max(1);
                 let baseline = *state.baseline.get_or_insert(per_request);
                 state.baseline = Some(baseline.min(per_request));
                 let flat =
@@ -156,10 +161,10 @@ impl Controller {
                     return false;
                 }
                 if flat {
-                    state.fast_in_a_row += 1;
-                    // A round: as many flat cases in a row as run at a time.
-                    if state.limit < self.max && state.fast_in_a_row >= state.limit {
-                        state.fast_in_a_row = 0;
+                    state.fast_in_a_row += requests.max(1);
+                    // A round: as many flat requests in a row as cases run at a time.
+                    while state.limit < self.max && state.fast_in_a_row >= state.limit {
+                        state.fast_in_a_row -= state.limit;
                         let grown = if state.congested {
                             state.limit + 1
                         } else {
@@ -180,6 +185,7 @@ impl Controller {
                 false
             }
             Signal::Trouble => {
+                state.reported += 1;
                 state.fast_in_a_row = 0;
                 state.congested = true;
                 if !self.fixed && state.limit > 1 {
@@ -249,11 +255,19 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// A case of one request.
+    fn one(quickest: Duration) -> Signal {
+        Signal::Answered {
+            requests: 1,
+            quickest,
+        }
+    }
+
     #[test]
     fn doubles_each_flat_round_to_the_max_then_halves_on_trouble_and_a_fixed_number_stays() {
         let c = Controller::new(None);
         assert_eq!(c.limit(), START);
-        let flat = Signal::Answered(150 * MS);
+        let flat = one(150 * MS);
         for _ in 0..2 {
             c.report(flat);
         }
@@ -277,33 +291,47 @@ mod tests {
             fixed.report(flat);
         }
         fixed.report(Signal::Trouble);
-        fixed.report(Signal::Answered(10 * FAST));
+        fixed.report(one(10 * FAST));
         assert_eq!(fixed.limit(), 5);
+    }
+
+    #[test]
+    fn a_long_case_counts_by_its_requests() {
+        let c = Controller::new(None);
+        let chain = Signal::Answered {
+            requests: 10,
+            quickest: 150 * MS,
+        };
+        // 10 flat requests: a round of 2 (to 4), a round of 4 (to 8), 4 towards the next.
+        c.report(chain);
+        assert_eq!(c.limit(), 8);
+        c.report(chain);
+        assert_eq!(c.limit(), 16);
     }
 
     #[test]
     fn latency_rising_with_the_load_takes_a_quarter_off_once_a_round_and_stops_doubling() {
         let c = Controller::new(None);
         for _ in 0..14 {
-            c.report(Signal::Answered(100 * MS));
+            c.report(one(100 * MS));
         }
         assert_eq!(c.limit(), 16);
         // Within the slack of the baseline: still flat.
-        c.report(Signal::Answered(240 * MS));
+        c.report(one(240 * MS));
         assert_eq!(c.limit(), 16);
         // Latency tripled: back off by a quarter, once for the whole round.
         for _ in 0..5 {
-            c.report(Signal::Answered(400 * MS));
+            c.report(one(400 * MS));
         }
         assert_eq!(c.limit(), 12);
         for _ in 0..12 {
-            c.report(Signal::Answered(100 * MS));
+            c.report(one(100 * MS));
         }
         assert_eq!(c.limit(), 13, "congested: one more per round, not double");
         // Slow in absolute terms is never flat, whatever the baseline.
         let slow = Controller::new(None);
         for _ in 0..10 {
-            slow.report(Signal::Answered(2 * FAST));
+            slow.report(one(2 * FAST));
         }
         assert_eq!(slow.limit(), START);
     }
@@ -312,7 +340,7 @@ mod tests {
     async fn a_stall_holds_every_case_until_resumed_then_one_runs_at_a_time() {
         let c = Arc::new(Controller::new(None));
         for _ in 0..20 {
-            c.report(Signal::Answered(MS));
+            c.report(one(MS));
         }
         assert!(!c.report(Signal::Trouble));
         assert!(

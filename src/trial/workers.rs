@@ -101,13 +101,14 @@ fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
     }
     // The quickest answer of the case: queueing at the target delays every request, while a
     // stream or a slow operation delays only its own.
-    let quickest = outcome
-        .steps
-        .iter()
-        .filter(|s| s.status.is_some())
-        .map(|s| s.elapsed)
-        .min();
-    Signal::Answered(quickest.unwrap_or(outcome.elapsed))
+    let answered = || outcome.steps.iter().filter(|s| s.status.is_some());
+    Signal::Answered {
+        requests: answered().count(),
+        quickest: answered()
+            .map(|s| s.elapsed)
+            .min()
+            .unwrap_or(outcome.elapsed),
+    }
 }
 
 /// The target stalled: probe it until it answers (bounded), then let cases start again.
