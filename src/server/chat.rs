@@ -107,15 +107,7 @@ pub(crate) enum Operation {
 }
 
 pub(crate) fn operation(method: &Method, path: &str) -> Option<Operation> {
-    let rest = path.strip_prefix("/v1/chat/completions")?;
-    let segments: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.strip_prefix('/')?.split('/').collect()
-    };
-    if segments.iter().any(|s| s.is_empty()) {
-        return None;
-    }
+    let segments = validate::segments(path, "/v1/chat/completions")?;
     let decode = |s: &str| validate::percent_decode(s, false);
     Some(match (method, segments.as_slice()) {
         (&Method::POST, []) => Operation::Create,

@@ -156,15 +156,7 @@ enum Operation {
 }
 
 fn operation(method: &Method, path: &str) -> Option<Operation> {
-    let rest = path.strip_prefix("/v1/conversations")?;
-    let segments: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.strip_prefix('/')?.split('/').collect()
-    };
-    if segments.iter().any(|s| s.is_empty()) {
-        return None;
-    }
+    let segments = validate::segments(path, "/v1/conversations")?;
     let decode = |s: &str| validate::percent_decode(s, false);
     let op = match (method, segments.as_slice()) {
         (&Method::POST, []) => Operation::CreateConversation,

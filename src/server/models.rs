@@ -24,13 +24,14 @@ pub(crate) enum Operation {
 }
 
 pub(crate) fn operation(method: &Method, path: &str) -> Option<Operation> {
-    let rest = path.strip_prefix("/v1/models")?;
-    if rest.is_empty() {
-        return (method == Method::GET).then_some(Operation::List);
+    if method != Method::GET {
+        return None;
     }
-    let id = rest.strip_prefix('/').filter(|id| !id.is_empty())?;
-    (method == Method::GET && !id.contains('/'))
-        .then(|| Operation::Retrieve(validate::percent_decode(id, false)))
+    match validate::segments(path, "/v1/models")?.as_slice() {
+        [] => Some(Operation::List),
+        [id] => Some(Operation::Retrieve(validate::percent_decode(id, false))),
+        _ => None,
+    }
 }
 
 pub(crate) fn handle(app: &App, op: Operation, query: Option<&str>) -> Result<Response, ApiError> {

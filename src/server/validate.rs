@@ -150,6 +150,17 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The segments of `path` below `prefix` (none for `prefix` itself), still percent-encoded;
+/// `None` for a path outside `prefix` or with an empty segment (`//`, a trailing `/`).
+pub(crate) fn segments<'p>(path: &'p str, prefix: &str) -> Option<Vec<&'p str>> {
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    let segments: Vec<&str> = rest.strip_prefix('/')?.split('/').collect();
+    (!segments.iter().any(|s| s.is_empty())).then_some(segments)
+}
+
 /// Decodes `%XX` escapes (and, in query strings, `+` as a space). Malformed escapes stay as
 /// they are.
 pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
@@ -283,6 +294,22 @@ mod tests {
     fn code(result: Result<impl std::fmt::Debug, ApiError>) -> (Option<String>, &'static str) {
         let err = result.expect_err("should be rejected");
         (err.param, err.code.unwrap_or("null"))
+    }
+
+    #[test]
+    fn segments_below_a_prefix_and_nothing_else() {
+        assert_eq!(segments("/v1/models", "/v1/models"), Some(vec![]));
+        assert_eq!(
+            segments("/v1/models/m%2F1", "/v1/models"),
+            Some(vec!["m%2F1"])
+        );
+        assert_eq!(
+            segments("/v1/models/a/b", "/v1/models"),
+            Some(vec!["a", "b"])
+        );
+        for outside in ["/v1/modelsx", "/v1/models/", "/v1/models//a", "/v1/other"] {
+            assert_eq!(segments(outside, "/v1/models"), None, "{outside}");
+        }
     }
 
     #[test]
