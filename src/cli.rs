@@ -118,9 +118,22 @@ struct RunArgs {
     /// Name of the target: keeps its snapshots apart, under snapshots/NAME/
     #[arg(long, env = "CONFORMANCE_TARGET_NAME", value_name = "NAME")]
     target_name: Option<String>,
-    /// The model the Responses cases send (`{{model}}` in a case)
+    /// The model the chat and Responses cases send (`{{model}}` in a case)
     #[arg(long, env = "CONFORMANCE_MODEL", value_name = "NAME")]
     model: Option<String>,
+    /// The model the embeddings cases send (`{{embedding_model}}`) [default: --model]
+    #[arg(long, env = "CONFORMANCE_EMBEDDING_MODEL", value_name = "NAME")]
+    embedding_model: Option<String>,
+    /// Run only the requirements and cases of this API: Conversations, Responses, Chat
+    /// Completions (chat), Models, Embeddings; what every endpoint owes comes with any
+    /// (repeatable, or comma-separated)
+    #[arg(
+        long = "api",
+        env = "CONFORMANCE_API",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    apis: Vec<String>,
     /// Extra header sent with every request, 'Name: value'; a value 'env:VAR' is read from
     /// the environment and redacted like the key (repeatable)
     #[arg(long = "header", value_name = "'NAME: VALUE'")]
@@ -372,6 +385,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
             .clone()
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| crate::target::DEFAULT_MODEL.to_owned()),
+        embedding_model: args.embedding_model.clone().filter(|m| !m.is_empty()),
         record_requests: args
             .record_requests
             .clone()
@@ -401,6 +415,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
     settings.allow_no_tests = args.no_tests == "pass";
     settings.derived = !args.no_derived;
     settings.allow_unsafe = args.allow_unsafe.clone();
+    settings.apis = args.apis.clone();
     if let Some(dir) = &args.spec_dir {
         settings.spec_dir = dir.clone();
     }
@@ -516,6 +531,7 @@ fn coverage(args: CoverageArgs) -> ExitCode {
         allow_unsafe: &[],
         warm_validators: false,
         expectations: None,
+        apis: &[],
     })
     .map(|suite| {
         let derived = suite.derived.unwrap_or_default();

@@ -25,6 +25,8 @@ pub struct Settings {
     pub reports: Reports,
     /// Operations that may change state without a declared cleanup (`--allow-unsafe`).
     pub allow_unsafe: Vec<String>,
+    /// `--api`: only these APIs (catalogue names); all when empty.
+    pub apis: Vec<String>,
 }
 
 /// The reports to write after the run, each only when asked for.
@@ -77,6 +79,7 @@ impl Settings {
             expectations: None,
             reports: Reports::default(),
             allow_unsafe: Vec::new(),
+            apis: Vec::new(),
         }
     }
 }

@@ -150,6 +150,7 @@
 //! `covers:` in a case file lists derived cases the file checks at least as strictly (the same
 //! request, and more): they are not generated. A name that is no derived case is an error.
 
+pub mod api_selection;
 pub mod bundle;
 pub mod case;
 pub mod case_result;

@@ -80,6 +80,39 @@ impl Selector {
         current
     }
 
+    /// The shortest leading part of a single-node selector that finds nothing in `value`, when
+    /// it is shorter than the whole: `choices[0].message.tool_calls` for
+    /// `choices[0].message.tool_calls[0].id` in an answer without `tool_calls`.
+    pub fn missing_ancestor(&self, value: &Value) -> Option<Selector> {
+        if !self.is_single() {
+            return None;
+        }
+        (1..self.segments.len()).find_map(|len| {
+            let prefix = self.prefix(len);
+            prefix.find(value).is_none().then_some(prefix)
+        })
+    }
+
+    /// The first `len` segments, written as a selector.
+    fn prefix(&self, len: usize) -> Selector {
+        let segments = self.segments[..len].to_vec();
+        let mut source = String::new();
+        for segment in &segments {
+            match segment {
+                Segment::Key(k) if is_plain_key(k) => {
+                    if !source.is_empty() {
+                        source.push('.');
+                    }
+                    source.push_str(k);
+                }
+                Segment::Key(k) => source.push_str(&format!("[{}]", Value::String(k.clone()))),
+                Segment::Index(i) => source.push_str(&format!("[{i}]")),
+                Segment::Wildcard => source.push_str("[*]"),
+            }
+        }
+        Selector { source, segments }
+    }
+
     /// Mutable access to every matched node (used to redact snapshots).
     pub fn for_each_mut(&self, value: &mut Value, f: &mut dyn FnMut(&mut Value)) -> usize {
         fn walk(segments: &[Segment], node: &mut Value, f: &mut dyn FnMut(&mut Value)) -> usize {
@@ -264,6 +297,36 @@ fn is_name_char(c: char) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn names_the_shortest_missing_part_of_a_path() {
+        let doc = json!({"choices": [{"message": {"content": "hi"}}], "odd key": {}});
+        let missing = |s: &str| {
+            Selector::parse(s)
+                .unwrap()
+                .missing_ancestor(&doc)
+                .map(|p| p.to_string())
+        };
+        assert_eq!(
+            missing("choices[0].message.tool_calls[0].function.name").as_deref(),
+            Some("choices[0].message.tool_calls")
+        );
+        assert_eq!(missing("choices[1].index").as_deref(), Some("choices[1]"));
+        assert_eq!(
+            missing("[\"odd key\"].a.b").as_deref(),
+            Some("[\"odd key\"].a")
+        );
+        // Only the last part is missing, or the path is all there: no missing ancestor.
+        assert_eq!(missing("choices[0].message.refusal"), None);
+        assert_eq!(missing("choices[0].message.content"), None);
+        assert_eq!(missing("choices[*].message.x.y"), None);
+        // The part named is a selector that finds what the whole one needed.
+        let part = Selector::parse("usage.prompt_tokens")
+            .unwrap()
+            .missing_ancestor(&json!({}))
+            .unwrap();
+        assert_eq!(part, Selector::parse("usage").unwrap());
+    }
 
     #[test]
     fn finds_nested_values_by_key_index_and_quoted_key() {

@@ -24,6 +24,8 @@ pub struct Options<'a> {
     pub warm_validators: bool,
     /// The target's known failures (`--expectations`).
     pub expectations: Option<&'a Path>,
+    /// `--api`: only these APIs' requirements and cases; all when empty.
+    pub apis: &'a [String],
 }
 
 /// Everything loaded, before any request is sent.
@@ -58,7 +60,10 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     // The derived cases need only the spec: they are built while the case files are read.
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
-            let spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
+            let mut spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
+            let apis = crate::api_selection::resolve(&spec, options.apis)?;
+            let narrowed = !apis.is_empty();
+            spec.catalogue.select_apis(apis);
             let spec = Arc::new(spec);
             if options.warm_validators {
                 let spec = Arc::clone(&spec);
@@ -75,13 +80,13 @@ pub fn load(options: &Options) -> Result<Suite, String> {
                     case::derive::derive(&spec)
                 }
             });
-            Ok::<_, String>((spec, derived))
+            Ok::<_, String>((spec, derived, narrowed))
         });
         let read = case::read(options.cases_dir, &wanted);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
-    let (spec, derived) = spec?;
+    let (spec, derived, narrowed) = spec?;
     let (sources, unread) = read?;
     let mut discovered = case::Discovered {
         cases: case::validate(sources, &spec),
@@ -100,7 +105,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     if options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX)) {
         cases.extend(crate::probe::generate(&spec));
     }
-    let cases = refuse_snapshot_collisions(cases);
+    let mut cases = refuse_snapshot_collisions(cases);
     let expectations = match options.expectations {
         Some(path) => {
             let ids: Vec<String> = cases
@@ -112,6 +117,10 @@ pub fn load(options: &Options) -> Result<Suite, String> {
         }
         None => None,
     };
+    // After the known failures are read: they may name cases of every API.
+    if narrowed {
+        cases.retain(|case| crate::api_selection::keeps(case, &spec));
+    }
     Ok(Suite {
         spec,
         cases,

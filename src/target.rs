@@ -24,6 +24,9 @@ pub struct TargetConfig {
     pub record_requests: Option<PathBuf>,
     /// The model the cases send (`{{model}}`), `--model`.
     pub model: String,
+    /// The model the embeddings cases send (`{{embedding_model}}`), `--embedding-model`;
+    /// `model` when not given.
+    pub embedding_model: Option<String>,
 }
 
 /// The model the cases send when none is named: the reference server's built-in one.
@@ -48,6 +51,7 @@ impl Default for TargetConfig {
             insecure: false,
             record_requests: None,
             model: DEFAULT_MODEL.to_owned(),
+            embedding_model: None,
         }
     }
 }

@@ -966,3 +966,87 @@ steps:
     run.assert_contains("--record-requests");
     run.assert_contains("give a file in an existing folder");
 }
+
+#[tokio::test]
+async fn checks_under_a_part_the_answer_lacks_are_one_finding_about_that_part() {
+    let case = "requirement: GEN-09
+steps:
+  - method: GET
+    path: /things
+    expect:
+      status: 200
+      json:
+        a.b.c: {equals: 1}
+        a.b.d: {type: string}
+        list: {length: 2}
+        list[1].id: {type: string}
+        list[0].id: {type: string}
+";
+    let fixture = Fixture::new(&[("things.yaml", case)]);
+    let broken = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json_response(200, json!({"list": [{"id": "x"}]})))
+        .mount(&broken)
+        .await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("GEN-09 MUST: a: expected a value, found nothing");
+    run.assert_contains("needed for `a.b.c`");
+    run.assert_contains("GEN-09 MUST: list: expected length 2, got 1");
+    run.assert_lacks("a.b.d: expected");
+    run.assert_lacks("list[1]");
+    run.assert_contains("root causes: 2 ");
+
+    let honest = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json_response(
+            200,
+            json!({"a": {"b": {"c": 1, "d": "x"}}, "list": [{"id": "x"}, {"id": "y"}]}),
+        ))
+        .mount(&honest)
+        .await;
+    let run = fixture.run(&base(&honest), &[]).await;
+    run.assert_code(0);
+}
+
+#[tokio::test]
+async fn api_selects_the_cases_and_requirements_of_the_apis_named() {
+    let chat = "requirement: CHT-01
+steps:
+  - operation: createChatCompletion
+    body: {model: \"{{model}}\", messages: [{role: user, content: hi}]}
+    expect: {status: 200}
+";
+    let fixture = Fixture::new(&[("chat.yaml", chat), ("conv.yaml", CREATE_CASE)]);
+    let run = fixture
+        .run("http://127.0.0.1:9/v1", &["--api", "chat", "--list"])
+        .await;
+    run.assert_code(0);
+    assert_eq!(run.stdout.trim(), "chat: test");
+    let run = fixture
+        .run(
+            "http://127.0.0.1:9/v1",
+            &["--api", "Conversations,models", "--list"],
+        )
+        .await;
+    assert_eq!(run.stdout.trim(), "conv: test");
+    let run = fixture
+        .run("http://127.0.0.1:9/v1", &["--api", "chats", "--list"])
+        .await;
+    run.assert_code(2);
+    run.assert_contains("--api `chats`: no such API in the catalogue; name one of: Chat Completions, Conversations, Embeddings, Models, Responses");
+    let run = fixture
+        .run("http://127.0.0.1:9/v1", &["--api", "general", "--list"])
+        .await;
+    run.assert_code(2);
+    run.assert_contains("comes with every API");
+
+    let server = honest_server(conversation(json!({"topic": "demo"}))).await;
+    let run = fixture
+        .run(&base(&server), &["--api", "conversations"])
+        .await;
+    run.assert_code(0);
+    run.assert_contains("--api: only Conversations (and what every endpoint owes) were run");
+    run.assert_contains("    Conversations:");
+    run.assert_lacks("Chat Completions:");
+}

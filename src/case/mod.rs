@@ -90,8 +90,9 @@ pub struct Matcher {
     pub vector_near: Option<VectorNear>,
 }
 
-/// `{{model}}`: the target's model (`--model`), set when a case runs; known to every case.
-pub const MODEL_VARIABLE: &str = "model";
+/// `{{model}}` and `{{embedding_model}}`: the target's models (`--model`,
+/// `--embedding-model`), set when a case runs; known to every case.
+pub const MODEL_VARIABLES: &[&str] = &["model", "embedding_model"];
 
 /// `vector_near`: see [`crate::check::vector_near`].
 #[derive(Debug, Clone)]
@@ -443,7 +444,7 @@ impl Validator<'_> {
             covers.push((covered.value.clone(), at));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
-        known.insert(MODEL_VARIABLE.to_owned());
+        known.extend(MODEL_VARIABLES.iter().map(|v| v.to_string()));
         let mut steps: Vec<Step> = parsed
             .steps
             .iter()

@@ -197,31 +197,69 @@ pub(crate) fn check_step(
     if !step.expect.json.is_empty() {
         match (&response.json, body) {
             (_, Some(body)) => {
+                let operation_name = operation.map_or(step.method.as_str(), |op| op.id.as_str());
+                // What failed in this step, by requirement and selector: a matcher under a
+                // part the answer lacks (`tool_calls` for `tool_calls[0].id`), or under an
+                // element past a length already found wrong, is that one finding again.
+                let mut failed: Vec<(&str, String)> = Vec::new();
                 for (selector, matcher) in &step.expect.json {
                     outcome.checked.insert(matcher.requirement.clone());
                     let found = selector.find(body);
                     if said_already(matcher, &selector.to_string()) {
                         continue;
                     }
-                    if let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) {
-                        push(
-                            outcome,
+                    let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) else {
+                        continue;
+                    };
+                    let requirement = matcher.requirement.as_str();
+                    let missing = match found {
+                        Some(_) => None,
+                        None => selector.missing_ancestor(body),
+                    };
+                    let finding = match missing {
+                        Some(part) => {
+                            let part_text = part.to_string();
+                            let container = part_text
+                                .rfind('[')
+                                .filter(|_| part_text.ends_with(']'))
+                                .map(|open| part_text[..open].to_string());
+                            let known = failed.iter().any(|(r, at)| {
+                                *r == requirement
+                                    && (*at == part_text || container.as_ref() == Some(at))
+                            });
+                            failed.push((requirement, part_text.clone()));
+                            if known {
+                                continue;
+                            }
+                            Finding {
+                                cause: Some(format!("absent {operation_name} {part_text}")),
+                                ..requirement_finding(
+                                    requirement,
+                                    matcher.level,
+                                    format!("{part_text}: expected a value, found nothing"),
+                                    vec![format!("needed for `{selector}`")],
+                                )
+                            }
+                        }
+                        None => {
+                            failed.push((requirement, selector.to_string()));
                             Finding {
                                 cause: Some(matcher_cause(
-                                    operation.map_or(step.method.as_str(), |op| op.id.as_str()),
+                                    operation_name,
                                     &selector.to_string(),
                                     matcher,
                                     found,
                                 )),
                                 ..requirement_finding(
-                                    &matcher.requirement,
+                                    requirement,
                                     matcher.level,
                                     m.summary,
                                     m.details,
                                 )
-                            },
-                        );
-                    }
+                            }
+                        }
+                    };
+                    push(outcome, finding);
                 }
             }
             (json, None) => {

@@ -90,8 +90,21 @@ async fn run_steps(
     let mut outcome = CaseOutcome::default();
     let mut snapshots = Vec::new();
     let mut vars = case.vars.clone();
-    vars.entry("model".to_owned())
-        .or_insert_with(|| Value::from(target.config.model.as_str()));
+    let models = [
+        ("model", target.config.model.as_str()),
+        (
+            "embedding_model",
+            target
+                .config
+                .embedding_model
+                .as_deref()
+                .unwrap_or(&target.config.model),
+        ),
+    ];
+    for (name, model) in models {
+        vars.entry(name.to_owned())
+            .or_insert_with(|| Value::from(model));
+    }
     for step in &case.steps {
         let index = outcome.steps.len();
         if stopping.load(Ordering::SeqCst) {

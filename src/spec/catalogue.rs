@@ -55,6 +55,8 @@ pub struct Catalogue {
     requirements: BTreeMap<String, Requirement>,
     /// `schema NAME` / `operation ID` / `check NAME` -> the requirement that owns it.
     owners: BTreeMap<String, String>,
+    /// `--api`: the APIs a run is limited to; `None` for all.
+    selected: Option<Vec<String>>,
 }
 
 /// What a requirement can own.
@@ -95,6 +97,7 @@ impl Catalogue {
         Ok(Self {
             requirements,
             owners,
+            selected: None,
         })
     }
 
@@ -109,7 +112,32 @@ impl Catalogue {
             .map(String::as_str)
     }
 
+    /// The requirements of the selected APIs ([`Catalogue::select_apis`]), by ID.
     pub fn iter(&self) -> impl Iterator<Item = &Requirement> {
-        self.requirements.values()
+        self.requirements.values().filter(|r| self.is_selected(r))
+    }
+
+    /// The APIs the catalogue names, by the first ID of each.
+    pub fn apis(&self) -> Vec<&str> {
+        let mut apis: Vec<&str> = Vec::new();
+        for requirement in self.iter() {
+            if !apis.contains(&requirement.api.as_str()) {
+                apis.push(&requirement.api);
+            }
+        }
+        apis
+    }
+
+    /// Narrows what the catalogue lists ([`Catalogue::iter`]) to these APIs and
+    /// [`GENERAL_API`]; every requirement stays known by ID ([`Catalogue::get`]).
+    pub fn select_apis(&mut self, apis: Vec<String>) {
+        self.selected = (!apis.is_empty()).then_some(apis);
+    }
+
+    /// Whether a requirement is in the APIs selected (all are when none was).
+    pub fn is_selected(&self, requirement: &Requirement) -> bool {
+        self.selected.as_ref().is_none_or(|apis| {
+            requirement.api == GENERAL_API || apis.contains(&requirement.api)
+        })
     }
 }

@@ -354,6 +354,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         allow_unsafe: &settings.allow_unsafe,
         warm_validators: !args.list,
         expectations: settings.expectations.as_deref(),
+        apis: &settings.apis,
     })?;
     let Suite {
         spec,
@@ -459,6 +460,16 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
             report::counted(not_run, "case")
         ));
     }
+    if !run.settings.apis.is_empty() {
+        let apis: Vec<&str> = run.spec.catalogue.apis();
+        notes.push(format!(
+            "--api: only {} (and what every endpoint owes) were run",
+            apis.into_iter()
+                .filter(|a| *a != crate::spec::GENERAL_API)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Some(Ok((target, set))) = run.target.get() {
         if let SnapshotSet::Skipped(why) = set {
             notes.push(why.clone());
@@ -488,6 +499,7 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         },
         strict: run.settings.strict,
         complete: args.filter.is_none()
+            && run.settings.apis.is_empty()
             && args.skip.is_empty()
             && !args.ignored
             && !stopped

@@ -202,7 +202,10 @@ impl<'s> Builder<'s> {
             if setup.is_empty() {
                 return Ok(Setup {
                     steps: Vec::new(),
-                    captured: BTreeSet::from([super::super::MODEL_VARIABLE.to_owned()]),
+                    captured: super::super::MODEL_VARIABLES
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect(),
                 });
             }
             let document = json!({"requirement": requirement, "steps": setup});
@@ -232,7 +235,7 @@ impl<'s> Builder<'s> {
                 .steps
                 .iter()
                 .flat_map(|s| s.capture.iter().map(|(name, _)| name.clone()))
-                .chain([super::super::MODEL_VARIABLE.to_owned()])
+                .chain(super::super::MODEL_VARIABLES.iter().map(|v| v.to_string()))
                 .collect();
             Ok(Setup {
                 steps: case.steps,
