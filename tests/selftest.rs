@@ -1050,3 +1050,24 @@ steps:
     run.assert_contains("    Conversations:");
     run.assert_lacks("Chat Completions:");
 }
+
+#[tokio::test]
+async fn an_answer_of_another_status_is_one_finding_its_body_in_the_details() {
+    let case = "requirement: RET-02
+steps:
+  - operation: getConversation
+    path_params: {conversation_id: conv_does_not_exist}
+    expect: {status: 404}
+";
+    let fixture = Fixture::new(&[("unknown.yaml", case)]);
+    let broken = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json_response(200, json!({"object": "list", "data": []})))
+        .mount(&broken)
+        .await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("RET-02 MUST: expected status 404, got 200");
+    run.assert_contains("the answer also breaks its schema: the 200 answer does not match");
+    run.assert_contains("root causes: 1 ");
+}

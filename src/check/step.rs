@@ -76,8 +76,26 @@ pub(crate) fn check_step(
         .iter()
         .filter_map(|f| f.requirement.clone())
         .collect();
+    // A success the step does not expect (200 where 404 is owed) is not the answer the step
+    // is about: that its body breaks the schema of a success is the same defect, said in the
+    // status finding's details, not a finding of its own, nor one of the schema's owner (who
+    // may well be met where a success is owed). An error's body stays checked: the error
+    // object is owed on every 4xx.
+    let status_wrong = (200..300).contains(&response.status)
+        && step
+            .expect
+            .status
+            .as_ref()
+            .is_some_and(|s| !s.contains(&response.status));
+    let mut also_broken = Vec::new();
     for f in implicit {
-        push(outcome, f);
+        let knock_on = status_wrong && f.cause.as_deref().is_some_and(|c| c.starts_with("schema"));
+        if knock_on {
+            also_broken.push(format!("the answer also breaks its schema: {}", f.summary));
+            also_broken.extend(f.details);
+        } else {
+            push(outcome, f);
+        }
     }
     let requirement_finding =
         |requirement: &str, level: Level, summary: String, details: Vec<String>| Finding {
@@ -126,7 +144,7 @@ pub(crate) fn check_step(
                 .map(u16::to_string)
                 .collect::<Vec<_>>()
                 .join(" or ");
-            let mut details = Vec::new();
+            let mut details = also_broken;
             if !response.body.is_empty() {
                 details.push(format!(
                     "body: {}",

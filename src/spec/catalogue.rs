@@ -136,8 +136,8 @@ impl Catalogue {
 
     /// Whether a requirement is in the APIs selected (all are when none was).
     pub fn is_selected(&self, requirement: &Requirement) -> bool {
-        self.selected.as_ref().is_none_or(|apis| {
-            requirement.api == GENERAL_API || apis.contains(&requirement.api)
-        })
+        self.selected
+            .as_ref()
+            .is_none_or(|apis| requirement.api == GENERAL_API || apis.contains(&requirement.api))
     }
 }
