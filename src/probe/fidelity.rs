@@ -3,9 +3,11 @@
 //! (surrounding and inner whitespace, tabs and newlines, case, composed and decomposed forms of
 //! the same text, zero-width and combining characters, astral emoji, right-to-left text, quotes
 //! and backslashes) and must come back byte for byte, in the write's answer and, after a
-//! create, in the retrieve of what it made (GEN-09). Which fields take such a map is decided by the schema:
-//! a field whose schema accepts the corpus map is probed, so a field added to a schema gets
-//! its probe with no code change.
+//! create, in the retrieve of what it made (GEN-09). Where the map's schema declares a
+//! `maxLength` for its keys or values, a second probe sends one pair exactly at those limits,
+//! in letters of several bytes ([`at_limit`]). Which fields take such a map is decided by the
+//! schema: a field whose schema accepts the corpus map is probed, so a field added to a schema
+//! gets its probes with no code change.
 
 use super::structure::{resolve, resolved_pointer};
 use super::{equals, status, success_statuses, Context, Probes};
