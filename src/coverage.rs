@@ -354,3 +354,61 @@ fn constraints(
     }
     skipped.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_probed_obligations_are_listed_under_each_operation() {
+        let spec = Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap();
+        let derived = Derived {
+            probes: Vec::new(),
+            skipped: Vec::new(),
+            inconsistent: Vec::new(),
+        };
+        let text = report(&spec, &crate::probe::generate(&spec), &derived);
+        let block = |op: &str| -> String {
+            let start = text
+                .find(&format!("\n{op} ("))
+                .unwrap_or_else(|| panic!("no block for {op}:\n{text}"));
+            let rest = &text[start + 1..];
+            rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+        };
+        let expected = [
+            (
+                "listConversationItems",
+                "defaults                 limit, order",
+            ),
+            (
+                "listConversationItems",
+                "auth                     no_header, empty_bearer",
+            ),
+            (
+                "createConversation",
+                "fidelity                 metadata, metadata-at-limit",
+            ),
+            ("createConversation", "unknown-field"),
+            ("createConversationItems", "structure                items"),
+            (
+                "createConversationItems",
+                "method                   PUT, PATCH, DELETE",
+            ),
+            (
+                "getConversationItem",
+                "isolation                other_parent",
+            ),
+        ];
+        for (op, line) in expected {
+            let block = block(op);
+            assert!(block.contains("  probes (probe/):"), "{block}");
+            assert!(
+                block.contains(&format!("    {line}")),
+                "{op}: {line}\n{block}"
+            );
+        }
+        // A top-level list holds what others make: its defaults are not probed.
+        assert!(!block("listChatCompletions").contains("defaults"));
+    }
+}

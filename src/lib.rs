@@ -142,9 +142,10 @@
 //! as case values named `probe/<operation>/<kind>/<variant>`: 401 without a key and with an
 //! empty bearer (GEN-04), 404 or 405 to each undeclared method of the path where sending it is
 //! safe (GEN-07), 400 `unknown_parameter` to an unknown top-level field, also one another
-//! operation takes (GEN-08), every string of a map field (metadata) stored byte for byte
-//! (GEN-09), and 404 for an item under another conversation, a delete so
-//! changing nothing (ITM-11). A kind is generated where the catalogue has its requirement; a
+//! operation takes (GEN-08), every string of a map field (metadata) stored byte for byte, also
+//! at its length limit (GEN-09), 404 for an item under another conversation, a delete so
+//! changing nothing (ITM-11), and a list answering without a defaulted query parameter as with
+//! its default stated (GEN-10, or the row the overlay names). A kind is generated where the catalogue has its requirement; a
 //! probe whose premise fails is reported by the failing case `probe/generator-self-check`.
 //!
 //! `covers:` in a case file lists derived cases the file checks at least as strictly (the same

@@ -4,7 +4,8 @@
 //! owes as such: it answers 401 without a key ([`auth`]), its path answers 404 or 405 to the
 //! methods it does not declare ([`methods`]), it rejects unknown top-level body fields
 //! ([`unknown_fields`]), stores strings byte for byte ([`fidelity`]) and messages as sent
-//! ([`structure`]), and a child resource is not reachable under another parent ([`isolation`]).
+//! ([`structure`]), a child resource is not reachable under another parent ([`isolation`]),
+//! and a list takes a query parameter left out at its declared default ([`defaults`]).
 //!
 //! Probes are ordinary [`Case`] values, built here directly: the same runner, verdicts,
 //! root causes and cleanup as every case. They are named `probe/<operation>/<kind>/<variant>`
@@ -14,9 +15,10 @@
 //! rejects, a field that is not unknown, a path nothing can set up) is not sent: the failing
 //! case [`SELF_CHECK_ID`] names it, as a bug of the generator or the overlay. A kind is
 //! generated only where the catalogue has its requirement (GEN-04, GEN-07, GEN-08, GEN-09,
-//! ITM-11, ITM-12).
+//! GEN-10, ITM-11, ITM-12).
 
 pub mod auth;
+pub mod defaults;
 pub mod fidelity;
 pub mod isolation;
 pub mod methods;
@@ -45,8 +47,9 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
                 continue;
             }
         };
-        let kinds: [(&str, Kind); 5] = [
+        let kinds: [(&str, Kind); 6] = [
             (auth::REQUIREMENT, auth::probes),
+            (defaults::REQUIREMENT, defaults::probes),
             (fidelity::REQUIREMENT, fidelity::probes),
             (structure::REQUIREMENT, structure::probes),
             (unknown_fields::REQUIREMENT, unknown_fields::probes),

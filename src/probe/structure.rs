@@ -180,7 +180,7 @@ pub fn probes(context: &Context, out: &mut Probes) {
 /// live API takes only output parts for it, which the official schema takes only with an id and
 /// a status (`OutputMessage`), so a string is the one form both agree on; the part type it
 /// becomes is the server's choice and not judged.
-fn candidates(role: &str, texts: &[String]) -> Vec<Value> {
+pub(super) fn candidates(role: &str, texts: &[String]) -> Vec<Value> {
     let message = |content: Value| json!({"type": "message", "role": role, "content": content});
     if role == "assistant" {
         return vec![message(Value::from(texts.join("\n")))];
@@ -288,7 +288,7 @@ fn read(
 /// Whether `value` is valid under the schema at `pointer`, reading a `oneOf` as `anyOf`: the
 /// official item schemas overlap (a user message with parts is both an `EasyInputMessage` and
 /// an `InputMessage`), and the API takes such a message.
-fn under_some_branch(spec: &Spec, pointer: &str, value: &Value) -> bool {
+pub(super) fn under_some_branch(spec: &Spec, pointer: &str, value: &Value) -> bool {
     let pointer = resolved_pointer(spec, pointer);
     let branches = resolve(spec, &pointer)
         .and_then(|node| node.get("oneOf"))
@@ -301,7 +301,7 @@ fn under_some_branch(spec: &Spec, pointer: &str, value: &Value) -> bool {
 }
 
 /// The pointer of the items of an array field, following `$ref`s.
-fn array_items(spec: &Spec, pointer: &str) -> Option<String> {
+pub(super) fn array_items(spec: &Spec, pointer: &str) -> Option<String> {
     let node = resolve(spec, pointer)?;
     (node.get("type").and_then(Value::as_str) == Some("array"))
         .then(|| format!("{}/items", resolved_pointer(spec, pointer)))
@@ -309,7 +309,7 @@ fn array_items(spec: &Spec, pointer: &str) -> Option<String> {
 
 /// Every value of a `role` enum under the schema at `pointer` (through `$ref`, `oneOf`,
 /// `anyOf`, `allOf`), in the order first found.
-fn roles(spec: &Spec, pointer: &str) -> Vec<String> {
+pub(super) fn roles(spec: &Spec, pointer: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut seen = Vec::new();
     let mut todo = vec![pointer.to_string()];
@@ -342,13 +342,13 @@ fn roles(spec: &Spec, pointer: &str) -> Vec<String> {
     found
 }
 
-fn resolve<'s>(spec: &'s Spec, pointer: &str) -> Option<&'s Value> {
+pub(super) fn resolve<'s>(spec: &'s Spec, pointer: &str) -> Option<&'s Value> {
     let pointer = resolved_pointer(spec, pointer);
     spec.document().pointer(pointer.strip_prefix('#')?)
 }
 
 /// `pointer`, with `$ref`s followed to the schema they name.
-fn resolved_pointer(spec: &Spec, pointer: &str) -> String {
+pub(super) fn resolved_pointer(spec: &Spec, pointer: &str) -> String {
     let mut pointer = pointer.to_string();
     for _ in 0..16 {
         let next = pointer

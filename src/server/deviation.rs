@@ -198,6 +198,10 @@ deviations! {
         "after each 5xx it sends, the server answers nothing for a while (CONFORMANCE_SERVE_STALL_MS, 15000 by default); with no 5xx it changes nothing",
     BreaksUnderBurst = "breaks-under-burst":
         "the first request takes 300 ms to warm the server up, and any that arrives meanwhile hangs for the stall time (a fresh server broken by a burst of first requests)",
+    InputItemsDefaultOrderAsc = "input-items-default-order-asc":
+        "a response's input items are listed oldest first when `order` is left out (RSP-06)",
+    LongValuesTruncated = "long-values-truncated":
+        "metadata values are stored cut to their first 256 characters, short of the 512 they may hold (GEN-09, UPD-05, CRE-05)",
 }
 
 impl fmt::Display for Deviation {

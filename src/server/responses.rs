@@ -25,7 +25,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::answer::json_response;
-use super::deviation::Deviation;
+use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::http::App;
 use super::items::parse_items;
@@ -121,7 +121,7 @@ pub(crate) fn handle(app: &App, op: Operation, query: Option<&str>, body: &[u8])
             let query = validate::query(query, Accepts::List, deviations)?;
             let stored = app.responses.lock().get(&id).cloned();
             let stored = stored.ok_or_else(|| not_found(&id, None))?;
-            input_items(&stored.input, &query)
+            input_items(&stored.input, &query, deviations)
         }
     }
 }
@@ -509,8 +509,10 @@ fn event_stream(body: String) -> Response {
 
 /// `{"object": "list", "data", "first_id", "last_id", "has_more"}` of a response's input items,
 /// paginated as conversation items are.
-fn input_items(items: &[Item], query: &validate::Query) -> Answer {
-    let descending = query.descending.unwrap_or(true);
+fn input_items(items: &[Item], query: &validate::Query, deviations: Deviations) -> Answer {
+    let descending = query
+        .descending
+        .unwrap_or(!deviations.deviates(Deviation::InputItemsDefaultOrderAsc));
     let mut ordered: Vec<&Item> = items.iter().collect();
     if descending {
         ordered.reverse();

@@ -118,6 +118,13 @@ pub(crate) fn metadata(
             ));
         }
     }
+    if deviations.deviates(Deviation::LongValuesTruncated) {
+        let cut = map.into_iter().map(|(key, value)| match value {
+            Value::String(text) => (key, Value::from(text.chars().take(256).collect::<String>())),
+            other => (key, other),
+        });
+        return Ok(cut.collect());
+    }
     if deviations.deviates(Deviation::MetadataValuesTrimmed) {
         let trimmed = map.into_iter().map(|(key, value)| match value {
             Value::String(text) => (key, Value::from(text.trim())),

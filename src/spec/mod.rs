@@ -106,6 +106,9 @@ pub struct DerivedRequirements {
     /// The rejection names the field in `param` (and the constraint in `code`).
     #[serde(default)]
     pub param: Option<String>,
+    /// A query parameter left out is taken at its `default` (the defaults probes).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 /// `x-conformance-cleanup: {operation: deleteConversation, path_params: {conversation_id: id}}`:
