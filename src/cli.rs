@@ -611,6 +611,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         print!("{}", deviation_list());
         return ExitCode::SUCCESS;
     }
+    // A connection task that panics closes its connection; the user sees one line, not a
+    // backtrace.
+    crate::panic_line::install("the reference server");
     // The parser only lets known names through.
     let deviations: Vec<Deviation> = args
         .deviate

@@ -165,6 +165,7 @@ pub mod coverage;
 pub mod date;
 pub mod exit;
 pub mod expectation;
+pub mod panic_line;
 pub mod preflight;
 pub mod probe;
 pub mod report;

@@ -1,5 +1,24 @@
 //! What running a case found, and what it means: a MUST finding fails the test, a SHOULD
 //! finding warns (fails with `--strict`), INFO observations are reported, never judged.
+//!
+//! Findings of many cases are one root cause when they are identical: the same requirement
+//! and the same [`Finding::cause`], which names the check and what it saw, never the case:
+//! - a status: what was expected and what came back (`status expected 404 got 200`), on any
+//!   operation: a requirement's rule broken the same way on retrieve and delete is one defect;
+//! - a schema error: the object whose schema broke (its component), the path in it (array
+//!   positions as `*`) and the keyword, wherever the object is answered (create, list, retrieve);
+//! - a matcher: the field (array positions as `*`, and the `data[*]` of an answer that is a list
+//!   left out, so the role of a stored message is the same field in a list and a retrieve), what
+//!   the matcher asks (`equals`, `type`...) and the kind of value seen (`string`, `null`,
+//!   nothing);
+//! - a 5xx: the operation and the status (one 5xx on two operations can be two bugs, and GEN-05
+//!   owns them all); the error object: the check and the paths that failed, on any operation.
+//!
+//! Distinct fields, checks, statuses or kinds of value are distinct root causes, so two defects
+//! are never one. A step does not restate what it already found: when its status is not the
+//! one asked for, the schema of the answer it got is not judged again under its requirement;
+//! when the answer is another object altogether (its `object` broke the schema), the fields
+//! its requirement checks are not reported one by one.
 
 use crate::spec::Level;
 use std::collections::BTreeSet;

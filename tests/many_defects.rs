@@ -7,27 +7,62 @@
 use conformance::server::{self, Deviation, ServerConfig};
 use proptest::prelude::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-many-defects-6c1d";
 
-/// Deviations that each break one requirement with one root cause, on different checks: the
-/// pool the combinations are drawn from. (`null-metadata-rejected` is not in it: with
-/// `empty-update-accepted`, which takes `{}` as `metadata: null`, the server rejects `{}` again,
-/// so the pair has one defect less than its parts; nor `create-metadata-null`: a conversation
-/// with `metadata: null` also fails every check of its metadata, under other root causes.)
-const POOL: &[Deviation] = &[
-    Deviation::EmptyUpdateAccepted,
-    Deviation::CreateWithoutBodyRejected,
-    Deviation::UpdateNotPersisted,
-    Deviation::UpdateChangesId,
-    Deviation::CreatedAtMilliseconds,
-    Deviation::HasMoreAlwaysFalse,
-    Deviation::LimitNotChecked,
-    Deviation::IncludeBracketsRejected,
-    Deviation::ItemStatusNull,
-    Deviation::ErrorsAsDetail,
+/// Deviations that each break one requirement with one root cause, on different checks, with
+/// the requirement that owns it: the pool the combinations are drawn from. Left out, because
+/// they interact or are more than one root cause:
+/// - `null-metadata-rejected`: with `empty-update-accepted`, which takes `{}` as
+///   `metadata: null`, the server rejects `{}` again: the pair has one defect less than its parts.
+/// - `create-metadata-null`: a conversation with `metadata: null` also fails every check of its
+///   metadata, under other root causes.
+/// - `errors-as-string`, `errors-without-type`, `chat-error-not-nested`: another shape of the
+///   same error object as `errors-as-detail`; a server has one error handler, and the run reads
+///   a 4xx without an `error` object as one defect wherever it is seen.
+/// - `embeddings-base64-unsupported`: it hides `embeddings-base64-other-dimension` (no base64
+///   answer left to decode).
+/// - Deviations that break several requirements at once (a 5xx breaks GEN-05 and the row that
+///   names the status; the metadata limits are CRE-05's and UPD-05/06's), and those whose one
+///   wrong answer fails several checks of one requirement (`after-ignored`: the page's ids, its
+///   length, `has_more` and `last_id`), are more than one root cause by the rule: each check
+///   that fails on its own field is its own finding.
+const POOL: &[(Deviation, &str)] = &[
+    (Deviation::EmptyUpdateAccepted, "UPD-10"),
+    (Deviation::CreateWithoutBodyRejected, "CRE-01"),
+    (Deviation::UpdateNotPersisted, "UPD-03"),
+    (Deviation::UpdateChangesCreatedAt, "UPD-02"),
+    (Deviation::UpdateChangesId, "UPD-02"),
+    (Deviation::CreatedAtMilliseconds, "CRE-03"),
+    (Deviation::DeleteAnswersOtherShape, "DEL-01"),
+    (Deviation::ErrorsAsDetail, "GEN-02"),
+    (Deviation::JsonAsTextPlain, "GEN-01"),
+    (Deviation::ItemsDefaultOrderAsc, "ITM-03"),
+    (Deviation::ItemsDefaultLimit100, "ITM-03"),
+    (Deviation::HasMoreAlwaysFalse, "ITM-04"),
+    (Deviation::ListsWithoutFirstLastIds, "ITM-04"),
+    (Deviation::LimitNotChecked, "ITM-05"),
+    (Deviation::IncludeBracketsRejected, "ITM-06"),
+    (Deviation::ItemStatusNull, "ITM-01"),
+    (Deviation::ItemDeleteAnswersDeletedObject, "ITM-08"),
+    (Deviation::ItemsAcrossConversations, "ITM-11"),
+    (Deviation::MetadataValuesTrimmed, "GEN-09"),
+    (Deviation::ItemsSystemAsDeveloper, "ITM-12"),
+    (Deviation::ItemPartsReversed, "ITM-12"),
+    (Deviation::StreamWithoutSequenceNumbers, "RSP-10"),
+    (Deviation::StreamDoneTrailer, "RSP-09"),
+    (Deviation::ModelsListWithoutObject, "MDL-01"),
+    (Deviation::ModelsCreatedFloat, "MDL-02"),
+    (Deviation::RetrieveModelMissing, "MDL-04"),
+    (Deviation::EmbeddingsBase64OtherDimension, "EMB-05"),
+    (Deviation::EmbeddingsEmptyInputAccepted, "EMB-07"),
+    (Deviation::ChatUsageChunkWithChoices, "CHT-08"),
+    (Deviation::ChatWithoutDone, "CHT-05"),
+    (Deviation::ChatFinishReasonMissing, "CHT-07"),
+    (Deviation::ChatWithoutRefusal, "CHT-01"),
+    (Deviation::ChatRangesUnchecked, "CHT-12"),
 ];
 
 /// What a run reported, from its JSON report.
@@ -38,6 +73,8 @@ struct Outcome {
     failing: BTreeSet<String>,
     /// Keys of the failing root causes.
     causes: BTreeSet<String>,
+    /// The requirement of each failing root cause, sorted (one entry per root cause).
+    cause_requirements: Vec<String>,
     degraded: Value,
     inconclusive: usize,
     output: String,
@@ -112,6 +149,15 @@ async fn run_suite(deviations: &[Deviation], extra: &[&str]) -> Outcome {
             .filter(|c| c["verdict"] == "fail")
             .map(|c| c["key"].as_str().unwrap_or("?").to_owned())
             .collect(),
+        cause_requirements: {
+            let mut ids: Vec<String> = list(&json["root_causes"])
+                .iter()
+                .filter(|c| c["verdict"] == "fail")
+                .map(|c| c["requirement"].as_str().unwrap_or("?").to_owned())
+                .collect();
+            ids.sort();
+            ids
+        },
         degraded: json["degraded"].clone(),
         inconclusive: list(&json["cases"])
             .iter()
@@ -129,31 +175,43 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// Judges one run of the suite against a server with `subset` switched on: exactly the
+/// requirements they own fail, each deviation one root cause under its requirement.
+fn judge(subset: &[(Deviation, &str)], outcome: &Outcome) -> Result<(), String> {
+    let names: Vec<&str> = subset.iter().map(|(d, _)| d.name()).collect();
+    let expected_failing: BTreeSet<String> =
+        subset.iter().map(|(_, id)| (*id).to_owned()).collect();
+    let mut expected_causes: Vec<String> = subset.iter().map(|(_, id)| (*id).to_owned()).collect();
+    expected_causes.sort();
+    if outcome.code != 1 || outcome.failing != expected_failing {
+        return Err(format!(
+            "{names:?}: exit {} failing {:?}, expected exactly {expected_failing:?}\n{}",
+            outcome.code, outcome.failing, outcome.output
+        ));
+    }
+    if outcome.cause_requirements != expected_causes {
+        return Err(format!(
+            "{names:?}: one root cause per defect, under its requirement: expected {expected_causes:?}, got {:#?}",
+            outcome.causes
+        ));
+    }
+    Ok(())
+}
+
 #[test]
 fn any_combination_of_defects_fails_exactly_their_requirements_each_as_one_root_cause() {
     let started = Instant::now();
     let rt = runtime();
-    // Each deviation on its own: one failing requirement set and exactly one root cause.
-    let alone: BTreeMap<Deviation, Outcome> = rt.block_on(async {
-        let mut out = BTreeMap::new();
-        for chunk in POOL.chunks(3) {
-            let runs = chunk
-                .iter()
-                .map(|&d| async move { (d, run_suite(&[d], &[]).await) });
-            for (d, outcome) in futures_join(runs).await {
-                out.insert(d, outcome);
-            }
+    // Every deviation of the pool, in two halves at once: each is seen in company.
+    let (first, second) = POOL.split_at(POOL.len() / 2);
+    let halves = rt.block_on(futures_join([first, second].map(|half| async move {
+        let deviations: Vec<Deviation> = half.iter().map(|(d, _)| *d).collect();
+        (half, run_suite(&deviations, &[]).await)
+    })));
+    for (half, outcome) in &halves {
+        if let Err(e) = judge(half, outcome) {
+            panic!("{e}");
         }
-        out
-    });
-    for (d, outcome) in &alone {
-        assert_eq!(outcome.code, 1, "--deviate {d}:\n{}", outcome.output);
-        assert_eq!(
-            outcome.causes.len(),
-            1,
-            "--deviate {d} alone must be one root cause: {:?}",
-            outcome.causes
-        );
     }
     let config = ProptestConfig {
         cases: 6,
@@ -161,23 +219,12 @@ fn any_combination_of_defects_fails_exactly_their_requirements_each_as_one_root_
         ..ProptestConfig::default()
     };
     proptest!(config, |(subset in proptest::sample::subsequence(POOL.to_vec(), 2..=POOL.len()))| {
-        prop_assume!(started.elapsed() < Duration::from_secs(240));
-        let outcome = rt.block_on(run_suite(&subset, &[]));
-        let names: Vec<&str> = subset.iter().map(|d| d.name()).collect();
-        let expected_failing: BTreeSet<String> =
-            subset.iter().flat_map(|d| alone[d].failing.clone()).collect();
-        let expected_causes: BTreeSet<String> =
-            subset.iter().flat_map(|d| alone[d].causes.clone()).collect();
-        prop_assert_eq!(outcome.code, 1);
-        prop_assert_eq!(
-            &outcome.failing, &expected_failing,
-            "{:?}: failing requirements are the union of each deviation's own", names
-        );
-        prop_assert_eq!(
-            &outcome.causes, &expected_causes,
-            "{:?}: root causes are those of each deviation alone", names
-        );
-        prop_assert_eq!(outcome.causes.len(), subset.len(), "{:?}: one root cause per defect", names);
+        prop_assume!(started.elapsed() < Duration::from_secs(180));
+        let deviations: Vec<Deviation> = subset.iter().map(|(d, _)| *d).collect();
+        let outcome = rt.block_on(run_suite(&deviations, &[]));
+        if let Err(e) = judge(&subset, &outcome) {
+            return Err(TestCaseError::fail(e));
+        }
     });
 }
 

@@ -52,11 +52,14 @@ pub(crate) fn check_step(
         .collect();
     // A matcher on a field whose schema already failed says nothing new when it is the same
     // requirement's, or when the field is missing (any check of it must fail then).
+    // An answer that is another object altogether (its `object` broke the schema) is one
+    // finding of its requirement, not one more per field that requirement checks.
     let said_already = |matcher: &crate::case::Matcher, selector: &str| {
         let pointer = selector_pointer(selector);
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
             || schema_paths.iter().any(|(owner, missing, at)| {
-                *at == pointer && (*missing || *owner == matcher.requirement)
+                *owner == matcher.requirement && at == "/object"
+                    || *at == pointer && (*missing || *owner == matcher.requirement)
             })
     };
     // The implicit checks ran for their owners too, whether they found anything or not.
@@ -76,21 +79,24 @@ pub(crate) fn check_step(
         .iter()
         .filter_map(|f| f.requirement.clone())
         .collect();
-    // A success the step does not expect (200 where 404 is owed) is not the answer the step
-    // is about: that its body breaks the schema of a success is the same defect, said in the
-    // status finding's details, not a finding of its own, nor one of the schema's owner (who
-    // may well be met where a success is owed). An error's body stays checked: the error
-    // object is owed on every 4xx.
-    let status_wrong = (200..300).contains(&response.status)
-        && step
-            .expect
-            .status
-            .as_ref()
-            .is_some_and(|s| !s.contains(&response.status));
+    // A status other than the one the step asks for is its requirement's finding; that the
+    // body is then not the asked status's object says the same again, in that finding's
+    // details. A success the step does not expect (200 where 404 is owed) is not the answer
+    // the step is about, so its schema errors are no finding of the schema's owner either
+    // (who may well be met where a success is owed); an error's body stays checked, the error
+    // object being owed on every 4xx.
+    let status_fails = step
+        .expect
+        .status
+        .as_ref()
+        .is_some_and(|s| !s.contains(&response.status));
     let mut also_broken = Vec::new();
     for f in implicit {
-        let knock_on = status_wrong && f.cause.as_deref().is_some_and(|c| c.starts_with("schema"));
-        if knock_on {
+        let restates_status = status_fails
+            && f.cause.as_deref().is_some_and(|c| c.starts_with("schema"))
+            && (f.requirement.as_deref() == Some(step.requirement.as_str())
+                || (200..300).contains(&response.status));
+        if restates_status {
             also_broken.push(format!("the answer also breaks its schema: {}", f.summary));
             also_broken.extend(f.details);
         } else {
@@ -154,11 +160,7 @@ pub(crate) fn check_step(
             push(
                 outcome,
                 Finding {
-                    cause: Some(format!(
-                        "status {} expected {want} got {}",
-                        operation.map_or(step.method.as_str(), |op| op.id.as_str()),
-                        response.status
-                    )),
+                    cause: Some(format!("status expected {want} got {}", response.status)),
                     ..requirement_finding(
                         &step.requirement,
                         step.level,
@@ -215,7 +217,6 @@ pub(crate) fn check_step(
     if !step.expect.json.is_empty() {
         match (&response.json, body) {
             (_, Some(body)) => {
-                let operation_name = operation.map_or(step.method.as_str(), |op| op.id.as_str());
                 // What failed in this step, by requirement and selector: a matcher under a
                 // part the answer lacks (`tool_calls` for `tool_calls[0].id`), or under an
                 // element past a length already found wrong, is that one finding again.
@@ -250,7 +251,7 @@ pub(crate) fn check_step(
                                 continue;
                             }
                             Finding {
-                                cause: Some(format!("absent {operation_name} {part_text}")),
+                                cause: Some(format!("absent {part_text}")),
                                 ..requirement_finding(
                                     requirement,
                                     matcher.level,
@@ -263,8 +264,8 @@ pub(crate) fn check_step(
                             failed.push((requirement, selector.to_string()));
                             Finding {
                                 cause: Some(matcher_cause(
-                                    operation_name,
                                     &selector.to_string(),
+                                    is_list(body),
                                     matcher,
                                     found,
                                 )),
@@ -343,15 +344,31 @@ fn body_lacks_error_object(response: &Response) -> bool {
         .is_some_and(Value::is_object)
 }
 
-/// What makes a failed matcher the same defect in another case: the operation, the answer's
-/// top-level field, what the matcher asks and the kind of value found.
+/// The answer is a list (`object: "list"`), whose `data` wraps the objects it lists.
+fn is_list(body: &Value) -> bool {
+    body.get("object").and_then(Value::as_str) == Some("list") && body.get("data").is_some()
+}
+
+/// What makes a failed matcher the same defect in another case (with its requirement, see
+/// [`crate::verdict`]): the field, array positions and a list's `data[*]` wrapper left out,
+/// what the matcher asks and the kind of value found. Not the operation: the value a create
+/// stored broken is broken in the create's answer, the list and the retrieve alike.
 fn matcher_cause(
-    operation: &str,
     selector: &str,
+    in_list: bool,
     matcher: &crate::case::Matcher,
     found: Option<&Value>,
 ) -> String {
-    // The field, array positions left out: `data[*].status`.
+    let selector = if in_list {
+        let unwrapped = selector.trim_start_matches("$.");
+        unwrapped
+            .strip_prefix("data[")
+            .and_then(|rest| rest.split_once("]."))
+            .map_or(selector, |(_, field)| field)
+    } else {
+        selector
+    };
+    // The field, array positions left out: `content[*].text`.
     let mut field = String::with_capacity(selector.len());
     let mut in_index = false;
     for c in selector.chars() {
@@ -388,7 +405,7 @@ fn matcher_cause(
         Some(Value::Array(_)) => "array",
         Some(Value::Object(_)) => "object",
     };
-    format!("match {operation} {field} {} {kind}", asks.join("+"))
+    format!("match {field} {} {kind}", asks.join("+"))
 }
 
 /// The operation a step sends: the one it names, or the one its method and path match.
@@ -396,5 +413,79 @@ pub fn step_operation<'s>(step: &Step, spec: &'s Spec) -> Option<&'s crate::spec
     match &step.operation {
         Some(id) => spec.operation(id),
         None => spec.match_path(&step.method, &step.path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn equals(value: Value) -> crate::case::Matcher {
+        crate::case::Matcher {
+            requirement: "ITM-12".into(),
+            level: Level::Must,
+            equals: Some(value),
+            one_of: None,
+            types: None,
+            pattern: None,
+            absent: None,
+            length: None,
+            contains: None,
+            near_now: None,
+            vector_near: None,
+        }
+    }
+
+    #[test]
+    fn a_stored_value_broken_alike_in_a_list_and_a_single_answer_has_one_cause() {
+        let matcher = equals(json!("system"));
+        let seen = json!("developer");
+        let retrieved = matcher_cause("role", false, &matcher, Some(&seen));
+        assert_eq!(retrieved, "match role equals string");
+        assert_eq!(
+            matcher_cause("data[0].role", true, &matcher, Some(&seen)),
+            retrieved
+        );
+        assert_eq!(
+            matcher_cause("$.data[*].role", true, &matcher, Some(&seen)),
+            retrieved
+        );
+        assert_eq!(
+            matcher_cause("data[2].content[1].text", true, &matcher, Some(&seen)),
+            matcher_cause("content[0].text", false, &matcher, Some(&seen)),
+        );
+    }
+
+    #[test]
+    fn distinct_fields_asks_and_kinds_seen_stay_distinct_causes() {
+        let matcher = equals(json!("system"));
+        let string = json!("developer");
+        let key = |selector: &str, in_list: bool, found: Option<&Value>| {
+            matcher_cause(selector, in_list, &matcher, found)
+        };
+        let role = key("data[0].role", true, Some(&string));
+        assert_ne!(role, key("data[0].type", true, Some(&string)));
+        assert_ne!(role, key("data[0].role", true, Some(&Value::Null)));
+        assert_ne!(role, key("data[0].role", true, None));
+        // Not a list answer: its `data` is a field of its own.
+        assert_eq!(
+            key("data[0].role", false, Some(&string)),
+            "match data[*].role equals string"
+        );
+        let mut typed = equals(json!("system"));
+        typed.equals = None;
+        typed.types = Some(Vec::new());
+        assert_ne!(
+            role,
+            matcher_cause("data[0].role", true, &typed, Some(&string))
+        );
+    }
+
+    #[test]
+    fn only_an_object_list_unwraps_its_data() {
+        assert!(is_list(&json!({"object": "list", "data": []})));
+        assert!(!is_list(&json!({"object": "conversation", "data": []})));
+        assert!(!is_list(&json!({"data": []})));
     }
 }
