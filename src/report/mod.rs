@@ -233,11 +233,15 @@ fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
     causes
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TargetInfo {
-    /// The base URL without credentials or query, or `reference` for the embedded server.
+    /// The base URL without user, password or query; `reference` for the embedded reference
+    /// server.
     pub url: String,
+    /// --target-name.
     pub name: Option<String>,
+    /// TLS certificates were not verified.
     pub insecure: bool,
 }
 
@@ -368,15 +372,21 @@ impl EntryReport {
 }
 
 /// How a level of the catalogue fared.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Score {
     pub total: usize,
     /// Passed (for INFO: observed).
+    #[serde(rename = "pass")]
     pub passed: usize,
+    #[serde(rename = "fail")]
     pub failed: usize,
+    #[serde(rename = "warn")]
     pub warned: usize,
+    #[serde(rename = "known-failure")]
     pub known: usize,
     pub skipped: usize,
+    #[serde(rename = "not-run")]
     pub not_run: usize,
     pub blocked: usize,
     pub inconclusive: usize,
