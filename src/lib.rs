@@ -172,6 +172,7 @@ pub mod report;
 pub mod request_log;
 pub mod run;
 pub mod schedule;
+pub mod schema;
 pub mod secret;
 pub mod selector;
 pub mod server;

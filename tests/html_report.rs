@@ -201,6 +201,13 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
     );
     let answered = regex::Regex::new(r#""object":\s*"conversation""#).unwrap();
     assert!(answered.is_match(text), "the answers are shown: {text}");
+    // The requirements, one table per API, what every endpoint owes last.
+    let heading = |api: &str| {
+        text.find(&format!("\n{api}\n"))
+            .unwrap_or_else(|| panic!("no heading {api}: {text}"))
+    };
+    assert!(heading("Conversations") < heading("Responses"), "{text}");
+    assert!(heading("Responses") < heading("General"), "{text}");
     // One file: nothing to fetch, nothing that runs.
     assert_eq!(page["scripts"], 0);
     assert_eq!(page["external"], 0);

@@ -1,7 +1,8 @@
 //! `--report-html FILE`: the run as one HTML file that opens in any browser with no network
 //! (styles inline, no script): the verdict and the score, the failures first (one row per
-//! root cause, with its cases), the matrix of requirements, and every case with its requests,
-//! the statuses answered, the `curl` that reproduces each and the full message.
+//! root cause, with its cases), the matrix of requirements (one table per API), and every case
+//! with its requests, the statuses answered, the `curl` that reproduces each and the full
+//! message.
 
 use super::Report;
 use crate::verdict::Verdict;
@@ -106,20 +107,30 @@ pub fn render(report: &Report) -> String {
         out.push_str("</table>\n");
     }
 
-    out.push_str("<h2>Requirements</h2>\n<table id=\"requirements\"><tr><th>ID</th><th>Level</th><th>Requirement</th><th>Verdict</th><th>Cases</th></tr>\n");
-    for r in &report.requirements {
-        let verdict = r.verdict.map_or("not-run", Verdict::as_str);
+    // One table per API, as the summary and the matrix group them.
+    out.push_str("<section id=\"requirements\">\n<h2>Requirements</h2>\n");
+    for api in report.apis() {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{verdict}\">{}</td><td>{}</td></tr>",
-            escape(&r.id),
-            r.level,
-            escape(&r.text),
-            verdict.replace('-', " "),
-            r.cases.len()
+            "<h3>{}</h3>\n<table id=\"api-{}\"><tr><th>ID</th><th>Level</th><th>Requirement</th><th>Verdict</th><th>Cases</th></tr>",
+            escape(api),
+            anchor_part(api)
         );
+        for r in report.requirements.iter().filter(|r| r.api == api) {
+            let verdict = r.verdict.map_or("not-run", Verdict::as_str);
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{verdict}\">{}</td><td>{}</td></tr>",
+                escape(&r.id),
+                r.level,
+                escape(&r.text),
+                verdict.replace('-', " "),
+                r.cases.len()
+            );
+        }
+        out.push_str("</table>\n");
     }
-    out.push_str("</table>\n<h2>Cases</h2>\n");
+    out.push_str("</section>\n<h2>Cases</h2>\n");
     for case in &report.cases {
         let verdict = case.verdict.as_str();
         let _ = writeln!(
@@ -198,8 +209,12 @@ fn link(id: &str) -> String {
 
 /// A case id as an element id: `case-conversations-update-keeps_identity`.
 fn anchor(id: &str) -> String {
-    let safe: String = id
-        .chars()
+    format!("case-{}", anchor_part(id))
+}
+
+/// Text as part of an element id: letters, digits and `_`, the rest `-`.
+fn anchor_part(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
                 c
@@ -207,12 +222,86 @@ fn anchor(id: &str) -> String {
                 '-'
             }
         })
-        .collect();
-    format!("case-{safe}")
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Degraded, RequirementReport, TargetInfo};
+    use super::*;
+    use crate::spec::Level;
+    use std::time::SystemTime;
+
+    fn requirement(id: &str, api: &str, verdict: Option<Verdict>) -> RequirementReport {
+        RequirementReport {
+            id: id.into(),
+            level: Level::Must,
+            api: api.into(),
+            area: api.into(),
+            text: format!("text of {id}"),
+            verdict,
+            cases: Vec::new(),
+            reason: None,
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn requirements_are_one_table_per_api_with_what_every_endpoint_owes_last() {
+        let report = Report {
+            suite_version: "0.0.0",
+            spec_version: "2.3.0".into(),
+            spec_hash: "0123456789abcdef".into(),
+            target: TargetInfo {
+                url: "reference".into(),
+                name: None,
+                insecure: false,
+            },
+            strict: false,
+            complete: true,
+            started: SystemTime::UNIX_EPOCH,
+            finished: SystemTime::UNIX_EPOCH,
+            cases: Vec::new(),
+            requirements: vec![
+                requirement("GEN-01", "General", Some(Verdict::Pass)),
+                requirement("RSP-01", "Responses", Some(Verdict::Fail)),
+                requirement("CRE-01", "Conversations", None),
+                requirement("RSP-02", "Responses", Some(Verdict::Pass)),
+            ],
+            expectations: None,
+            notes: Vec::new(),
+            root_causes: Vec::new(),
+            degraded: Degraded::default(),
+        };
+        let html = render(&report);
+        let section = &html[html.find("<section id=\"requirements\">").unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        // Each API's heading, then its requirements, the APIs by name and General last.
+        let positions = |needles: &[&str]| -> Vec<usize> {
+            needles
+                .iter()
+                .map(|n| {
+                    section
+                        .find(n)
+                        .unwrap_or_else(|| panic!("no {n} in {section}"))
+                })
+                .collect()
+        };
+        let at = positions(&[
+            "<h3>Conversations</h3>",
+            "<td>CRE-01</td>",
+            "<h3>Responses</h3>",
+            "<td>RSP-01</td>",
+            "<td>RSP-02</td>",
+            "<h3>General</h3>",
+            "<td>GEN-01</td>",
+        ]);
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{section}");
+        assert_eq!(section.matches("<table id=\"api-").count(), 3, "{section}");
+        assert!(section.contains("<td class=\"not-run\">not run</td>"));
+        assert!(section.contains("<td class=\"fail\">fail</td>"));
+    }
+
     #[test]
     fn target_text_is_escaped() {
         assert_eq!(

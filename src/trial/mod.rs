@@ -364,7 +364,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     } = suite;
     if !args.list {
         for (path, _) in settings.reports.files() {
-            report::write::check_writable(path)?;
+            report::write::check_writable(path).map_err(|e| e.to_string())?;
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -535,7 +535,9 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
     let mut unwritten: Vec<String> = reports
         .files()
         .filter_map(|(path, render)| {
-            report::write::create(path, &secrets.redact(&render(&report))).err()
+            report::write::create(path, &secrets.redact(&render(&report)))
+                .err()
+                .map(|e| e.to_string())
         })
         .collect();
     if let Some(path) = &reports.step_summary {
