@@ -568,7 +568,7 @@ async fn under_github_actions_failures_are_annotations_and_the_matrix_a_step_sum
     run.assert_lacks(KEY);
     let written = read(&summary);
     assert!(
-        written.starts_with("earlier step\n## Conversations API conformance"),
+        written.starts_with("earlier step\n## OpenAI API conformance"),
         "{written}"
     );
     assert!(written.contains("| CRE-02 | MUST |"), "{written}");

@@ -41,8 +41,8 @@ pub fn render(report: &Report) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Conversations API conformance: {verdict}</title><style>{STYLE}</style></head><body>\n\
-         <h1>Conversations API conformance</h1>\n<p class=\"meta\">Target {} · spec {} (<code>{}</code>) · conformance {} · {} · {}{}</p>\n\
+         <title>OpenAI API conformance: {verdict}</title><style>{STYLE}</style></head><body>\n\
+         <h1>OpenAI API conformance</h1>\n<p class=\"meta\">Target {} · spec {} (<code>{}</code>) · conformance {} · {} · {}{}</p>\n\
          <p><span class=\"verdict {class}\" id=\"verdict\">{verdict}</span></p>\n",
         escape(&match &report.target.name {
             Some(name) => format!("{name} ({})", report.target.url),

@@ -8,7 +8,7 @@ use crate::verdict::Verdict;
 use std::fmt::Write as _;
 
 pub fn render(report: &Report) -> String {
-    let mut out = String::from("## Conversations API conformance\n\n");
+    let mut out = String::from("## OpenAI API conformance\n\n");
     let _ = writeln!(out, "**{}**\n", cell(&report.verdict_line()));
     if report.degraded.is_degraded() {
         let _ = writeln!(out, "> ⚠️ {}\n", cell(&report.degraded.line()));
