@@ -56,10 +56,13 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     // Compiling the response schemas takes milliseconds more (the item union most); a thread
     // of its own starts on it as soon as the spec is there, so that the cases find them ready.
     // The derived cases need only the spec: they are built while the case files are read.
+    // The case files parsed once the spec is there are checked at once (see `case::read`).
+    let loaded_spec = std::sync::OnceLock::new();
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
             let spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
             let spec = Arc::new(spec);
+            let _ = loaded_spec.set(Arc::clone(&spec));
             if options.warm_validators {
                 let spec = Arc::clone(&spec);
                 std::thread::spawn(move || {
@@ -77,7 +80,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             });
             Ok::<_, String>((spec, derived))
         });
-        let read = case::read(options.cases_dir, &wanted);
+        let read = case::read(options.cases_dir, &wanted, &loaded_spec);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
