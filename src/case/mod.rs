@@ -157,7 +157,7 @@ pub struct Source {
 /// A case file read: its cases, or, when the spec was not loaded yet, the file parsed.
 pub enum Read {
     Cases(Vec<Result<Case, Broken>>),
-    Parsed(Source),
+    Parsed(Box<Source>),
 }
 
 /// Finds, reads and parses (on every core) the case files below `root` that `wanted` accepts,
@@ -214,7 +214,7 @@ pub fn read(
         };
         match spec.get() {
             Some(spec) => Read::Cases(cases_of_source(&source, spec)),
-            None => Read::Parsed(source),
+            None => Read::Parsed(Box::new(source)),
         }
     });
     Ok((sources, unread))
@@ -226,7 +226,7 @@ pub fn validate(sources: Vec<Read>, spec: &Spec) -> Vec<Result<Case, Broken>> {
     let pending: Vec<&Source> = sources
         .iter()
         .filter_map(|read| match read {
-            Read::Parsed(source) => Some(source),
+            Read::Parsed(source) => Some(source.as_ref()),
             Read::Cases(_) => None,
         })
         .collect();
