@@ -20,7 +20,8 @@ pub struct Options<'a> {
     pub exact: Option<&'a str>,
     /// Operations that may change state without a declared cleanup (`--allow-unsafe`).
     pub allow_unsafe: &'a [String],
-    /// Compile the response schemas in the background, for a run that will need them.
+    /// Compile the response schemas of the cases' operations in the background, for a run
+    /// that will need them.
     pub warm_validators: bool,
     /// The target's known failures (`--expectations`).
     pub expectations: Option<&'a Path>,
@@ -55,9 +56,9 @@ pub fn load(options: &Options) -> Result<Suite, String> {
         })
     };
     // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
-    // Compiling the response schemas takes milliseconds more (the item union most); a thread
-    // of its own starts on it as soon as the spec is there, so that the cases find them ready.
     // The derived cases need only the spec: they are built while the case files are read.
+    // The case files parsed once the spec is there are checked at once (see `case::read`).
+    let loaded_spec = std::sync::OnceLock::new();
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
             let mut spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
@@ -65,14 +66,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             let narrowed = !apis.is_empty();
             spec.catalogue.select_apis(apis);
             let spec = Arc::new(spec);
-            if options.warm_validators {
-                let spec = Arc::clone(&spec);
-                std::thread::spawn(move || {
-                    let operations: Vec<String> =
-                        spec.operations().map(|op| op.id.clone()).collect();
-                    spec.prepare_validators(operations.iter().map(String::as_str));
-                });
-            }
+            let _ = loaded_spec.set(Arc::clone(&spec));
             let derived = derived_wanted.then(|| {
                 if crate::bundle::is_bundled(options.spec_dir) {
                     case::derive::derive_embedded(&spec)
@@ -82,7 +76,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             });
             Ok::<_, String>((spec, derived, narrowed))
         });
-        let read = case::read(options.cases_dir, &wanted);
+        let read = case::read(options.cases_dir, &wanted, &loaded_spec);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
@@ -121,12 +115,35 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     if narrowed {
         cases.retain(|case| crate::api_selection::keeps(case, &spec));
     }
+    if options.warm_validators {
+        warm_validators(&spec, &cases);
+    }
     Ok(Suite {
         spec,
         cases,
         derived,
         expectations,
     })
+}
+
+/// Compiling the response schemas takes milliseconds (the item union most): a thread of its
+/// own compiles those of the operations the cases use, so that the answers find them ready.
+fn warm_validators(spec: &Arc<Spec>, cases: &[Result<Case, Broken>]) {
+    let mut operations: Vec<&str> = Vec::new();
+    let steps = cases
+        .iter()
+        .flatten()
+        .flat_map(|case| case.steps.iter().chain(&case.cleanup));
+    for step in steps {
+        if let Some(operation) = crate::check::step_operation(step, spec) {
+            if !operations.contains(&operation.id.as_str()) {
+                operations.push(&operation.id);
+            }
+        }
+    }
+    let operations: Vec<String> = operations.into_iter().map(String::from).collect();
+    let spec = Arc::clone(spec);
+    std::thread::spawn(move || spec.prepare_validators(operations.iter().map(String::as_str)));
 }
 
 /// A case whose snapshot files would be another's (names that differ only in case) does not

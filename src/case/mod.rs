@@ -141,7 +141,7 @@ pub fn discover(
     spec: &Spec,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Discovered, String> {
-    let (sources, unread) = read(root, wanted)?;
+    let (sources, unread) = read(root, wanted, &std::sync::OnceLock::new())?;
     Ok(Discovered {
         cases: validate(sources, spec),
         unread,
@@ -155,12 +155,21 @@ pub struct Source {
     parsed: Result<CaseFile, String>,
 }
 
+/// A case file read: its cases, or, when the spec was not loaded yet, the file parsed.
+pub enum Read {
+    Cases(Vec<Result<Case, Broken>>),
+    Parsed(Box<Source>),
+}
+
 /// Finds, reads and parses (on every core) the case files below `root` that `wanted` accepts,
-/// as [`discover`] does; answers them and the ids of the files left unread.
+/// as [`discover`] does; answers them and the ids of the files left unread. A file parsed once
+/// `spec` is set is checked at once, so that its parsed form does not outlive it (at 10,000
+/// cases the parsed files would be most of the memory); [`validate`] checks the others.
 pub fn read(
     root: &Path,
     wanted: &dyn Fn(&str) -> bool,
-) -> Result<(Vec<Source>, Vec<String>), String> {
+    spec: &std::sync::OnceLock<std::sync::Arc<Spec>>,
+) -> Result<(Vec<Read>, Vec<String>), String> {
     let mut files = if crate::bundle::is_bundled(root) {
         crate::bundle::files_below(root, &["yaml", "yml"])
             .map(|found| found.into_iter().map(|path| (path, None)).collect())
@@ -199,29 +208,48 @@ pub fn read(
             Some(why) => Err(format!("{file}: {why}")),
             None => read_case_file(path, file).and_then(|text| crate::yaml::parse(file, &text)),
         };
-        Source {
+        let source = Source {
             id: id.clone(),
             file: file.clone(),
             parsed,
+        };
+        match spec.get() {
+            Some(spec) => Read::Cases(cases_of_source(&source, spec)),
+            None => Read::Parsed(Box::new(source)),
         }
     });
     Ok((sources, unread))
 }
 
-/// Checks the parsed files against the spec and the catalogue, on every core: one case per
-/// file, or one per parameter row.
-pub fn validate(sources: Vec<Source>, spec: &Spec) -> Vec<Result<Case, Broken>> {
-    on_every_core(&sources, |source| match &source.parsed {
+/// The cases of the files read, in order: the files not checked yet are checked against the
+/// spec and the catalogue, on every core (one case per file, or one per parameter row).
+pub fn validate(sources: Vec<Read>, spec: &Spec) -> Vec<Result<Case, Broken>> {
+    let pending: Vec<&Source> = sources
+        .iter()
+        .filter_map(|read| match read {
+            Read::Parsed(source) => Some(source.as_ref()),
+            Read::Cases(_) => None,
+        })
+        .collect();
+    let mut checked = on_every_core(&pending, |source| cases_of_source(source, spec)).into_iter();
+    sources
+        .into_iter()
+        .flat_map(|read| match read {
+            Read::Cases(cases) => cases,
+            Read::Parsed(_) => checked.next().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn cases_of_source(source: &Source, spec: &Spec) -> Vec<Result<Case, Broken>> {
+    match &source.parsed {
         Ok(parsed) => cases_of(&source.id, &source.file, parsed, spec),
         Err(error) => vec![Err(Broken {
             id: source.id.clone(),
             file: source.file.clone(),
             error: error.clone(),
         })],
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+    }
 }
 
 /// `f` over `items`, split in one contiguous chunk per core; the answers keep their order.
