@@ -448,3 +448,42 @@ async fn what_a_broken_stream_leaves_out_of_its_answer_is_one_root_cause() {
     assert_eq!(causes.len(), 1, "{causes:?}\n{}", run.all());
     run.assert_contains("(follows from the stream's defect above)");
 }
+
+#[tokio::test]
+async fn a_stream_snapshot_is_the_same_from_run_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    let args = || {
+        [
+            "run",
+            "--no-derived",
+            "--snapshots",
+            set.to_str().unwrap(),
+            "stream",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // Recorded against one embedded server, compared against another: other ids, other times.
+    let recorded = common::exec(args(), &[("INSTA_UPDATE", "always")]).await;
+    recorded.assert_code(0);
+    let compared = common::exec(args(), &[]).await;
+    compared.assert_code(0);
+    compared.assert_lacks("snapshot `");
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
+    for name in ["responses__stream_text@1.snap", "chat__stream@1.snap"] {
+        let text = std::fs::read_to_string(set.join(name)).unwrap();
+        assert_eq!(
+            text,
+            std::fs::read_to_string(committed.join(name)).unwrap(),
+            "{name}"
+        );
+        for dynamic in ["resp_", "msg_", "chatcmpl-"] {
+            assert!(!text.contains(dynamic), "{name} keeps an id: {text}");
+        }
+        assert!(
+            text.contains("\"[id]\"") && text.contains("[created"),
+            "{text}"
+        );
+    }
+}
