@@ -487,3 +487,93 @@ async fn a_stream_snapshot_is_the_same_from_run_to_run() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_event_the_reference_server_streams_is_an_event_of_the_spec() {
+    use conformance::server::{spawn, ServerConfig};
+    let spec = conformance::spec::Spec::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"),
+    )
+    .unwrap();
+    let server = spawn(ServerConfig::default(), "127.0.0.1", 0)
+        .await
+        .unwrap();
+    conformance::target::install_tls_provider();
+    let client = reqwest::Client::new();
+    let post = |route: &str, body: Value| {
+        client
+            .post(format!("{}{route}", server.base_url()))
+            .bearer_auth("sk-test")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+    };
+    let answer = post("/conversations", json!({})).await.unwrap();
+    let conversation: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    let tool = json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}]);
+    let words = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen";
+    let responses = [
+        json!({"model": "m", "input": "a few words", "stream": true}),
+        json!({"model": "m", "input": words, "max_output_tokens": 16, "stream": true}),
+        json!({"model": "m", "input": "call get_weather", "tools": tool, "stream": true}),
+        json!({"model": "m", "input": "in it", "conversation": conversation["id"], "stream": true}),
+    ];
+    let mut kinds = BTreeSet::new();
+    for body in responses {
+        let answer = post("/responses", body.clone()).await.unwrap();
+        let content_type = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = answer.text().await.unwrap();
+        let checked = conformance::stream::check(&spec, &content_type, &text);
+        let findings: Vec<&str> = checked
+            .findings
+            .iter()
+            .map(|f| f.summary.as_str())
+            .collect();
+        assert!(findings.is_empty(), "{body}: {findings:?}\n{text}");
+        assert!(checked.response.is_some(), "{body}: no terminal event");
+        for event in conformance::stream::parse(&text) {
+            kinds.insert(event.json.unwrap()["type"].as_str().unwrap().to_owned());
+        }
+    }
+    for kind in [
+        "response.output_text.delta",
+        "response.function_call_arguments.done",
+        "response.completed",
+        "response.incomplete",
+    ] {
+        assert!(kinds.contains(kind), "{kind} never streamed: {kinds:?}");
+    }
+    let chats = [
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi there"}], "stream": true, "n": 2}),
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+            "stream_options": {"include_usage": true},
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}}}],
+            "tool_choice": "required"}),
+    ];
+    for body in chats {
+        let include_usage = body.pointer("/stream_options/include_usage") == Some(&json!(true));
+        let answer = post("/chat/completions", body.clone()).await.unwrap();
+        let content_type = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = answer.text().await.unwrap();
+        let checked = conformance::chat::check_stream(&spec, &content_type, &text, include_usage);
+        let completion = checked.completion.clone().unwrap_or_default();
+        let findings: Vec<String> = checked
+            .findings
+            .into_iter()
+            .chain(conformance::chat::check_completion(
+                &spec,
+                &completion,
+                true,
+            ))
+            .map(|f| f.summary)
+            .collect();
+        assert!(findings.is_empty(), "{body}: {findings:?}\n{text}");
+    }
+}
