@@ -1,7 +1,8 @@
 //! Regression snapshots of answers, through insta, so `cargo insta review` works on them.
 //!
 //! Snapshots are taken only of steps whose checks all passed (a broken answer must not
-//! become a snapshot to accept), after dynamic values are redacted. Each target has its own
+//! become a snapshot to accept), after dynamic values are redacted; a streamed step's
+//! snapshot is its events ([`of_stream`]). Each target has its own
 //! set: the reference server's under `snapshots/`, another target's under
 //! `snapshots/<target-name>/` and only when a target name is given.
 
