@@ -116,8 +116,18 @@ async fn run_steps(
         let is_chat = check::step_operation(step, spec).map(|o| o.id.as_str())
             == Some(crate::chat::OPERATION);
         let mut stream = None;
+        // A status the step does not expect (an error answered 200) is that defect alone: a
+        // step that expects an error expects no stream.
+        let expected_status = |status: u16| {
+            step.expect
+                .status
+                .as_ref()
+                .is_none_or(|codes| codes.contains(&status))
+        };
         let response = match response {
-            Ok(response) if step.stream && response.status < 300 => {
+            Ok(response)
+                if step.stream && response.status < 300 && expected_status(response.status) =>
+            {
                 let snapshot = crate::snapshot::of_stream(&String::from_utf8_lossy(&response.body));
                 let (response, incomplete) = if is_chat {
                     chat_streamed(spec, step, response, &mut outcome, index)
