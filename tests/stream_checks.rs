@@ -577,3 +577,35 @@ async fn every_event_the_reference_server_streams_is_an_event_of_the_spec() {
         assert!(findings.is_empty(), "{body}: {findings:?}\n{text}");
     }
 }
+
+#[tokio::test]
+async fn matchers_on_a_responses_stream_without_its_end_follow_from_that_defect() {
+    let script = sse(
+        "r_no_terminal",
+        false,
+        responses_stream(|e| {
+            e.pop();
+        }),
+        &["RSP-11"],
+    );
+    let case = case(&script, false).replace(
+        "expect: {status: 200}",
+        "expect:\n      status: 200\n      json:\n        status: {equals: completed, requirement: RSP-01}\n        output[0].type: {equals: message}",
+    );
+    let fixture = Fixture::new(&[("s/r_no_terminal.yaml", &case)]);
+    let server = scripted_server(&[script]).await;
+    let report = fixture.path().join("report.json");
+    let run = fixture
+        .run(&base(&server), &["--report-json", report.to_str().unwrap()])
+        .await;
+    run.assert_code(1);
+    let (failing, causes) = &read_report(&report)["s/r_no_terminal"];
+    assert_eq!(
+        *failing,
+        BTreeSet::from(["RSP-11".to_owned()]),
+        "{}",
+        run.all()
+    );
+    assert_eq!(causes.len(), 1, "{causes:?}\n{}", run.all());
+    run.assert_contains("the stream ends without a terminal event");
+}

@@ -116,18 +116,20 @@ async fn run_steps(
         let is_chat = check::step_operation(step, spec).map(|o| o.id.as_str())
             == Some(crate::chat::OPERATION);
         let mut stream = None;
-        // A status the step does not expect (an error answered 200) is that defect alone: a
-        // step that expects an error expects no stream.
-        let expected_status = |status: u16| {
-            step.expect
-                .status
-                .as_ref()
-                .is_none_or(|codes| codes.contains(&status))
+        // An answer with a status the step does not expect is that defect alone: an error
+        // answered 200 is no broken stream, and a stream where an error was due is judged as
+        // a stream, not as a JSON answer.
+        let stream_due = |response: &Response| {
+            let is_stream = response.content_type().is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+            });
+            let expected = step.expect.status.as_ref();
+            is_stream || expected.is_none_or(|codes| codes.contains(&response.status))
         };
         let response = match response {
-            Ok(response)
-                if step.stream && response.status < 300 && expected_status(response.status) =>
-            {
+            Ok(response) if step.stream && response.status < 300 && stream_due(&response) => {
                 let snapshot = crate::snapshot::of_stream(&String::from_utf8_lossy(&response.body));
                 let (response, incomplete) = if is_chat {
                     chat_streamed(spec, step, response, &mut outcome, index)
