@@ -41,6 +41,9 @@ pub struct Checked {
     pub findings: Vec<Finding>,
     /// The completion the chunks put together, when there is a chunk.
     pub completion: Option<Value>,
+    /// A broken frame or tool-call delta left the completion short of what the stream said:
+    /// what is judged on it then follows from that defect.
+    pub incomplete: bool,
 }
 
 /// Collects findings under the owners of their checks.
@@ -130,15 +133,19 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
         Some(_) => {}
     }
     let mut chunks: Vec<(usize, &Map<String, Value>)> = Vec::new();
+    let mut frame_broken = false;
     // What follows `[DONE]` is a framing finding only: clients never read it.
     for (i, event) in events.iter().enumerate().take(done.unwrap_or(events.len())) {
         match &event.json {
             Some(Value::Object(chunk)) => chunks.push((i, chunk)),
-            _ => findings.push(
-                "chat-stream-framing",
-                format!("frame {i}: its `data:` is not a JSON object"),
-                around(i),
-            ),
+            _ => {
+                frame_broken = true;
+                findings.push(
+                    "chat-stream-framing",
+                    format!("frame {i}: its `data:` is not a JSON object"),
+                    around(i),
+                );
+            }
         }
     }
     if chunks.is_empty() {
@@ -378,6 +385,7 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
     let completion = (!chunks.is_empty()).then(|| assemble(&chunks, &calls, &finished, usage));
     Checked {
         findings: findings.out,
+        incomplete: frame_broken || tool_broken || completion.is_none(),
         completion,
     }
 }

@@ -1,7 +1,8 @@
 //! Regression snapshots of answers, through insta, so `cargo insta review` works on them.
 //!
 //! Snapshots are taken only of steps whose checks all passed (a broken answer must not
-//! become a snapshot to accept), after dynamic values are redacted. Each target has its own
+//! become a snapshot to accept), after dynamic values are redacted; a streamed step's
+//! snapshot is its events ([`of_stream`]). Each target has its own
 //! set: the reference server's under `snapshots/`, another target's under
 //! `snapshots/<target-name>/` and only when a target name is given.
 
@@ -22,8 +23,32 @@ const DYNAMIC_KEYS: &[(&str, &str)] = &[
     ("id", "[id]"),
     ("first_id", "[id]"),
     ("last_id", "[id]"),
+    ("item_id", "[id]"),
+    ("call_id", "[id]"),
+    ("response_id", "[id]"),
+    ("previous_response_id", "[id]"),
     ("created_at", "[created_at]"),
+    ("created", "[created]"),
 ];
+
+/// What a snapshot of a streamed answer holds: every event in order, its `event:` name (when
+/// given) and its data (JSON where it parses, the text otherwise), so that a change of order,
+/// of a delta or of the trailer shows.
+pub fn of_stream(body: &str) -> Value {
+    let events = crate::stream::parse(body)
+        .into_iter()
+        .map(|event| {
+            let mut out = serde_json::Map::new();
+            if let Some(name) = event.name {
+                out.insert("event".to_owned(), Value::String(name));
+            }
+            let data = event.json.unwrap_or(Value::String(event.data));
+            out.insert("data".to_owned(), data);
+            Value::Object(out)
+        })
+        .collect();
+    Value::Array(events)
+}
 
 /// `conversations/update/replaces_metadata`, step 2 -> `conversations__update__replaces_metadata@2`.
 /// One name per case and step ([`stem`]).
@@ -211,6 +236,25 @@ mod tests {
         assert_eq!(
             v,
             json!({"id": "[id]", "created_at": "[created_at]", "data": [{"id": "[id]", "text": "hi"}], "first_id": null})
+        );
+    }
+
+    #[test]
+    fn a_stream_is_its_events_with_ids_and_times_redacted() {
+        let body = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_9\",\"created_at\":7}}\n\n\
+                    data: {\"id\":\"chatcmpl-3\",\"created\":8,\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"call_1\"}]}}]}\n\n\
+                    data: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_2\",\"delta\":\"hi\"}\n\n\
+                    data: [DONE]\n\n";
+        let mut value = of_stream(body);
+        redact(&mut value, &[]).unwrap();
+        assert_eq!(
+            value,
+            json!([
+                {"event": "response.created", "data": {"type": "response.created", "response": {"id": "[id]", "created_at": "[created_at]"}}},
+                {"data": {"id": "[id]", "created": "[created]", "choices": [{"delta": {"tool_calls": [{"id": "[id]"}]}}]}},
+                {"data": {"type": "response.output_text.delta", "item_id": "[id]", "delta": "hi"}},
+                {"data": "[DONE]"},
+            ])
         );
     }
 

@@ -295,6 +295,23 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
         )
     });
     let response = terminal.and_then(|(_, j)| j.get("response").cloned());
+    // The terminal event's type says how the response ended; its `status` must say the same.
+    if let Some(&(i, json)) = terminal {
+        let kind = json.get("type").and_then(Value::as_str).unwrap_or("");
+        let status = json.pointer("/response/status").and_then(Value::as_str);
+        let expected = kind.trim_start_matches("response.");
+        if status != Some(expected) {
+            push(
+                "stream-invariants",
+                "RSP-12",
+                Some(i),
+                format!(
+                    "its response has `status` {}, expected \"{expected}\" as the event's type says",
+                    status.map_or("absent".to_owned(), |s| format!("{s:?}"))
+                ),
+            );
+        }
+    }
     let mut deltas: BTreeMap<(String, u64), String> = BTreeMap::new();
     for &(i, json) in &events_json {
         let key = || {
@@ -514,6 +531,10 @@ mod tests {
         );
         assert_eq!(
             failing(&stream(|e| e[5]["delta"] = " c".into())),
+            ["RSP-12"]
+        );
+        assert_eq!(
+            failing(&stream(|e| e[9]["type"] = "response.incomplete".into())),
             ["RSP-12"]
         );
     }

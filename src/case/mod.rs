@@ -595,7 +595,12 @@ impl Validator<'_> {
             }
         };
 
-        let found = operation.as_deref().and_then(|id| self.spec.operation(id));
+        // A step by method and path is the operation they resolve to, for the guard as for
+        // its cleanup and checks.
+        let found = match operation.as_deref() {
+            Some(id) => self.spec.operation(id),
+            None => self.spec.match_path(&method, &path),
+        };
         self.spec
             .unsafe_allowance(&method, found, &path)
             .map_err(fail)?;

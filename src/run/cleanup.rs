@@ -25,11 +25,7 @@ pub(super) fn record_created(
     response: &Response,
     created: &Mutex<Vec<Created>>,
 ) {
-    let Some(cleanup) = step
-        .operation
-        .as_deref()
-        .and_then(|id| spec.operation(id))
-        .and_then(|op| op.cleanup.as_ref())
+    let Some(cleanup) = crate::check::step_operation(step, spec).and_then(|op| op.cleanup.as_ref())
     else {
         return;
     };

@@ -124,18 +124,36 @@ async fn run_steps(
         }
         let (record, response) = send(step, target, &vars, (&case.id, index)).await;
         outcome.steps.push(record);
+        let step_start = outcome.findings.len();
+        // The dialect follows the operation the step resolves to, named or by path.
+        let is_chat = check::step_operation(step, spec).map(|o| o.id.as_str())
+            == Some(crate::chat::OPERATION);
+        let mut stream = None;
+        // An answer with a status the step does not expect is that defect alone: an error
+        // answered 200 is no broken stream, and a stream where an error was due is judged as
+        // a stream, not as a JSON answer.
+        let stream_due = |response: &Response| {
+            let is_stream = response.content_type().is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+            });
+            let expected = step.expect.status.as_ref();
+            is_stream || expected.is_none_or(|codes| codes.contains(&response.status))
+        };
         let response = match response {
-            Ok(response) if step.stream && response.status < 300 => {
-                if step.operation.as_deref() == Some(crate::chat::OPERATION) {
+            Ok(response) if step.stream && response.status < 300 && stream_due(&response) => {
+                let snapshot = crate::snapshot::of_stream(&String::from_utf8_lossy(&response.body));
+                let (response, incomplete) = if is_chat {
                     chat_streamed(spec, step, response, &mut outcome, index)
                 } else {
                     streamed(spec, response, &mut outcome, index)
-                }
+                };
+                stream = Some((snapshot, incomplete));
+                response
             }
             Ok(response) => {
-                if step.operation.as_deref() == Some(crate::chat::OPERATION)
-                    && response.status == 200
-                {
+                if is_chat && response.status == 200 {
                     if let Some(completion) = response.json_value() {
                         let findings = crate::chat::check_completion(spec, completion, false);
                         note_checked(
@@ -170,14 +188,23 @@ async fn run_steps(
             }
         }
         let findings_before = outcome.findings.len();
+        let checked_before = outcome.checked.clone();
         let gate = check::check_step(step, spec, &response, &mut vars, &mut outcome, index);
+        if let Some((_, true)) = &stream {
+            symptoms_of_the_stream(&mut outcome, step_start, findings_before, &checked_before);
+        }
         if response.status < 300 {
             record_created(step, spec, &response, created);
             record_made_up(step, spec, &response, &vars, created);
         }
-        let step_clean = outcome.findings[findings_before..].is_empty();
+        let step_clean = outcome.findings[step_start..].is_empty();
         if let (Some(redactions), true) = (&step.snapshot, step_clean) {
-            if let Some(body) = response.json_value() {
+            // A streamed answer is snapshotted as its events, not as the answer they make.
+            let body = match &stream {
+                Some((events, _)) => Some(events),
+                None => response.json_value(),
+            };
+            if let Some(body) = body {
                 let mut value = target.secrets.redact_json(body);
                 match crate::snapshot::redact(&mut value, redactions) {
                     Ok(()) => snapshots.push(SnapshotRequest {
@@ -209,9 +236,58 @@ async fn run_steps(
     (outcome, snapshots, vars)
 }
 
+/// When a stream check found the answer the stream stands for incomplete, what the step's
+/// own checks then find wrong with it (`findings[own..]`) follows from that defect: each is
+/// reported under the stream finding's requirement and root cause, and a requirement judged
+/// only through such a finding is no longer counted as checked.
+fn symptoms_of_the_stream(
+    outcome: &mut CaseOutcome,
+    stream_start: usize,
+    own: usize,
+    checked_before: &std::collections::BTreeSet<String>,
+) {
+    let Some(root) = outcome.findings[stream_start..own]
+        .iter()
+        .find(|f| f.kind == FindingKind::Requirement)
+        .cloned()
+    else {
+        return;
+    };
+    let mut unjudged = Vec::new();
+    let symptoms = outcome.findings[own..]
+        .iter_mut()
+        .filter(|f| f.kind == FindingKind::Requirement);
+    for finding in symptoms {
+        if finding.requirement != root.requirement {
+            unjudged.extend(
+                finding
+                    .requirement
+                    .replace(root.requirement.clone().unwrap_or_default()),
+            );
+            finding.level = root.level;
+        }
+        finding.cause.clone_from(&root.cause);
+        finding.summary = format!(
+            "{} (follows from the stream's defect above)",
+            finding.summary
+        );
+    }
+    for id in unjudged {
+        if !checked_before.contains(&id) {
+            outcome.checked.remove(&id);
+        }
+    }
+}
+
 /// Checks a streamed answer event by event and answers the terminal event's `response` as the
-/// step's JSON answer, so that the operation's schema, captures and matchers apply to it.
-fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: usize) -> Response {
+/// step's JSON answer, so that the operation's schema, captures and matchers apply to it; and
+/// whether there was none (what is judged on the stand-in then follows from that).
+fn streamed(
+    spec: &Spec,
+    response: Response,
+    outcome: &mut CaseOutcome,
+    index: usize,
+) -> (Response, bool) {
     let content_type = response.content_type().unwrap_or("").to_owned();
     let checked = crate::stream::check(
         spec,
@@ -236,22 +312,24 @@ fn streamed(spec: &Spec, response: Response, outcome: &mut CaseOutcome, index: u
         reqwest::header::CONTENT_TYPE,
         reqwest::header::HeaderValue::from_static("application/json"),
     );
+    let incomplete = checked.response.is_none();
     let body = checked
         .response
         .map(|r| serde_json::to_vec(&r).unwrap_or_default())
         .unwrap_or_default();
-    Response::new(response.status, headers, body)
+    (Response::new(response.status, headers, body), incomplete)
 }
 
 /// Checks a streamed chat completion chunk by chunk and answers the completion the chunks put
-/// together as the step's JSON answer, for captures and matchers (its schema is the chunks').
+/// together as the step's JSON answer, for captures and matchers (its schema is the chunks'),
+/// and whether a broken frame or delta left it incomplete.
 fn chat_streamed(
     spec: &Spec,
     step: &Step,
     response: Response,
     outcome: &mut CaseOutcome,
     index: usize,
-) -> Response {
+) -> (Response, bool) {
     let content_type = response.content_type().unwrap_or("").to_owned();
     let include_usage = matches!(&step.body, Body::Json(body)
         if body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true)));
@@ -261,6 +339,7 @@ fn chat_streamed(
         &String::from_utf8_lossy(&response.body),
         include_usage,
     );
+    let incomplete = checked.incomplete;
     note_checked(
         spec,
         crate::chat::STREAM_CHECKS,
@@ -274,7 +353,10 @@ fn chat_streamed(
         reqwest::header::HeaderValue::from_static("application/json"),
     );
     let Some(completion) = checked.completion else {
-        return Response::new(response.status, headers, Vec::new()).assembled();
+        return (
+            Response::new(response.status, headers, Vec::new()).assembled(),
+            incomplete,
+        );
     };
     let findings = crate::chat::check_completion(spec, &completion, true);
     note_checked(
@@ -285,7 +367,10 @@ fn chat_streamed(
         index,
     );
     let body = serde_json::to_vec(&completion).unwrap_or_default();
-    Response::new(response.status, headers, body).assembled()
+    (
+        Response::new(response.status, headers, body).assembled(),
+        incomplete,
+    )
 }
 
 /// Adds `findings` to the step's and counts the owners of `checks` as checked.
