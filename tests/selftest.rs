@@ -1071,3 +1071,36 @@ steps:
     run.assert_contains("the answer also breaks its schema: the 200 answer does not match");
     run.assert_contains("root causes: 1 ");
 }
+
+#[tokio::test]
+async fn an_element_of_another_kind_is_one_finding_not_one_per_field_of_the_kind_asked() {
+    let case = "requirement: GEN-09
+steps:
+  - method: GET
+    path: /things
+    expect:
+      status: 200
+      json:
+        output[0].type: {equals: function_call}
+        output[0].name: {equals: get_weather}
+        output[0].call_id: {type: string}
+        output[1].id: {type: string}
+";
+    let fixture = Fixture::new(&[("kinds.yaml", case)]);
+    let broken = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json_response(
+            200,
+            json!({"output": [{"type": "message", "content": []}, {"id": 7}]}),
+        ))
+        .mount(&broken)
+        .await;
+    let run = fixture.run(&base(&broken), &[]).await;
+    run.assert_code(1);
+    run.assert_contains("GEN-09 MUST: output[0].type: expected \"function_call\", got \"message\"");
+    run.assert_lacks("output[0].name");
+    run.assert_lacks("output[0].call_id");
+    // Another element's own check still counts.
+    run.assert_contains("output[1].id: expected type string");
+    run.assert_contains("root causes: 2 ");
+}

@@ -221,10 +221,38 @@ pub(crate) fn check_step(
                 // part the answer lacks (`tool_calls` for `tool_calls[0].id`), or under an
                 // element past a length already found wrong, is that one finding again.
                 let mut failed: Vec<(&str, String)> = Vec::new();
+                // An element of another kind than asked (`output[0].type` is `message`, not
+                // `function_call`) lacks the asked kind's fields: that is its kind's finding.
+                let other_kind: Vec<(&str, String)> = step
+                    .expect
+                    .json
+                    .iter()
+                    .filter_map(|(selector, matcher)| {
+                        let text = selector.to_string();
+                        let element = ["type", "object"].iter().find_map(|key| {
+                            (text == *key).then(String::new).or_else(|| {
+                                text.strip_suffix(&format!(".{key}"))
+                                    .map(|e| format!("{e}."))
+                            })
+                        })?;
+                        let wrong = matcher.equals.is_some()
+                            && check::expect(&text, matcher, selector.find(body), vars).is_err();
+                        wrong.then_some((matcher.requirement.as_str(), element))
+                    })
+                    .collect();
                 for (selector, matcher) in &step.expect.json {
                     outcome.checked.insert(matcher.requirement.clone());
                     let found = selector.find(body);
                     if said_already(matcher, &selector.to_string()) {
+                        continue;
+                    }
+                    let text = selector.to_string();
+                    let of_other_kind = other_kind.iter().any(|(requirement, element)| {
+                        *requirement == matcher.requirement
+                            && text.starts_with(element.as_str())
+                            && !["type", "object"].contains(&&text[element.len()..])
+                    });
+                    if of_other_kind {
                         continue;
                     }
                     let Err(m) = check::expect(&selector.to_string(), matcher, found, vars) else {

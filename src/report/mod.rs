@@ -137,9 +137,13 @@ impl Report {
 
     /// Resources the cleanup could not delete, over every case.
     pub fn left_behind(&self) -> Vec<&str> {
+        // A server that answers the same id to every create leaves one thing behind, however
+        // many cases made it.
+        let mut seen = std::collections::HashSet::new();
         self.cases
             .iter()
             .flat_map(|c| c.left_behind.iter().map(String::as_str))
+            .filter(|l| seen.insert(*l))
             .collect()
     }
 
