@@ -28,7 +28,9 @@ const KEY: &str = "sk-many-defects-6c1d";
 ///   names the status; the metadata limits are CRE-05's and UPD-05/06's), and those whose one
 ///   wrong answer fails several checks of one requirement (`after-ignored`: the page's ids, its
 ///   length, `has_more` and `last_id`), are more than one root cause by the rule: each check
-///   that fails on its own field is its own finding.
+///   that fails on its own field is its own finding. So is `items-default-limit-100`: the
+///   hand-written defaults case finds the page too long, and the defaults probe finds the list
+///   left to its default unlike the one with `limit=20` stated (its items and `has_more`).
 const POOL: &[(Deviation, &str)] = &[
     (Deviation::EmptyUpdateAccepted, "UPD-10"),
     (Deviation::CreateWithoutBodyRejected, "CRE-01"),
@@ -40,7 +42,6 @@ const POOL: &[(Deviation, &str)] = &[
     (Deviation::ErrorsAsDetail, "GEN-02"),
     (Deviation::JsonAsTextPlain, "GEN-01"),
     (Deviation::ItemsDefaultOrderAsc, "ITM-03"),
-    (Deviation::ItemsDefaultLimit100, "ITM-03"),
     (Deviation::HasMoreAlwaysFalse, "ITM-04"),
     (Deviation::ListsWithoutFirstLastIds, "ITM-04"),
     (Deviation::LimitNotChecked, "ITM-05"),
