@@ -588,7 +588,7 @@ fn spec_diff(args: DiffArgs) -> ExitCode {
     let defaults = Settings::with_defaults(TargetConfig::default());
     let spec_dir = args.spec_dir.unwrap_or(defaults.spec_dir);
     let cases_dir = args.cases.unwrap_or(defaults.cases_dir);
-    match crate::spec::diff::diff(&args.old, &args.new, &spec_dir, &cases_dir) {
+    match crate::spec_diff::diff(&args.old, &args.new, &spec_dir, &cases_dir) {
         Ok(diff) => {
             let text = if args.format == "json" {
                 format!("{}\n", diff.to_json())

@@ -178,6 +178,7 @@ pub mod selector;
 pub mod server;
 pub mod snapshot;
 pub mod spec;
+pub mod spec_diff;
 pub mod stream;
 pub mod suite;
 pub mod target;

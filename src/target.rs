@@ -30,7 +30,7 @@ pub struct TargetConfig {
 }
 
 /// The model the cases send when none is named: the reference server's built-in one.
-pub const DEFAULT_MODEL: &str = "conformance-echo";
+pub const DEFAULT_MODEL: &str = crate::server::MODEL;
 
 #[derive(Debug, Clone)]
 pub struct HeaderConfig {

@@ -12,7 +12,8 @@
 //! overlay names for the parameter (`x-conformance-derive.requirements.query.<name>.default`),
 //! else GEN-10.
 
-use super::structure::{array_items, candidates, resolve, roles, under_some_branch};
+use super::pointer::resolve;
+use super::structure::{array_items, candidates, roles, under_some_branch};
 use super::{equals, status, success_statuses, Context, Probes};
 use crate::case::{Body, Step};
 use crate::selector::Selector;

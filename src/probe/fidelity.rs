@@ -9,7 +9,7 @@
 //! schema: a field whose schema accepts the corpus map is probed, so a field added to a schema
 //! gets its probes with no code change.
 
-use super::structure::{resolve, resolved_pointer};
+use super::pointer::{resolve, resolved_pointer};
 use super::{equals, status, success_statuses, Context, Probes};
 use crate::selector::Selector;
 use crate::spec::{Operation, Spec};

@@ -22,6 +22,7 @@ pub mod defaults;
 pub mod fidelity;
 pub mod isolation;
 pub mod methods;
+mod pointer;
 pub mod structure;
 pub mod unknown_fields;
 

@@ -9,6 +9,7 @@
 //! (ITM-12). Roles and part types come from the schema: a role enum found under the field's
 //! items, each tried with output text parts, else input text parts (see [`candidates`]).
 
+use super::pointer::{resolve, resolved_pointer};
 use super::{equals, status, success_statuses, Context, Probes};
 use crate::case::{Body, Matcher, Step};
 use crate::selector::Selector;
@@ -340,28 +341,6 @@ pub(super) fn roles(spec: &Spec, pointer: &str) -> Vec<String> {
         }
     }
     found
-}
-
-pub(super) fn resolve<'s>(spec: &'s Spec, pointer: &str) -> Option<&'s Value> {
-    let pointer = resolved_pointer(spec, pointer);
-    spec.document().pointer(pointer.strip_prefix('#')?)
-}
-
-/// `pointer`, with `$ref`s followed to the schema they name.
-pub(super) fn resolved_pointer(spec: &Spec, pointer: &str) -> String {
-    let mut pointer = pointer.to_string();
-    for _ in 0..16 {
-        let next = pointer
-            .strip_prefix('#')
-            .and_then(|p| spec.document().pointer(p))
-            .and_then(|node| node.get("$ref"))
-            .and_then(Value::as_str);
-        match next {
-            Some(target) => pointer = target.to_string(),
-            None => break,
-        }
-    }
-    pointer
 }
 
 #[cfg(test)]

@@ -28,10 +28,10 @@ use serde_json::{json, Map, Value};
 use super::answer::json_response;
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
-use super::http::App;
 use super::model::{self, Output};
 use super::store::random_id;
 use super::validate;
+use super::App;
 
 /// Completions kept at most; past it a create with `store` answers 429.
 const MAX_COMPLETIONS: usize = 10_000;

@@ -22,9 +22,9 @@ use serde_json::{json, Map, Value};
 use super::answer::json_response;
 use super::deviation::Deviation;
 use super::error::{self, ApiError};
-use super::http::App;
 use super::model;
 use super::validate::{self, Accepts};
+use super::App;
 
 /// The length of a vector when the request does not ask for `dimensions`.
 pub(crate) const DIMENSIONS: usize = 256;

@@ -18,25 +18,15 @@ use super::answer::json_response;
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::items::{parse_items, NewMessage};
-use super::store::{Full, Item, Missing, Store};
+use super::store::{Full, Item, Missing};
 use super::validate::{self, Accepts, DEFAULT_LIMIT};
-use super::ServerConfig;
+use super::{App, ServerConfig};
 
 /// Largest request body accepted, in bytes.
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A body over the limit is still read (and dropped) up to this size, so that the client sees
 /// the 413 answer instead of a reset connection; past it the connection is given up.
 const MAX_DRAINED_BYTES: usize = 8 * MAX_BODY_BYTES;
-
-pub(crate) struct App {
-    pub(crate) config: ServerConfig,
-    pub(crate) deviations: Deviations,
-    pub(crate) store: Store,
-    pub(crate) responses: super::responses::Responses,
-    pub(crate) chat: super::chat::Completions,
-    /// For the load deviations: how the server has been asked so far.
-    pub(crate) load: Load,
-}
 
 /// What [`Deviation::StallsAfter500`] and [`Deviation::BreaksUnderBurst`] go by. `open` is
 /// 1 while the first request warms the server up.
@@ -69,12 +59,6 @@ struct Open<'a>(&'a std::sync::atomic::AtomicUsize);
 impl Drop for Open<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl App {
-    fn deviates(&self, d: Deviation) -> bool {
-        self.deviations.deviates(d)
     }
 }
 

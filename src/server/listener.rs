@@ -22,8 +22,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use super::http::{self, App, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URI_BYTES};
-use super::Limits;
+use super::http::{self, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URI_BYTES};
+use super::{App, Limits};
 
 /// An open connection, as the accept loop sees it.
 struct Open {

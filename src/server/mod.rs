@@ -84,7 +84,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use deviation::Deviations;
+use store::Store;
+
 pub use deviation::Deviation;
+pub use model::NAME as MODEL;
 pub use store::StoreLimits;
 
 /// How the reference server behaves.
@@ -128,10 +132,27 @@ pub fn router(config: ServerConfig) -> Router {
     Router::new().fallback(http::handle).with_state(app(config))
 }
 
-fn app(config: ServerConfig) -> Arc<http::App> {
-    let deviations = deviation::Deviations::new(&config.deviations);
-    let store = store::Store::new(deviations, config.limits.store);
-    Arc::new(http::App {
+/// The server's state, shared by every handler.
+pub(crate) struct App {
+    pub(crate) config: ServerConfig,
+    pub(crate) deviations: Deviations,
+    pub(crate) store: Store,
+    pub(crate) responses: responses::Responses,
+    pub(crate) chat: chat::Completions,
+    /// For the load deviations: how the server has been asked so far.
+    pub(crate) load: http::Load,
+}
+
+impl App {
+    fn deviates(&self, d: Deviation) -> bool {
+        self.deviations.deviates(d)
+    }
+}
+
+fn app(config: ServerConfig) -> Arc<App> {
+    let deviations = Deviations::new(&config.deviations);
+    let store = Store::new(deviations, config.limits.store);
+    Arc::new(App {
         config,
         deviations,
         store,

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use super::answer::json_response;
 use super::deviation::Deviation;
 use super::error::ApiError;
-use super::http::App;
 use super::model;
 use super::validate::{self, Accepts};
+use super::App;
 
 /// When the built-in model was "created": 2025-12-01T00:00:00Z, in unix seconds.
 const CREATED: i64 = 1_764_547_200;

@@ -27,12 +27,12 @@ use serde_json::{json, Map, Value};
 use super::answer::json_response;
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
-use super::http::App;
 use super::items::parse_items;
 use super::model::{self, Output};
 use super::store::{random_id, Item};
 use super::stream;
 use super::validate::{self, Accepts, DEFAULT_LIMIT};
+use super::App;
 
 /// Responses kept at most; past it a create with `store` answers 429.
 const MAX_RESPONSES: usize = 10_000;

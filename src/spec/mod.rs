@@ -5,7 +5,7 @@
 //! Files (in the spec folder, `specs/` by default):
 //! - `openapi.yaml`: the official extract, unmodified ([`extract`] makes it). Replace it with a
 //!   newer official file, even the whole document, and nothing else changes (an overlay target
-//!   that no longer matches is reported; [`diff`] shows what changed).
+//!   that no longer matches is reported; [`crate::spec_diff`] shows what changed).
 //! - `overlay.yaml`: the suite's scope (`x-conformance-scope`: the document is cut down to these
 //!   operations before anything reads it) and our additions (limits as
 //!   `maxProperties`/`maxLength`, error answers, which operation creates and which deletes a
@@ -13,11 +13,10 @@
 //! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
 
 mod catalogue;
-pub mod diff;
 pub mod extract;
-mod overlay;
+pub(crate) mod overlay;
 mod schema_errors;
-mod scope;
+pub(crate) mod scope;
 pub mod unsafe_guard;
 
 pub use catalogue::{Catalogue, Level, Requirement, GENERAL_API};

@@ -7,7 +7,7 @@
 //! 'object']`. A target that matches nothing is an error: it means the official document
 //! changed under the overlay, and the overlay must be updated.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
@@ -26,6 +26,15 @@ pub(crate) struct Overlay {
     /// of the document.
     #[serde(default, rename = "x-conformance-scope")]
     pub(crate) scope: Option<super::scope::Scope>,
+}
+
+/// An overlay action, as the user finds it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OverlayAction {
+    /// `specs/overlay.yaml:12:11`.
+    pub at: String,
+    pub target: String,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,10 +85,10 @@ impl Overlay {
     }
 
     /// Every action as the user finds it in `file`.
-    pub(crate) fn actions_at(&self, file: &str) -> Vec<super::diff::OverlayAction> {
+    pub(crate) fn actions_at(&self, file: &str) -> Vec<OverlayAction> {
         self.actions
             .iter()
-            .map(|action| super::diff::OverlayAction {
+            .map(|action| OverlayAction {
                 at: format!(
                     "{file}:{}:{}",
                     action.target.referenced.line(),

@@ -8,10 +8,10 @@
 //! schema properties, `required`, types, `enum` values and limits (`maxLength`, `maximum`,
 //! `maxItems`, ...). Prose (`description`, `title`, examples) is left out.
 
-use super::overlay::Overlay;
-use super::scope::{operations_of, restrict, OperationRef};
-use super::Spec;
 use crate::case::Case;
+use crate::spec::overlay::{Overlay, OverlayAction};
+use crate::spec::scope::{operations_of, restrict, OperationRef};
+use crate::spec::Spec;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -79,15 +79,6 @@ pub struct Change {
     /// The nodes of OLD from the operation down to the change (pointers, for the overlay).
     #[serde(skip)]
     chain: Vec<usize>,
-}
-
-/// An overlay action, as the user finds it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct OverlayAction {
-    /// `specs/overlay.yaml:12:11`.
-    pub at: String,
-    pub target: String,
-    pub description: Option<String>,
 }
 
 /// Compares `old` and `new` for the scope of the overlay in `spec_dir`, and finds what each
@@ -185,7 +176,7 @@ fn affected(
         .targets()
         .iter()
         .map(|target| {
-            super::overlay::parse_target(target)
+            crate::spec::overlay::parse_target(target)
                 .map(|path| {
                     path.query(old_doc)
                         .iter()
