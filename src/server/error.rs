@@ -1,7 +1,6 @@
 //! The error object every 4xx answer carries, with the texts the live API uses.
 
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::deviation::{Deviation, Deviations};
@@ -19,7 +18,12 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn bad_request(message: String, param: impl Into<String>, code: &'static str) -> Self {
+    /// 400 with `message`, naming `param`.
+    pub(crate) fn bad_request(
+        message: String,
+        param: impl Into<String>,
+        code: &'static str,
+    ) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             message,
@@ -322,11 +326,6 @@ impl ApiError {
         };
         // Serialising a `Value` built from strings cannot fail.
         serde_json::to_vec(&value).unwrap_or_default()
-    }
-
-    pub(crate) fn into_response(self, deviations: Deviations) -> Response {
-        let body = self.body(deviations);
-        super::answer::json_response(self.status, body)
     }
 }
 

@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::answer::json_response;
+use super::answer::{json_response, Answer};
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::items::{parse_items, NewMessage};
@@ -70,8 +70,6 @@ const PLACEHOLDER_DELETED: &str =
     r#"{"id":"string","object":"conversation.deleted","deleted":true}"#;
 const PLACEHOLDER_ITEM: &str =
     r#"{"type":"message","id":"string","status":"completed","role":"user","content":[]}"#;
-
-type Answer = Result<Response, ApiError>;
 
 fn ok(body: impl Into<Body>) -> Answer {
     Ok(json_response(StatusCode::OK, body))

@@ -19,12 +19,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::answer::json_response;
+use super::answer::{event_stream, ok, Answer};
 use super::deviation::{Deviation, Deviations};
 use super::error::ApiError;
 use super::items::parse_items;
@@ -72,8 +71,6 @@ impl Responses {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
-
-type Answer = Result<Response, ApiError>;
 
 /// The operations under `/v1/responses`; `None` for a path that is none of them.
 pub(crate) enum Operation {
@@ -141,9 +138,9 @@ fn retrieve_query(
             validate::percent_decode(value, true),
         );
         let wrong = |expected: &str| {
-            bad(
-                &name,
+            ApiError::bad_request(
                 format!("Invalid type for '{name}': expected {expected}, but got a string."),
+                &name,
                 "invalid_type",
             )
         };
@@ -159,28 +156,12 @@ fn retrieve_query(
     validate::query(Some(&rest.join("&")), Accepts::Include, deviations).map(drop)
 }
 
-fn ok(value: &Value) -> Answer {
-    Ok(json_response(
-        StatusCode::OK,
-        serde_json::to_vec(value).unwrap_or_default(),
-    ))
-}
-
 fn not_found(id: &str, param: Option<&str>) -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         message: format!("Response with id '{id}' not found."),
         param: param.map(str::to_owned),
         code: None,
-    }
-}
-
-fn bad(param: &str, message: String, code: &'static str) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message,
-        param: Some(param.to_owned()),
-        code: Some(code),
     }
 }
 
@@ -203,18 +184,16 @@ fn number_in(
             ApiError::invalid_type(name, expected, value)
         })?;
     if number < min {
-        return Err(bad(
-            name,
+        return Err(ApiError::bad_request(
             format!("Invalid '{name}': number below minimum value. Expected a value >= {min}, but got {value} instead."),
-            if integer { "integer_below_min_value" } else { "decimal_below_min_value" },
-        ));
+            name,
+            if integer { "integer_below_min_value" } else { "decimal_below_min_value" }));
     }
     if number > max {
-        return Err(bad(
-            name,
+        return Err(ApiError::bad_request(
             format!("Invalid '{name}': number above maximum value. Expected a value <= {max}, but got {value} instead."),
-            if integer { "integer_above_max_value" } else { "decimal_above_max_value" },
-        ));
+            name,
+            if integer { "integer_above_max_value" } else { "decimal_above_max_value" }));
     }
     Ok(Some(value.clone()))
 }
@@ -311,11 +290,10 @@ fn create(app: &App, body: &[u8]) -> Answer {
         Some(other) => return Err(ApiError::invalid_type("conversation", "a string", other)),
     };
     if previous.is_some() && conversation.is_some() {
-        return Err(bad(
-            "conversation",
+        return Err(ApiError::bad_request(
             "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.".to_owned(),
-            "mutually_exclusive_parameters",
-        ));
+            "conversation",
+            "mutually_exclusive_parameters"));
     }
     let previous = previous.filter(|_| !app.deviates_previous_ignored());
     let mut context = String::new();
@@ -496,15 +474,6 @@ pub(crate) fn output_item(output: &Output, id: &str, status: &str) -> Value {
             "status": "completed",
         }),
     }
-}
-
-fn event_stream(body: String) -> Response {
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    response
 }
 
 /// `{"object": "list", "data", "first_id", "last_id", "has_more"}` of a response's input items,

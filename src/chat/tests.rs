@@ -1,0 +1,271 @@
+use super::*;
+use serde_json::json;
+
+fn spec() -> Spec {
+    Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+}
+
+fn chunk(choices: Value) -> Value {
+    json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices})
+}
+
+fn delta(delta: Value, finish: Value) -> Value {
+    json!([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}])
+}
+
+/// A text stream with a usage chunk, as the contract wants it, with `edit` applied.
+fn stream(edit: impl Fn(&mut Vec<Value>)) -> String {
+    let mut chunks = vec![
+        chunk(delta(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )),
+        chunk(delta(json!({"content": "a"}), Value::Null)),
+        chunk(delta(json!({"content": " b"}), Value::Null)),
+        chunk(delta(json!({}), json!("stop"))),
+        chunk(json!([])),
+    ];
+    for c in &mut chunks[..4] {
+        c["usage"] = Value::Null;
+    }
+    chunks[4]["usage"] = json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4});
+    edit(&mut chunks);
+    frames(&chunks)
+}
+
+fn frames(chunks: &[Value]) -> String {
+    let mut out: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+fn tool_stream(edit: impl Fn(&mut Vec<Value>)) -> String {
+    let call = |d: Value| json!({"tool_calls": [d]});
+    let mut chunks = vec![
+        chunk(delta(
+            json!({"role": "assistant", "content": null}),
+            Value::Null,
+        )),
+        chunk(delta(
+            call(
+                json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}),
+            ),
+            Value::Null,
+        )),
+        chunk(delta(
+            call(json!({"index": 0, "function": {"arguments": "{\"a\""}})),
+            Value::Null,
+        )),
+        chunk(delta(
+            call(json!({"index": 0, "function": {"arguments": ": 1}"}})),
+            Value::Null,
+        )),
+        chunk(delta(json!({}), json!("tool_calls"))),
+    ];
+    edit(&mut chunks);
+    frames(&chunks)
+}
+
+fn failing(body: &str, include_usage: bool) -> Vec<String> {
+    let spec = spec();
+    let checked = check_stream(
+        &spec,
+        "text/event-stream; charset=utf-8",
+        body,
+        include_usage,
+    );
+    let mut ids: Vec<String> = checked
+        .findings
+        .iter()
+        .chain(&check_completion(
+            &spec,
+            checked.completion.as_ref().unwrap_or(&Value::Null),
+            true,
+        ))
+        .filter_map(|f| f.requirement.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn a_good_stream_passes_and_is_put_together() {
+    let good = stream(|_| {});
+    assert_eq!(failing(&good, true), Vec::<String>::new(), "{good}");
+    let checked = check_stream(&spec(), "text/event-stream", &good, true);
+    let completion = checked.completion.unwrap();
+    assert_eq!(completion["choices"][0]["message"]["content"], "a b");
+    assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+    assert_eq!(completion["usage"]["total_tokens"], 4);
+    let tools = tool_stream(|_| {});
+    assert_eq!(failing(&tools, false), Vec::<String>::new(), "{tools}");
+    let checked = check_stream(&spec(), "text/event-stream", &tools, false);
+    let call = &checked.completion.unwrap()["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["arguments"], "{\"a\": 1}");
+    assert_eq!(call["function"]["name"], "f");
+}
+
+#[test]
+fn each_check_kind_fails_its_break() {
+    let good = stream(|_| {});
+    // Framing.
+    assert_eq!(
+        failing(&good.replace("data: [DONE]\n\n", ""), true),
+        ["CHT-05"]
+    );
+    assert_eq!(failing(&format!("{good}data: {{}}\n\n"), true), ["CHT-05"]);
+    assert_eq!(
+        failing(&good.replacen("data: {", "data: {oops", 1), true),
+        ["CHT-05"]
+    );
+    // Chunk schema.
+    assert_eq!(
+        failing(
+            &stream(|c| c.iter_mut().for_each(|c| c["created"] = json!(1.5))),
+            true
+        ),
+        ["CHT-06"]
+    );
+    assert_eq!(
+        failing(&stream(|c| c[1]["object"] = json!("chat.completion")), true),
+        ["CHT-06"]
+    );
+    // Invariants.
+    assert_eq!(
+        failing(&stream(|c| c[2]["id"] = json!("chatcmpl-2")), true),
+        ["CHT-07"]
+    );
+    assert_eq!(
+        failing(
+            &stream(|c| {
+                c[1]["choices"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("finish_reason");
+            }),
+            true
+        ),
+        ["CHT-07"]
+    );
+    assert_eq!(
+        failing(
+            &stream(|c| c[2]["choices"][0]["finish_reason"] = json!("stop")),
+            true
+        ),
+        ["CHT-07"]
+    );
+    assert_eq!(
+        failing(
+            &stream(|c| c[3]["choices"][0]["finish_reason"] = Value::Null),
+            true
+        ),
+        ["CHT-07"]
+    );
+    assert_eq!(
+        failing(
+            &stream(|c| c[3]["choices"][0]["finish_reason"] = json!("tool_call")),
+            true
+        ),
+        ["CHT-07"]
+    );
+    // Usage.
+    assert_eq!(
+        failing(&stream(|c| c[1]["usage"] = c[4]["usage"].clone()), true),
+        ["CHT-08"]
+    );
+    assert_eq!(
+        failing(
+            &stream(|c| c[4]["choices"] = delta(json!({}), Value::Null)),
+            true
+        ),
+        ["CHT-08"]
+    );
+    assert_eq!(
+        failing(
+            &stream(|c| {
+                c.pop();
+            }),
+            true
+        ),
+        ["CHT-08"]
+    );
+    assert_eq!(failing(&stream(|_| {}), false), ["CHT-08"]);
+    assert_eq!(
+        failing(&stream(|c| c[4]["usage"]["total_tokens"] = json!(5)), true),
+        ["CHT-03"]
+    );
+    // Tool calls.
+    assert_eq!(
+        failing(
+            &tool_stream(|c| {
+                c[2]["choices"][0]["delta"]["tool_calls"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("index");
+            }),
+            false
+        ),
+        ["CHT-09"]
+    );
+    assert_eq!(
+        failing(
+            &tool_stream(|c| {
+                c[1]["choices"][0]["delta"]["tool_calls"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("type");
+            }),
+            false
+        ),
+        ["CHT-09"]
+    );
+    assert_eq!(
+        failing(
+            &tool_stream(|c| c[2]["choices"][0]["delta"]["tool_calls"][0]["function"]
+                ["arguments"] = Value::Null),
+            false
+        ),
+        ["CHT-09"]
+    );
+    assert_eq!(
+        failing(
+            &tool_stream(
+                |c| c[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] = json!("f")
+            ),
+            false
+        ),
+        ["CHT-09"]
+    );
+    assert_eq!(
+        failing(
+            &tool_stream(|c| c[3]["choices"][0]["delta"]["tool_calls"][0]["function"]
+                ["arguments"] = json!(": 1")),
+            false
+        ),
+        ["CHT-10"]
+    );
+}
+
+#[test]
+fn a_completion_owes_indexes_usage_and_json_arguments() {
+    let spec = spec();
+    let ids = |v: Value| -> Vec<String> {
+        check_completion(&spec, &v, false)
+            .into_iter()
+            .filter_map(|f| f.requirement)
+            .collect()
+    };
+    let good = json!({"choices": [{"index": 0}, {"index": 1, "message": {"tool_calls": [{"function": {"arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}});
+    assert!(ids(good.clone()).is_empty());
+    let mut bad = good.clone();
+    bad["choices"][1]["index"] = json!(0);
+    assert_eq!(ids(bad), ["CHT-02"]);
+    let mut bad = good.clone();
+    bad["usage"]["total_tokens"] = json!(4);
+    assert_eq!(ids(bad), ["CHT-03"]);
+    let mut bad = good;
+    bad["choices"][1]["message"]["tool_calls"][0]["function"]["arguments"] = json!("{");
+    assert_eq!(ids(bad), ["CHT-10"]);
+}
