@@ -506,13 +506,22 @@ impl<'d> Comparison<'d, '_> {
     ) {
         let mut context = context.clone();
         context.chain.push(address(a));
-        let named = |keyword: &str| {
-            let at = if at.is_empty() {
-                keyword.to_string()
+        // Where a keyword or property below `at` is: `items`, `metadata.maxProperties`.
+        let below = |name: &str| {
+            if at.is_empty() {
+                name.to_string()
             } else {
-                format!("{at}.{keyword}")
-            };
-            format!("{place}: {at}")
+                format!("{at}.{name}")
+            }
+        };
+        let named = |keyword: &str| format!("{place}: {}", below(keyword));
+        // A change at a top-level property of the request body is under that field.
+        let under_field = |name: &str| {
+            let mut context = context.clone();
+            if at.is_empty() && place == "request body" {
+                context.field = Some(name.to_owned());
+            }
+            context
         };
         let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
             if a != b {
@@ -548,20 +557,12 @@ impl<'d> Comparison<'d, '_> {
                     let pa = va.and_then(Value::as_object).unwrap_or(empty());
                     let pb = vb.and_then(Value::as_object).unwrap_or(empty());
                     for name in union(pa.keys(), pb.keys()) {
-                        let below = if at.is_empty() {
-                            name.clone()
-                        } else {
-                            format!("{at}.{name}")
-                        };
-                        let mut context = context.clone();
-                        if at.is_empty() && place == "request body" {
-                            context.field = Some(name.clone());
-                        }
+                        let context = under_field(&name);
                         match (pa.get(&name), pb.get(&name)) {
-                            (Some(x), Some(y)) => self.schema(x, y, place, &below, &context),
+                            (Some(x), Some(y)) => self.schema(x, y, place, &below(&name), &context),
                             (x, y) => self.push(
                                 "property",
-                                format!("{place}: {below}"),
+                                named(&name),
                                 x.map(|_| json!("declared")),
                                 y.map(|_| json!("declared")),
                                 context,
@@ -571,12 +572,7 @@ impl<'d> Comparison<'d, '_> {
                 }
                 "items" | "additionalProperties" | "propertyNames" | "not" => match (va, vb) {
                     (Some(x), Some(y)) if x.is_object() && y.is_object() => {
-                        let below = if at.is_empty() {
-                            key.clone()
-                        } else {
-                            format!("{at}.{key}")
-                        };
-                        self.schema(x, y, place, &below, &context);
+                        self.schema(x, y, place, &below(&key), &context);
                     }
                     _ if va == vb => {}
                     _ => self.push(
@@ -592,11 +588,7 @@ impl<'d> Comparison<'d, '_> {
                     match (la, lb) {
                         (Some(la), Some(lb)) if la.len() == lb.len() => {
                             for (i, (x, y)) in la.iter().zip(lb).enumerate() {
-                                let below = if at.is_empty() {
-                                    format!("{key}[{i}]")
-                                } else {
-                                    format!("{at}.{key}[{i}]")
-                                };
+                                let below = below(&format!("{key}[{i}]"));
                                 self.schema(x, y, place, &below, &context);
                             }
                         }
@@ -619,21 +611,12 @@ impl<'d> Comparison<'d, '_> {
                     };
                     let (ra, rb) = (names(va), names(vb));
                     for name in ra.symmetric_difference(&rb) {
-                        let below = if at.is_empty() {
-                            name.clone()
-                        } else {
-                            format!("{at}.{name}")
-                        };
-                        let mut context = context.clone();
-                        if at.is_empty() && place == "request body" {
-                            context.field = Some(name.clone());
-                        }
                         self.push(
                             "required",
-                            format!("{place}: {below}"),
+                            named(name),
                             Some(json!(ra.contains(name))),
                             Some(json!(rb.contains(name))),
-                            context,
+                            under_field(name),
                         );
                     }
                 }

@@ -124,11 +124,7 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
-    let observations: Vec<(&str, &crate::verdict::Observation)> = report
-        .cases
-        .iter()
-        .flat_map(|c| c.observations.iter().map(move |o| (c.id.as_str(), o)))
-        .collect();
+    let observations = report.observations();
     if !observations.is_empty() {
         out.push_str(
             "\n### Observations (INFO, not judged)\n\n| ID | Requirement | Case | Observed |\n|---|---|---|---|\n",

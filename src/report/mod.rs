@@ -200,6 +200,14 @@ impl Report {
             .collect()
     }
 
+    /// Every INFO observation, with the id of the case that made it.
+    pub fn observations(&self) -> Vec<(&str, &crate::verdict::Observation)> {
+        self.cases
+            .iter()
+            .flat_map(|c| c.observations.iter().map(move |o| (c.id.as_str(), o)))
+            .collect()
+    }
+
     pub fn requirement(&self, id: &str) -> Option<&RequirementReport> {
         self.requirements.iter().find(|r| r.id == id)
     }

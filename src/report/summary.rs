@@ -150,11 +150,7 @@ pub fn summarize(report: &Report) -> String {
             }
         }
     }
-    let observations: Vec<(&str, &crate::verdict::Observation)> = report
-        .cases
-        .iter()
-        .flat_map(|c| c.observations.iter().map(move |o| (c.id.as_str(), o)))
-        .collect();
+    let observations = report.observations();
     if !observations.is_empty() {
         let _ = writeln!(out, "\nobservations (INFO, not judged):");
         for (id, o) in observations {

@@ -47,14 +47,19 @@ pub(super) fn record_created(
         })
         .collect();
     if let Some(path_params) = params {
-        created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Created {
-                operation: cleanup.operation.clone(),
-                path_params,
-            });
+        remember(created, &cleanup.operation, path_params);
     }
+}
+
+/// Adds a resource to delete when the case ends.
+fn remember(created: &Mutex<Vec<Created>>, operation: &str, path_params: Vec<(String, Value)>) {
+    created
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Created {
+            operation: operation.to_owned(),
+            path_params,
+        });
 }
 
 /// A top-level string field of a body that may not parse as JSON: `"id": "conv_1"`.
@@ -102,13 +107,7 @@ pub(super) fn record_made_up(
             })
             .collect();
         if let Some(path_params) = params.filter(|p| !p.is_empty()) {
-            created
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Created {
-                    operation: cleanup.operation.clone(),
-                    path_params,
-                });
+            remember(created, &cleanup.operation, path_params);
         }
     }
 }

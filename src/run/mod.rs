@@ -307,17 +307,23 @@ fn streamed(
         outcome,
         index,
     );
-    let mut headers = response.headers.clone();
-    headers.insert(
-        reqwest::header::CONTENT_TYPE,
-        reqwest::header::HeaderValue::from_static("application/json"),
-    );
     let incomplete = checked.response.is_none();
     let body = checked
         .response
         .map(|r| serde_json::to_vec(&r).unwrap_or_default())
         .unwrap_or_default();
-    (Response::new(response.status, headers, body), incomplete)
+    (json_stand_in(&response, body), incomplete)
+}
+
+/// The JSON answer a stream stands for: the stream's status and headers, with `body` as
+/// `application/json`.
+fn json_stand_in(response: &Response, body: Vec<u8>) -> Response {
+    let mut headers = response.headers.clone();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    Response::new(response.status, headers, body)
 }
 
 /// Checks a streamed chat completion chunk by chunk and answers the completion the chunks put
@@ -347,16 +353,8 @@ fn chat_streamed(
         outcome,
         index,
     );
-    let mut headers = response.headers.clone();
-    headers.insert(
-        reqwest::header::CONTENT_TYPE,
-        reqwest::header::HeaderValue::from_static("application/json"),
-    );
     let Some(completion) = checked.completion else {
-        return (
-            Response::new(response.status, headers, Vec::new()).assembled(),
-            incomplete,
-        );
+        return (json_stand_in(&response, Vec::new()).assembled(), incomplete);
     };
     let findings = crate::chat::check_completion(spec, &completion, true);
     note_checked(
@@ -367,10 +365,7 @@ fn chat_streamed(
         index,
     );
     let body = serde_json::to_vec(&completion).unwrap_or_default();
-    (
-        Response::new(response.status, headers, body).assembled(),
-        incomplete,
-    )
+    (json_stand_in(&response, body).assembled(), incomplete)
 }
 
 /// Adds `findings` to the step's and counts the owners of `checks` as checked.

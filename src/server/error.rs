@@ -247,24 +247,40 @@ impl ApiError {
     }
 
     pub(crate) fn string_too_long(param: &str, max: usize, got: usize) -> Self {
-        Self::bad_request(
-            format!(
-                "Invalid '{param}': string too long. Expected a string with maximum length {max}, \
-                 but got a string with length {got} instead."
-            ),
+        Self::too_long(
             param,
+            ("string", "a string"),
+            max,
+            got,
             "string_above_max_length",
         )
     }
 
     pub(crate) fn array_too_long(param: &str, max: usize, got: usize) -> Self {
+        Self::too_long(
+            param,
+            ("array", "an array"),
+            max,
+            got,
+            "array_above_max_length",
+        )
+    }
+
+    /// `kind` is the JSON type's name and how the message says one of them.
+    fn too_long(
+        param: &str,
+        (kind, a_kind): (&str, &str),
+        max: usize,
+        got: usize,
+        code: &'static str,
+    ) -> Self {
         Self::bad_request(
             format!(
-                "Invalid '{param}': array too long. Expected an array with maximum length {max}, \
-                 but got an array with length {got} instead."
+                "Invalid '{param}': {kind} too long. Expected {a_kind} with maximum length {max}, \
+                 but got {a_kind} with length {got} instead."
             ),
             param,
-            "array_above_max_length",
+            code,
         )
     }
 
@@ -280,24 +296,30 @@ impl ApiError {
     }
 
     pub(crate) fn integer_above_max(param: &str, max: i64, got: &str) -> Self {
-        Self::bad_request(
-            format!(
-                "Invalid '{param}': integer above maximum value. Expected a value less than or \
-                 equal to {max}, but got {got} instead."
-            ),
-            param,
-            "integer_above_max_value",
-        )
+        let bound = ("above maximum", "less than or equal to");
+        Self::integer_out_of_range(param, bound, max, got, "integer_above_max_value")
     }
 
     pub(crate) fn integer_below_min(param: &str, min: i64, got: &str) -> Self {
+        let bound = ("below minimum", "greater than or equal to");
+        Self::integer_out_of_range(param, bound, min, got, "integer_below_min_value")
+    }
+
+    /// `bound` says which limit `got` is past, and how the message words it.
+    fn integer_out_of_range(
+        param: &str,
+        (past, within): (&str, &str),
+        limit: i64,
+        got: &str,
+        code: &'static str,
+    ) -> Self {
         Self::bad_request(
             format!(
-                "Invalid '{param}': integer below minimum value. Expected a value greater than or \
-                 equal to {min}, but got {got} instead."
+                "Invalid '{param}': integer {past} value. Expected a value {within} {limit}, but \
+                 got {got} instead."
             ),
             param,
-            "integer_below_min_value",
+            code,
         )
     }
 

@@ -173,16 +173,9 @@ fn number_in(
     max: f64,
     integer: bool,
 ) -> Result<Option<Value>, ApiError> {
-    let Some(value) = body.get(name).filter(|v| !v.is_null()) else {
+    let Some((number, value)) = validate::number(body, name, integer)? else {
         return Ok(None);
     };
-    let number = value
-        .as_f64()
-        .filter(|_| !integer || value.is_i64() || value.is_u64())
-        .ok_or_else(|| {
-            let expected = if integer { "an integer" } else { "a number" };
-            ApiError::invalid_type(name, expected, value)
-        })?;
     if number < min {
         return Err(ApiError::bad_request(
             format!("Invalid '{name}': number below minimum value. Expected a value >= {min}, but got {value} instead."),

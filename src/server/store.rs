@@ -320,20 +320,7 @@ impl Store {
         messages: &[NewMessage],
     ) -> Option<Result<Vec<Item>, Full>> {
         let items: Vec<Item> = messages.iter().map(|m| self.new_item(m)).collect();
-        let bytes: usize = items.iter().map(|i| i.json.len()).sum();
-        let mut shard = self.write(id);
-        let conversation = shard.get_mut(id)?;
-        if conversation.items.len() + items.len() > self.limits.max_items_per_conversation {
-            return Some(Err(Full::Items(self.limits.max_items_per_conversation)));
-        }
-        if let Err(full) = self.reserve_bytes(bytes) {
-            return Some(Err(full));
-        }
-        conversation.bytes += bytes;
-        for item in &items {
-            conversation.push(item.clone());
-        }
-        Some(Ok(items))
+        Some(self.add_raw_items(id, items.clone())?.map(|()| items))
     }
 
     /// Appends items made elsewhere (a response's input and output), under their own ids.
@@ -575,27 +562,21 @@ mod tests {
         assert!(store.delete(&b));
     }
 
+    /// The ids of a conversation's first ten items, in order.
+    fn item_ids(store: &Store, id: &str) -> Vec<String> {
+        let page = store.list(id, 10, false, None).expect("list");
+        page.items.into_iter().map(|i| i.id).collect()
+    }
+
     #[test]
     fn deleting_an_item_keeps_the_others_in_order() {
         let store = Store::default();
         let id = id_of(&store.create(&Map::new(), &messages(3)).unwrap());
-        let ids: Vec<String> = store
-            .list(&id, 10, false, None)
-            .expect("list")
-            .items
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
+        let ids = item_ids(&store, &id);
         assert!(store.delete_item(&id, &ids[1]).is_ok());
         assert_eq!(store.get_item(&id, &ids[1]).err(), Some(Missing::Item));
         assert_eq!(store.delete_item(&id, &ids[1]).err(), Some(Missing::Item));
-        let left: Vec<String> = store
-            .list(&id, 10, false, None)
-            .expect("list")
-            .items
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
+        let left = item_ids(&store, &id);
         assert_eq!(left, [ids[0].clone(), ids[2].clone()]);
         assert!(store.delete(&id));
         assert!(!store.delete(&id));

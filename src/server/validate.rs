@@ -135,6 +135,26 @@ pub(crate) fn metadata(
     Ok(map)
 }
 
+/// `body[name]` as a number (an integer where `integer` says so) and as it was sent; `None`
+/// when absent or null; the `invalid_type` error naming it when it is no such number.
+pub(crate) fn number<'b>(
+    body: &'b Map<String, Value>,
+    name: &str,
+    integer: bool,
+) -> Result<Option<(f64, &'b Value)>, ApiError> {
+    let Some(value) = body.get(name).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let number = value
+        .as_f64()
+        .filter(|_| !integer || value.is_i64() || value.is_u64())
+        .ok_or_else(|| {
+            let expected = if integer { "an integer" } else { "a number" };
+            ApiError::invalid_type(name, expected, value)
+        })?;
+    Ok(Some((number, value)))
+}
+
 /// How a too-long key is shown in a message: its first 12 and last 4 characters around `...`.
 /// The error's `param` carries the whole key.
 pub(crate) fn abbreviate(key: &str) -> String {

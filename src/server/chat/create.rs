@@ -62,15 +62,9 @@ fn number_in(
     integer: bool,
     deviations: Deviations,
 ) -> Result<Option<f64>, ApiError> {
-    let Some(value) = body.get(name).filter(|v| !v.is_null()) else {
+    let Some((number, value)) = validate::number(body, name, integer)? else {
         return Ok(None);
     };
-    let number = value
-        .as_f64()
-        .filter(|_| !integer || value.is_i64() || value.is_u64())
-        .ok_or_else(|| {
-            ApiError::invalid_type(name, if integer { "an integer" } else { "a number" }, value)
-        })?;
     if deviations.deviates(Deviation::ChatRangesUnchecked) {
         return Ok(Some(number));
     }
