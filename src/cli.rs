@@ -342,13 +342,27 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Serve(args)) => serve(args),
-        Some(Command::Run(args)) => run(*args),
-        Some(Command::Coverage(args)) => coverage(args),
-        Some(Command::Spec(SpecCommand::Extract(args))) => spec_extract(args),
-        Some(Command::Spec(SpecCommand::Diff(args))) => spec_diff(args),
-        None => run(cli.run),
+        Some(Command::Serve(args)) => guarded("the reference server", || serve(args)),
+        Some(Command::Run(args)) => guarded("the run", || run(*args)),
+        Some(Command::Coverage(args)) => guarded("coverage", || coverage(args)),
+        Some(Command::Spec(SpecCommand::Extract(args))) => {
+            guarded("spec extract", || spec_extract(args))
+        }
+        Some(Command::Spec(SpecCommand::Diff(args))) => guarded("spec diff", || spec_diff(args)),
+        None => guarded("the run", || run(cli.run)),
     }
+}
+
+/// `command` with a panic shown as one line and ending in its own exit code. A debug build
+/// panics on purpose when `CONFORMANCE_DEBUG_PANIC` is set, to show that.
+fn guarded(what: &'static str, command: impl FnOnce() -> ExitCode) -> ExitCode {
+    crate::panic_line::guard(what, || {
+        #[cfg(debug_assertions)]
+        if std::env::var_os("CONFORMANCE_DEBUG_PANIC").is_some() {
+            panic!("CONFORMANCE_DEBUG_PANIC is set");
+        }
+        command()
+    })
 }
 
 fn run(mut args: RunArgs) -> ExitCode {
@@ -611,9 +625,6 @@ fn serve(args: ServeArgs) -> ExitCode {
         print!("{}", deviation_list());
         return ExitCode::SUCCESS;
     }
-    // A connection task that panics closes its connection; the user sees one line, not a
-    // backtrace.
-    crate::panic_line::install("the reference server");
     // The parser only lets known names through.
     let deviations: Vec<Deviation> = args
         .deviate

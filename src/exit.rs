@@ -15,6 +15,8 @@ pub const UNREACHABLE: u8 = 3;
 /// No conformance failure, but some cases got no answer to judge (timeouts, resets, a
 /// 429 that did not clear): run again, or slower.
 pub const INCONCLUSIVE: u8 = 4;
+/// The harness itself failed (a panic, shown as one line): a bug to report.
+pub const PANICKED: u8 = 101;
 /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;
 /// stdout was closed before the end (128 + SIGPIPE, as shells report it).

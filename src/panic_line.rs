@@ -1,12 +1,28 @@
-//! A panic the user would otherwise see as a Rust backtrace (in a task of the reference
-//! server, say) becomes one line on stderr naming what failed and where; the process goes on
-//! as tokio or the harness lets it (a connection task that panics closes that connection).
+//! A panic the user would otherwise see as a Rust backtrace (in a case, a task of the
+//! reference server, the loading) becomes one line on stderr naming what failed and where.
+//! The process goes on as tokio or the harness lets it (a connection task that panics closes
+//! that connection, a case that panics fails); one on the command's own thread ends the
+//! command with [`crate::exit::PANICKED`].
 
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::process::ExitCode;
+
+/// Runs the binary's `command` (named `what` in the line) with the hook installed.
+pub fn guard(what: &'static str, command: impl FnOnce() -> ExitCode) -> ExitCode {
+    install(what);
+    contained(command)
+}
+
+/// `command`'s exit code, or [`crate::exit::PANICKED`] when it panics.
+fn contained(command: impl FnOnce() -> ExitCode) -> ExitCode {
+    std::panic::catch_unwind(AssertUnwindSafe(command))
+        .unwrap_or(ExitCode::from(crate::exit::PANICKED))
+}
 
 /// Replaces the panic hook: every panic prints [`line`] for `what` to stderr, and nothing
 /// else. For the binary's commands, not for library code (the hook is the process's).
-pub fn install(what: &'static str) {
+fn install(what: &'static str) {
     std::panic::set_hook(Box::new(move |info| {
         let location = info.location().map(|l| (l.file(), l.line()));
         eprintln!("{}", line(what, info.payload(), location));
@@ -46,6 +62,13 @@ mod tests {
             "error: the reference server failed: index out of bounds (at src/server/store.rs:176)"
         );
         assert!(!shown.contains('\n'));
+    }
+
+    #[test]
+    fn a_command_that_panics_ends_with_its_own_exit_code() {
+        assert_eq!(contained(|| ExitCode::from(3)), ExitCode::from(3));
+        let code = contained(|| panic!("boom"));
+        assert_eq!(code, ExitCode::from(crate::exit::PANICKED));
     }
 
     #[test]
