@@ -131,8 +131,14 @@ impl Controller {
     }
 
     /// The cases allowed at a time now.
+    #[cfg(test)]
     pub fn limit(&self) -> usize {
         self.lock().limit
+    }
+
+    #[cfg(test)]
+    pub fn stalled(&self) -> bool {
+        self.lock().stalled
     }
 
     pub fn lowest(&self) -> usize {
@@ -242,10 +248,6 @@ impl Controller {
     fn shrink(&self, state: &mut State, by: usize) {
         let idle = self.permits.forget_permits(by);
         state.debt += by - idle;
-    }
-
-    pub fn stalled(&self) -> bool {
-        self.lock().stalled
     }
 }
 

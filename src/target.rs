@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Where to send requests and what to send with them, as the user configured it.
 #[derive(Debug, Clone)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// Ends in `/v1`; `None` starts the embedded reference server.
     pub base_url: Option<String>,
     /// Sent as `Authorization: Bearer <key>`; only ever read from `CONFORMANCE_API_KEY`.
@@ -30,10 +30,10 @@ pub struct TargetConfig {
 }
 
 /// The model the cases send when none is named: the reference server's built-in one.
-pub const DEFAULT_MODEL: &str = crate::server::MODEL;
+pub(crate) const DEFAULT_MODEL: &str = crate::server::MODEL;
 
 #[derive(Debug, Clone)]
-pub struct HeaderConfig {
+pub(crate) struct HeaderConfig {
     pub name: String,
     pub value: String,
     /// `Some(VAR)` when the value came from `env:VAR`: it is redacted and curl shows `$VAR`.
@@ -221,7 +221,7 @@ impl TargetConfig {
 /// A connected target: ready to send.
 /// Counters of a degraded run.
 #[derive(Debug, Default)]
-pub struct RunStats {
+pub(crate) struct RunStats {
     /// Requests sent again (a 429 waited out, a failed request on a fresh connection).
     pub retries: std::sync::atomic::AtomicUsize,
     /// Times the target stopped answering and the run waited for it.
@@ -230,7 +230,7 @@ pub struct RunStats {
     pub lowest_concurrency: std::sync::atomic::AtomicUsize,
 }
 
-pub struct Target {
+pub(crate) struct Target {
     pub base_url: String,
     pub client: reqwest::Client,
     /// The same client without connection reuse, for retries.

@@ -95,8 +95,6 @@ pub struct CaseOutcome {
     pub blocked: Option<Blocked>,
     /// Why the case got no answer to judge (transport), when it did not.
     pub inconclusive: Option<String>,
-    /// Requests sent again (after a 429, or on a fresh connection).
-    pub retries: usize,
     /// Resources the cleanup could not delete: `DELETE /conversations/conv_...`.
     pub left_behind: Vec<String>,
 }

@@ -2,8 +2,8 @@
 //! the spec and the catalogue before anything is sent. A file that does not load becomes a
 //! failing test of its own, named by its path, and the other cases still run.
 
-pub mod derive;
-pub mod format;
+pub(crate) mod derive;
+pub(crate) mod format;
 
 use crate::selector::Selector;
 use crate::spec::{Level, Spec};

@@ -5,7 +5,7 @@
 pub mod matchers;
 mod step;
 
-pub use matchers::{expect, type_name, Mismatch};
+pub use matchers::expect;
 pub(crate) use step::check_step;
 pub use step::step_operation;
 

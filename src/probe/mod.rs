@@ -83,22 +83,6 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
     cases
 }
 
-/// The obligations probed, per operation: `(operation, kind)`, for `conformance coverage`.
-pub fn obligations(spec: &Spec) -> Vec<(String, String)> {
-    let mut seen = Vec::new();
-    for case in generate(spec).into_iter().flatten() {
-        let mut parts = case.id.strip_prefix(PREFIX).unwrap_or(&case.id).split('/');
-        let (Some(op), Some(kind)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let entry = (op.to_string(), kind.to_string());
-        if !seen.contains(&entry) {
-            seen.push(entry);
-        }
-    }
-    seen
-}
-
 /// Adds the probes of one kind for one operation.
 type Kind = fn(&Context, &mut Probes);
 

@@ -11,7 +11,7 @@ mod request;
 mod transport;
 
 pub use cleanup::changed_without_cleanup;
-pub use transport::{describe_error, retry_after, MAX_BODY_BYTES};
+pub use transport::describe_error;
 
 use crate::case::{Body, Case, Step};
 use crate::check::{self, Response};

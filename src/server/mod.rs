@@ -80,7 +80,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -88,7 +87,7 @@ use deviation::Deviations;
 use store::Store;
 
 pub use deviation::Deviation;
-pub use model::NAME as MODEL;
+pub(crate) use model::NAME as MODEL;
 pub use store::StoreLimits;
 
 /// How the reference server behaves.
@@ -125,11 +124,6 @@ impl Default for Limits {
             max_connections: 512,
         }
     }
-}
-
-/// The whole app, its state inside.
-pub fn router(config: ServerConfig) -> Router {
-    Router::new().fallback(http::handle).with_state(app(config))
 }
 
 /// The server's state, shared by every handler.

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 /// The model's name, listed by `GET /models`; the harness's default `--model`.
-pub const NAME: &str = "conformance-echo";
+pub(crate) const NAME: &str = "conformance-echo";
 
 /// What the model produces for one request.
 #[derive(Debug, Clone, PartialEq)]

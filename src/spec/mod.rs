@@ -13,11 +13,11 @@
 //! - `requirements.yaml`: the catalogue (ID, level, text) that verdicts are reported by.
 
 mod catalogue;
-pub mod extract;
+pub(crate) mod extract;
 pub(crate) mod overlay;
 mod schema_errors;
 pub(crate) mod scope;
-pub mod unsafe_guard;
+pub(crate) mod unsafe_guard;
 
 pub use catalogue::{Catalogue, Level, Requirement, GENERAL_API};
 pub use schema_errors::{OwnedObject, SchemaError};
