@@ -389,7 +389,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         headers: args
             .headers
             .iter()
-            .map(|h| HeaderConfig::parse(h))
+            .map(|h| HeaderConfig::parse(h).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?,
         timeout: Duration::from_secs_f64(args.timeout),
         name: args.target_name.clone().filter(|n| !n.is_empty()),

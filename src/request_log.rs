@@ -41,13 +41,8 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn create(path: &Path) -> Result<Self, String> {
-        let file = File::create(path).map_err(|e| {
-            format!(
-                "--record-requests {}: cannot create the file: {e}",
-                path.display()
-            )
-        })?;
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let file = File::create(path)?;
         Ok(Self {
             out: Mutex::new(BufWriter::new(file)),
             error: OnceLock::new(),

@@ -6,6 +6,61 @@ use crate::secret::Secrets;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What is wrong with the target as configured, or why it cannot be reached for a start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetError {
+    #[error("--header `{0}`: write it as 'Name: value'")]
+    HeaderShape(String),
+    #[error("--header `{spec}`: `{name}` is not a header name")]
+    HeaderName { spec: String, name: String },
+    #[error("--header {name}: the harness sets {owned} itself; leave it out")]
+    HarnessHeader { name: String, owned: &'static str },
+    #[error("--header {name}: environment variable `{var}` is not set")]
+    HeaderVariableUnset { name: String, var: String },
+    /// CR or LF would end the header and start another (or the body): refused, not sent.
+    #[error(
+        "--header {name}: the value{from} holds a control character (CR, LF, ...): give it on \
+         one line"
+    )]
+    HeaderControlCharacter { name: String, from: String },
+    #[error("base URL `{url}` is not a URL: {error}")]
+    NotUrl { url: String, error: String },
+    /// They would travel as Basic auth next to the key, and show in every message.
+    #[error(
+        "base URL `{host}` holds a user or password: give the key in CONFORMANCE_API_KEY, or a \
+         header with --header 'Authorization: env:VAR'"
+    )]
+    Credentials { host: String },
+    /// Every request path would be appended after it (`/v1?key=…/conversations`).
+    #[error(
+        "base URL `{0}…` has a query or a fragment: give the URL ending in /v1 alone, the key \
+         in CONFORMANCE_API_KEY and other credentials with --header 'Name: env:VAR'"
+    )]
+    QueryOrFragment(String),
+    #[error("base URL `{0}` must start with http:// or https://")]
+    Scheme(String),
+    #[error("base URL `{0}` must end in /v1 (for example http://localhost:8000/v1)")]
+    NotV1(String),
+    #[error(
+        "--header {0}: CONFORMANCE_API_KEY is set, and the harness sends it as `Authorization: \
+         Bearer …`; give one or the other"
+    )]
+    AuthorizationTwice(String),
+    #[error("--timeout must be more than 0 seconds")]
+    ZeroTimeout,
+    #[error("--record-requests {}: give a file in an existing folder", .0.display())]
+    RecordRequestsFolder(PathBuf),
+    #[error("--record-requests {}: cannot create the file: {error}", .path.display())]
+    RecordRequestsFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot start the reference server: {0}")]
+    ReferenceServer(std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+}
+
 /// Where to send requests and what to send with them, as the user configured it.
 #[derive(Debug, Clone)]
 pub(crate) struct TargetConfig {
@@ -69,45 +124,49 @@ const HARNESS_HEADERS: &[&str] = &[
 
 impl HeaderConfig {
     /// Parses `Name: value`; a value `env:VAR` is read from the environment now.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, TargetError> {
         let (name, value) = spec
             .split_once(':')
-            .ok_or_else(|| format!("--header `{spec}`: write it as 'Name: value'"))?;
+            .ok_or_else(|| TargetError::HeaderShape(spec.to_owned()))?;
         let name = name.trim();
         let valid = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !valid {
-            return Err(format!("--header `{spec}`: `{name}` is not a header name"));
+            return Err(TargetError::HeaderName {
+                spec: spec.to_owned(),
+                name: name.to_owned(),
+            });
         }
         if let Some(owned) = HARNESS_HEADERS
             .iter()
             .find(|owned| owned.eq_ignore_ascii_case(name))
         {
-            return Err(format!(
-                "--header {name}: the harness sets {owned} itself; leave it out"
-            ));
+            return Err(TargetError::HarnessHeader {
+                name: name.to_owned(),
+                owned,
+            });
         }
         let value = value.trim();
         let (value, from_env) = match value.strip_prefix("env:") {
             Some(var) => {
-                let read = std::env::var(var).map_err(|_| {
-                    format!("--header {name}: environment variable `{var}` is not set")
+                let read = std::env::var(var).map_err(|_| TargetError::HeaderVariableUnset {
+                    name: name.to_owned(),
+                    var: var.to_owned(),
                 })?;
                 (read, Some(var.to_string()))
             }
             None => (value.to_string(), None),
         };
-        // CR or LF would end the header and start another (or the body): refused, not sent.
         if value.chars().any(|c| c.is_control() && c != '\t') {
-            let source = from_env
+            let from = from_env
                 .as_ref()
                 .map_or_else(String::new, |var| format!(" (from `{var}`)"));
-            return Err(format!(
-                "--header {name}: the value{source} holds a control character (CR, LF, ...): \
-                 give it on one line"
-            ));
+            return Err(TargetError::HeaderControlCharacter {
+                name: name.to_owned(),
+                from,
+            });
         }
         Ok(Self {
             name: name.to_string(),
@@ -145,36 +204,28 @@ impl TargetConfig {
     }
 
     /// Checks the base URL before anything runs.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TargetError> {
         if let Some(given) = &self.base_url {
-            let url = &shown_url(given);
-            let parsed = reqwest::Url::parse(given)
-                .map_err(|e| format!("base URL `{url}` is not a URL: {e}"))?;
+            let url = shown_url(given);
+            let parsed = match reqwest::Url::parse(given) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    let error = error.to_string();
+                    return Err(TargetError::NotUrl { url, error });
+                }
+            };
             if !parsed.username().is_empty() || parsed.password().is_some() {
-                // They would travel as Basic auth next to the key, and show in every message.
-                return Err(format!(
-                    "base URL `{}` holds a user or password: give the key in CONFORMANCE_API_KEY, \
-                     or a header with --header 'Authorization: env:VAR'",
-                    parsed.host_str().unwrap_or_default()
-                ));
+                let host = parsed.host_str().unwrap_or_default().to_owned();
+                return Err(TargetError::Credentials { host });
             }
             if parsed.query().is_some() || parsed.fragment().is_some() {
-                // Every request path would be appended after it (`/v1?key=…/conversations`).
-                return Err(format!(
-                    "base URL `{url}…` has a query or a fragment: give the URL ending in /v1 \
-                     alone, the key in CONFORMANCE_API_KEY and other credentials with \
-                     --header 'Name: env:VAR'"
-                ));
+                return Err(TargetError::QueryOrFragment(url));
             }
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(format!(
-                    "base URL `{url}` must start with http:// or https://"
-                ));
+                return Err(TargetError::Scheme(url));
             }
             if !parsed.path().trim_end_matches('/').ends_with("/v1") {
-                return Err(format!(
-                    "base URL `{url}` must end in /v1 (for example http://localhost:8000/v1)"
-                ));
+                return Err(TargetError::NotV1(url));
             }
         }
         if self.api_key.is_some() {
@@ -183,23 +234,16 @@ impl TargetConfig {
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("authorization"))
             {
-                return Err(format!(
-                    "--header {}: CONFORMANCE_API_KEY is set, and the harness sends it as \
-                     `Authorization: Bearer …`; give one or the other",
-                    header.name
-                ));
+                return Err(TargetError::AuthorizationTwice(header.name.clone()));
             }
         }
         if self.timeout.is_zero() {
-            return Err("--timeout must be more than 0 seconds".into());
+            return Err(TargetError::ZeroTimeout);
         }
         if let Some(file) = &self.record_requests {
             let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
             if file.is_dir() || folder.is_some_and(|f| !f.is_dir()) {
-                return Err(format!(
-                    "--record-requests {}: give a file in an existing folder",
-                    file.display()
-                ));
+                return Err(TargetError::RecordRequestsFolder(file.clone()));
             }
         }
         Ok(())
@@ -256,7 +300,7 @@ pub fn install_tls_provider() {
 impl Target {
     /// Builds the one client of the process and, without a base URL, starts the reference
     /// server on an ephemeral loopback port. Must run inside the tokio runtime.
-    pub async fn connect(config: TargetConfig) -> Result<Self, String> {
+    pub async fn connect(config: TargetConfig) -> Result<Self, TargetError> {
         install_tls_provider();
         let client = Self::client(&config, reqwest::Client::builder())?;
         // Retries of a request that failed on a reused connection go out on a new one.
@@ -276,7 +320,7 @@ impl Target {
                     0,
                 )
                 .await
-                .map_err(|e| format!("cannot start the reference server: {e}"))?;
+                .map_err(TargetError::ReferenceServer)?;
                 (server.base_url().to_string(), Some(server))
             }
         };
@@ -290,7 +334,12 @@ impl Target {
         let request_log = config
             .record_requests
             .as_deref()
-            .map(RequestLog::create)
+            .map(|path| {
+                RequestLog::create(path).map_err(|error| TargetError::RecordRequestsFile {
+                    path: path.to_owned(),
+                    error,
+                })
+            })
             .transpose()?;
         Ok(Self {
             base_url,
@@ -308,7 +357,7 @@ impl Target {
     fn client(
         config: &TargetConfig,
         mut builder: reqwest::ClientBuilder,
-    ) -> Result<reqwest::Client, String> {
+    ) -> Result<reqwest::Client, TargetError> {
         let plain_http = config
             .base_url
             .as_deref()
@@ -334,7 +383,7 @@ impl Target {
             // a POST body back for tens of milliseconds.
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+            .map_err(TargetError::Client)
     }
 
     pub fn is_reference(&self) -> bool {

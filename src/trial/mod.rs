@@ -59,7 +59,8 @@ impl Run {
             .get_or_init(|| {
                 let target = self
                     .runtime
-                    .block_on(Target::connect(self.settings.target.clone()))?;
+                    .block_on(Target::connect(self.settings.target.clone()))
+                    .map_err(|e| e.to_string())?;
                 if !target.is_reference() {
                     self.runtime
                         .block_on(crate::preflight::check(&target, self.spec.preflight()))?;
@@ -352,7 +353,7 @@ fn closed_stdout(run: &Run, panic: Box<dyn std::any::Any + Send>) -> ExitCode {
 type Trials = Vec<(Trial, Option<Arc<Case>>)>;
 
 fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), String> {
-    settings.target.validate()?;
+    settings.target.validate().map_err(|e| e.to_string())?;
     let exact = args.filter.clone().filter(|_| args.exact);
     let suite = suite::load(&suite::Options {
         spec_dir: &settings.spec_dir,
