@@ -7,9 +7,14 @@ use std::time::SystemTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(NaiveDate);
 
+/// A text that is no `YYYY-MM-DD` date.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+#[error("`{0}` is not a date: write it as YYYY-MM-DD")]
+pub struct NotADate(String);
+
 impl Date {
     /// Parses `YYYY-MM-DD`, rejecting dates that do not exist (`2025-02-30`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NotADate> {
         // chrono also reads `2025-1-1` and `+12025-01-01`: the shape is checked first.
         let shaped = text.len() == 10
             && text.bytes().enumerate().all(|(i, b)| match i {
@@ -20,7 +25,7 @@ impl Date {
             .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
             .flatten()
             .map(Self)
-            .ok_or_else(|| format!("`{text}` is not a date: write it as YYYY-MM-DD"))
+            .ok_or_else(|| NotADate(text.to_owned()))
     }
 
     /// Today in UTC.
@@ -58,7 +63,10 @@ mod tests {
             "",
         ] {
             assert!(
-                Date::parse(bad).unwrap_err().contains("YYYY-MM-DD"),
+                Date::parse(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("YYYY-MM-DD"),
                 "{bad}"
             );
         }

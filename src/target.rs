@@ -414,15 +414,21 @@ mod tests {
     fn bad_headers_and_urls_say_how_to_fix_them() {
         assert!(HeaderConfig::parse("NoColon")
             .unwrap_err()
+            .to_string()
             .contains("'Name: value'"));
         assert!(HeaderConfig::parse("X: env:CONFORMANCE_SURELY_UNSET")
             .unwrap_err()
+            .to_string()
             .contains("`CONFORMANCE_SURELY_UNSET` is not set"));
         let config = TargetConfig {
             base_url: Some("http://localhost:8000".into()),
             ..Default::default()
         };
-        assert!(config.validate().unwrap_err().contains("must end in /v1"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("must end in /v1"));
     }
 
     #[test]
@@ -436,7 +442,7 @@ mod tests {
             base_url: Some("https://user:pa55word@api.example.com/v1".into()),
             ..Default::default()
         };
-        let err = config.validate().unwrap_err();
+        let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("holds a user or password"), "{err}");
         assert!(!err.contains("pa55word"), "{err}");
         for given in [
@@ -450,7 +456,7 @@ mod tests {
                 base_url: Some(given.into()),
                 ..Default::default()
             };
-            let err = config.validate().unwrap_err();
+            let err = config.validate().unwrap_err().to_string();
             assert!(!err.contains("s3cret"), "{given}: {err}");
         }
         assert_eq!(shown_url("http://u:p@h:1/v1?k=v"), "http://…@h:1/v1");

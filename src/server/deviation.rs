@@ -210,17 +210,20 @@ impl fmt::Display for Deviation {
     }
 }
 
-impl FromStr for Deviation {
-    type Err = String;
+/// A name that is no [`Deviation`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown deviation `{0}`: `--deviate list` shows the known ones")]
+pub struct UnknownDeviation(String);
 
-    fn from_str(name: &str) -> Result<Self, String> {
+impl FromStr for Deviation {
+    type Err = UnknownDeviation;
+
+    fn from_str(name: &str) -> Result<Self, UnknownDeviation> {
         Self::ALL
             .iter()
             .copied()
             .find(|d| d.name() == name)
-            .ok_or_else(|| {
-                format!("unknown deviation `{name}`: `--deviate list` shows the known ones")
-            })
+            .ok_or_else(|| UnknownDeviation(name.to_owned()))
     }
 }
 

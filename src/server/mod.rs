@@ -86,7 +86,7 @@ use tokio::sync::oneshot;
 use deviation::Deviations;
 use store::Store;
 
-pub use deviation::Deviation;
+pub use deviation::{Deviation, UnknownDeviation};
 pub(crate) use model::NAME as MODEL;
 pub use store::StoreLimits;
 
