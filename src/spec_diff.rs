@@ -293,6 +293,19 @@ struct Comparison<'d, 'o> {
 }
 
 impl<'d> Comparison<'d, '_> {
+    /// Something there in one document and not in the other; `what` says what is there.
+    fn push_presence(
+        &mut self,
+        kind: &str,
+        place: String,
+        (before, after): (bool, bool),
+        what: &str,
+        context: Context,
+    ) {
+        let there = |present: bool| present.then(|| json!(what));
+        self.push(kind, place, there(before), there(after), context);
+    }
+
     fn push(
         &mut self,
         kind: &str,
@@ -356,11 +369,11 @@ impl<'d> Comparison<'d, '_> {
         match (body(self.old, old), body(self.new, new)) {
             (Some(a), Some(b)) => self.schema(a, b, "request body", "", &request),
             (None, None) => {}
-            (a, b) => self.push(
+            (a, b) => self.push_presence(
                 "schema",
                 "request body".into(),
-                a.map(|_| json!("a JSON body")),
-                b.map(|_| json!("a JSON body")),
+                (a.is_some(), b.is_some()),
+                "a JSON body",
                 request,
             ),
         }
@@ -385,20 +398,20 @@ impl<'d> Comparison<'d, '_> {
                     match (json_schema(a), json_schema(b)) {
                         (Some(a), Some(b)) => self.schema(a, b, &place, "", &context),
                         (None, None) => {}
-                        (a, b) => self.push(
+                        (a, b) => self.push_presence(
                             "schema",
                             place,
-                            a.map(|_| json!("a JSON body")),
-                            b.map(|_| json!("a JSON body")),
+                            (a.is_some(), b.is_some()),
+                            "a JSON body",
                             context,
                         ),
                     }
                 }
-                (a, b) => self.push(
+                (a, b) => self.push_presence(
                     "status",
                     place,
-                    a.map(|_| json!("declared")),
-                    b.map(|_| json!("declared")),
+                    (a.is_some(), b.is_some()),
+                    "declared",
                     Context {
                         chain: old.get("responses").map(address).into_iter().collect(),
                         ..context
@@ -466,11 +479,11 @@ impl<'d> Comparison<'d, '_> {
                         self.schema(sa, sb, &key, "", &context);
                     }
                 }
-                (a, b) => self.push(
+                (a, b) => self.push_presence(
                     "parameter",
                     key,
-                    a.map(|_| json!("declared")),
-                    b.map(|_| json!("declared")),
+                    (a.is_some(), b.is_some()),
+                    "declared",
                     context,
                 ),
             }
@@ -560,11 +573,11 @@ impl<'d> Comparison<'d, '_> {
                         let context = under_field(&name);
                         match (pa.get(&name), pb.get(&name)) {
                             (Some(x), Some(y)) => self.schema(x, y, place, &below(&name), &context),
-                            (x, y) => self.push(
+                            (x, y) => self.push_presence(
                                 "property",
                                 named(&name),
-                                x.map(|_| json!("declared")),
-                                y.map(|_| json!("declared")),
+                                (x.is_some(), y.is_some()),
+                                "declared",
                                 context,
                             ),
                         }
