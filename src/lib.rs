@@ -151,6 +151,10 @@
 //! `covers:` in a case file lists derived cases the file checks at least as strictly (the same
 //! request, and more): they are not generated. A name that is no derived case is an error.
 
+// The module docs walk the whole crate, its private modules too: `cargo doc
+// --document-private-items` renders every link.
+#![allow(rustdoc::private_intra_doc_links)]
+
 mod api_selection;
 mod bundle;
 pub mod case;
