@@ -118,6 +118,13 @@ impl Fixture {
         to_the_end(command).await
     }
 
+    /// [`Fixture::run`], measuring the run's own peak memory ([`Run::peak_rss`]).
+    pub async fn run_measured(&self, base_url: &str, extra: &[&str]) -> Run {
+        let mut command = binary(self.run_args(base_url, extra), &[]);
+        command.current_dir(self.path());
+        to_the_end_measured(command).await
+    }
+
     /// Runs `conformance coverage` on the fixture's cases.
     pub async fn coverage(&self, extra: &[&str]) -> Run {
         let mut args: Vec<String> = vec![
@@ -131,19 +138,16 @@ impl Fixture {
 }
 
 /// The built binary with `args`, the canary key, strict insta settings, none of the
-/// developer's `CONFORMANCE_*` or CI variables, and `env`.
+/// developer's (or another test's) `CONFORMANCE_*` or CI variables, and `env`.
 pub fn binary(args: Vec<String>, env: &[(&str, &str)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+    command.args(&args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CONFORMANCE_") {
+            command.env_remove(name);
+        }
+    }
     command
-        .args(&args)
-        .env_remove("CONFORMANCE_BASE_URL")
-        .env_remove("CONFORMANCE_STRICT")
-        .env_remove("CONFORMANCE_HEADERS")
-        .env_remove("CONFORMANCE_NO_DERIVED")
-        .env_remove("CONFORMANCE_EXPECTATIONS")
-        .env_remove("CONFORMANCE_JUNIT")
-        .env_remove("CONFORMANCE_REPORT_JSON")
-        .env_remove("CONFORMANCE_REPORT_MD")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("NEXTEST")
@@ -177,12 +181,63 @@ async fn to_the_end(mut command: tokio::process::Command) -> Run {
     Run::new(output, started.elapsed())
 }
 
+/// [`to_the_end`], and the largest resident set the child reached: its own, read from
+/// `wait4`, where `getrusage(RUSAGE_CHILDREN)` would mix in every other test's children.
+async fn to_the_end_measured(command: tokio::process::Command) -> Run {
+    let mut command = command.into_std();
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut child = command.spawn().unwrap();
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out);
+                out
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: a plain C struct, all zeroes is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: wait4 only writes the status and the struct it is given.
+            let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if reaped == pid {
+                break;
+            }
+            assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("the harness did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = Output {
+            status: std::os::unix::process::ExitStatusExt::from_raw(status),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        let mut run = Run::new(output, started.elapsed());
+        run.peak_rss = Some(usage.ru_maxrss as u64 * 1024);
+        run
+    })
+    .await
+    .unwrap()
+}
+
 /// What a run of the binary did.
 pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The run's largest resident set in bytes, when measured ([`Fixture::run_measured`]).
+    pub peak_rss: Option<u64>,
 }
 
 impl Run {
@@ -192,6 +247,7 @@ impl Run {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed,
+            peak_rss: None,
         }
     }
 
@@ -231,6 +287,18 @@ impl Run {
         assert!(
             !self.all().contains(text),
             "did not expect {text:?} in:\n{}",
+            self.all()
+        );
+    }
+
+    /// The run stayed below `bound` bytes of memory (see [`Fixture::run_measured`]).
+    #[track_caller]
+    pub fn assert_memory_below(&self, bound: u64) {
+        let used = self.peak_rss.expect("a measured run");
+        assert!(
+            used < bound,
+            "the run used {} MiB; output:\n{}",
+            used / 1024 / 1024,
             self.all()
         );
     }

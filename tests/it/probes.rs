@@ -3,7 +3,7 @@
 //! owns it, while the reference server passes every probe, also in strict mode; and a list
 //! parameter given a default gets its probe with no code change.
 
-mod common;
+use crate::common;
 
 use common::{exec, Fixture, CREATE_CASE, KEY};
 use conformance::server::{self, Deviation, ServerConfig};

@@ -2,7 +2,7 @@
 //! nothing and sends nothing outside the scope; `spec extract` makes the committed extract;
 //! a state-changing request goes only where a cleanup is declared or an opt-in says so.
 
-mod common;
+use crate::common;
 
 use common::{base, conversation, exec, honest_server, Fixture, CREATE_CASE, KEY};
 use conformance::server::{self, Deviation, ServerConfig};
@@ -475,7 +475,7 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
     let target = "$.components.schemas.Metadata.anyOf[?(@.type == 'object')]";
     assert_eq!(metadata["overlay_actions"][0]["target"], target);
     assert_eq!(report["broken_overlay_actions"][0]["target"], target);
-    let line = 1 + include_str!("../specs/overlay.yaml")
+    let line = 1 + include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/overlay.yaml"))
         .lines()
         .position(|l| l.ends_with(&format!("target: {target}")))
         .unwrap();

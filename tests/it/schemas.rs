@@ -2,7 +2,7 @@
 //! generated from the types that are the formats, every bundled case file validates against
 //! its schema, and a whole run's report against its own.
 
-mod common;
+use crate::common;
 
 use conformance::server::{self, Deviation, ServerConfig};
 use serde_json::Value;
@@ -28,7 +28,7 @@ fn assert_current(name: &str, generated: &str) {
             .to_string();
         panic!(
             "specs/{name} is out of date with the types it is generated from: \
-             run `SCHEMAS=overwrite cargo test --test schemas` to update it\n{diff}"
+             run `SCHEMAS=overwrite cargo test --test it schemas::` to update it\n{diff}"
         );
     }
 }

@@ -4,7 +4,7 @@
 //! the dialect follows the operation a step names by path, what a broken stream leaves out of
 //! the answer it stands for is one root cause, and snapshots of streams are stable.
 
-mod common;
+use crate::common;
 
 use common::{base, Fixture};
 use serde_json::{json, Value};

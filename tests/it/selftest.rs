@@ -1,8 +1,8 @@
 //! End-to-end self-tests: the built `conformance` binary against wiremock servers that break
 //! one check each (the harness must fail, saying why) and servers that honour it (it must pass).
-//! Transport faults, cleanup, secrets and broken inputs are in `hostile.rs`.
+//! Transport faults, cleanup, secrets and broken inputs are in `hostile`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! could not be deleted is listed in every report, an unknown id the server answered with 2xx
 //! is deleted too, and a created id is read even from an answer that is not strict JSON.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

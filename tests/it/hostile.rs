@@ -3,7 +3,7 @@
 //! Every hostile target is simulated on 127.0.0.1, either by wiremock or by a raw listener that
 //! writes the bytes (and the timing) of its answer by hand.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};
@@ -121,7 +121,7 @@ fn honest_answer(method: &str) -> Vec<u8> {
 /// (one line), with exit code `code`, no panic, and within the run's time bound.
 async fn assert_fails(url: &str, timeout: &str, code: i32, cause: &str) -> Run {
     let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
-    let run = fixture.run(url, &["--timeout", timeout]).await;
+    let run = fixture.run_measured(url, &["--timeout", timeout]).await;
     run.assert_code(code);
     run.assert_test("create", "FAILED");
     let line = run
@@ -291,16 +291,6 @@ async fn json_with_another_content_type_fails_gen_01() {
     .await;
 }
 
-/// The largest resident set of any child this test process has waited for, in bytes.
-#[cfg(target_os = "linux")]
-fn largest_child_rss() -> u64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage only writes the struct it is given.
-    let done = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    assert_eq!(done, 0);
-    usage.ru_maxrss as u64 * 1024
-}
-
 #[tokio::test]
 async fn an_endless_body_is_cut_at_8_mib_in_bounded_time_and_memory() {
     let url = raw_server(|mut stream, _| async move {
@@ -326,15 +316,14 @@ async fn an_endless_body_is_cut_at_8_mib_in_bounded_time_and_memory() {
     )
     .await;
     run.assert_within(Duration::from_secs(10));
-    // Every child of this process (the harness runs of these tests, one of which sends a 20 MB
-    // body) stayed far below the 2 GiB announced: about 110 MiB is the debug build's own.
+    // Far below the 2 GiB announced: about 110 MiB is the debug build's own.
     #[cfg(target_os = "linux")]
-    assert!(
-        largest_child_rss() < 256 * 1024 * 1024,
-        "a harness run used {} MiB",
-        largest_child_rss() / 1024 / 1024
-    );
+    run.assert_memory_below(HARNESS_MEMORY);
 }
+
+/// What a harness run may hold at most, a 20 MB request or an endless answer included.
+#[cfg(target_os = "linux")]
+const HARNESS_MEMORY: u64 = 256 * 1024 * 1024;
 
 #[tokio::test]
 async fn a_gzip_body_that_does_not_decompress_is_an_unusable_answer() {
@@ -527,8 +516,10 @@ impl Respond for Counting {
     }
 }
 
-const PERSISTS_METADATA: &str =
-    include_str!("../cases/conversations/update/persists_metadata.yaml");
+const PERSISTS_METADATA: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/cases/conversations/update/persists_metadata.yaml"
+));
 
 #[tokio::test]
 async fn what_failing_cases_created_is_deleted_all_the_same() {
@@ -958,7 +949,7 @@ async fn a_broken_spec_folder_is_a_located_error() {
         })
     })
     .await;
-    let overlay = include_str!("../specs/overlay.yaml");
+    let overlay = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/overlay.yaml"));
     let line = 1 + overlay
         .lines()
         .position(|l| l.ends_with("target: $.components.schemas.ConversationItemList"))
@@ -1673,8 +1664,10 @@ const TWENTY_MB_CREATE: &str = "requirement: CRE-02\nsteps:\n- operation: create
 async fn a_413_answered_before_a_20_mb_body_is_read_is_reported_as_the_413() {
     let url = answers_413_early(false).await;
     let fixture = Fixture::new(&[("big.yaml", TWENTY_MB_CREATE)]);
-    let run = fixture.run(&url, &[]).await;
+    let run = fixture.run_measured(&url, &[]).await;
     run.assert_code(1);
+    #[cfg(target_os = "linux")]
+    run.assert_memory_below(HARNESS_MEMORY);
     run.assert_contains("expected status 400, got 413");
     run.assert_lacks("Broken pipe");
     run.assert_lacks("reset the connection");
@@ -1696,8 +1689,10 @@ async fn a_413_followed_by_a_reset_is_the_413_or_inconclusive_never_a_failure_of
     let small = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  \
                  body: {metadata: {a: b}}\n  expect: {status: 400}\n";
     let fixture = Fixture::new(&[("big.yaml", TWENTY_MB_CREATE), ("small.yaml", small)]);
-    let run = fixture.run(&url, &[]).await;
+    let run = fixture.run_measured(&url, &[]).await;
     run.assert_code(1);
+    #[cfg(target_os = "linux")]
+    run.assert_memory_below(HARNESS_MEMORY);
     run.assert_lacks("Broken pipe");
     let judged_413 = run.stdout.matches("expected status 400, got 413").count();
     let big_inconclusive = run

@@ -3,7 +3,7 @@
 //! stdout ends the run quietly, the target is said first, and colours follow `--color` and
 //! `NO_COLOR`.
 
-mod common;
+use crate::common;
 
 use common::{binary, exec};
 use std::process::Stdio;
