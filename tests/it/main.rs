@@ -1,6 +1,6 @@
 //! The harness's integration tests, one module per subject, in one binary (one link, one
 //! process): `cargo test --test it MODULE::` runs one subject, e.g. `hostile::`.
-//! The reference server's black-box tests are `tests/reference_server.rs`; the bundled suite
+//! The reference server's black-box tests are `tests/reference_server/`; the bundled suite
 //! under libtest is `tests/conformance.rs`.
 
 #[path = "../common/mod.rs"]
