@@ -1,8 +1,11 @@
 //! Fixtures shared by the self-tests: case folders in temp dirs, the built binary run on them,
 //! and wiremock servers that answer like an honest Conversations API.
 
-// Each test file uses its own part of this module.
-#![allow(dead_code)]
+mod report;
+mod serve;
+
+pub use report::*;
+pub use serve::*;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -314,6 +317,11 @@ impl Run {
     }
 }
 
+/// What a delete of conversation `id` answers.
+pub fn deleted(id: &str) -> Value {
+    json!({"id": id, "object": "conversation.deleted", "deleted": true})
+}
+
 pub fn conversation(metadata: Value) -> Value {
     json!({"id": CONV, "object": "conversation", "created_at": now(), "metadata": metadata})
 }
@@ -345,10 +353,7 @@ pub async fn honest_server(create: Value) -> MockServer {
         .await;
     Mock::given(method("DELETE"))
         .and(path(format!("/v1/conversations/{CONV}")))
-        .respond_with(json_response(
-            200,
-            json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
-        ))
+        .respond_with(json_response(200, deleted(CONV)))
         .mount(&server)
         .await;
     server

@@ -117,7 +117,7 @@ fn answer(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 /// What an honest server answers, by method: enough for [`CREATE_CASE`] and its cleanup.
 fn honest_answer(method: &str) -> Vec<u8> {
     let body = match method {
-        "DELETE" => json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
+        "DELETE" => deleted(CONV),
         _ => conversation(json!({"topic": "demo"})),
     };
     answer("200 OK", "application/json", body.to_string().as_bytes())

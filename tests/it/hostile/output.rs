@@ -37,10 +37,7 @@ impl Respond for Echo {
                 );
                 with_header(ResponseTemplate::new(400).set_body_raw(body, "application/json"))
             }
-            _ => json_response(
-                200,
-                json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
-            ),
+            _ => json_response(200, deleted(CONV)),
         }
     }
 }
@@ -292,31 +289,6 @@ async fn the_key_echoed_in_any_encoding_is_redacted_in_every_output() {
             assert!(!text.contains(middle), "{name} shows {form}:\n{text}");
         }
     }
-}
-
-/// Starts `conformance serve --port 0` with `args`; answers the child and its base URL.
-async fn serve(args: &[&str]) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
-    command
-        .args(["serve", "--port", "0"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the server starts")
-        .unwrap()
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
-    (child, url)
 }
 
 #[tokio::test]

@@ -5,15 +5,11 @@ use super::*;
 
 // ---------------------------------------------------------------- the reference server
 
-/// `conformance serve --port 0 args`, with at most `descriptors` open files when given.
+/// `conformance serve --port 0 args`, with at most `descriptors` open files when given; answers
+/// the child and its address (`127.0.0.1:PORT`).
 async fn serve_limited(args: &[&str], descriptors: Option<u64>) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
-    command
-        .args(["serve", "--port", "0", "--api-key", KEY])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = serve_command(&["--api-key", KEY]);
+    command.args(args);
     if let Some(limit) = descriptors {
         // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
         unsafe {
@@ -30,18 +26,11 @@ async fn serve_limited(args: &[&str], descriptors: Option<u64>) -> (tokio::proce
             });
         }
     }
-    let mut child = command.spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the server starts")
-        .unwrap()
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
+    let (child, url) = start_serving(command).await;
+    let addr = url
+        .strip_prefix("http://")
         .and_then(|w| w.strip_suffix("/v1"))
-        .unwrap()
+        .unwrap_or_else(|| panic!("not a base URL: {url}"))
         .to_string();
     (child, addr)
 }

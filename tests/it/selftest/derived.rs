@@ -2,17 +2,14 @@
 
 use super::*;
 
-/// A copy of the bundled specs with `actions` appended to the overlay's.
-fn specs_with_overlay(actions: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    for name in ["openapi.yaml", "overlay.yaml", "requirements.yaml"] {
-        std::fs::copy(specs.join(name), dir.path().join(name)).unwrap();
-    }
-    let overlay = dir.path().join("overlay.yaml");
+/// A copy of the bundled specs in `fixture` with `actions` appended to the overlay's; answers
+/// its folder, for `--spec-dir`.
+fn specs_with_overlay(fixture: &Fixture, actions: &str) -> String {
+    let specs = fixture.copy_specs();
+    let overlay = specs.join("overlay.yaml");
     let text = std::fs::read_to_string(&overlay).unwrap();
     std::fs::write(&overlay, format!("{text}\n{actions}")).unwrap();
-    dir
+    specs.display().to_string()
 }
 
 /// The honest server, plus an update that answers 200 whatever it is sent.
@@ -96,10 +93,10 @@ async fn a_limit_added_to_the_overlay_becomes_derived_cases_without_code() {
     bundled.assert_code(0);
     assert_eq!(bundled.stdout.trim(), "", "{}", bundled.all());
 
-    let specs = specs_with_overlay(
+    let spec_dir = specs_with_overlay(
+        &fixture,
         "  - target: $.paths['/conversations/{conversation_id}/items'].get.parameters[?(@.name == 'after')].schema\n    update: {maxLength: 64}\n",
     );
-    let spec_dir = specs.path().display().to_string();
     let run = fixture
         .run("", &["--list", "--spec-dir", &spec_dir, filter])
         .await;
@@ -122,10 +119,10 @@ async fn a_limit_added_to_the_overlay_becomes_derived_cases_without_code() {
 #[tokio::test]
 async fn a_wrong_example_in_the_overlay_fails_the_generator_self_check_and_is_not_sent() {
     let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
-    let specs = specs_with_overlay(
+    let spec_dir = specs_with_overlay(
+        &fixture,
         "  - target: $.components.schemas.InputItem\n    update: {x-conformance-example: {type: message, role: robot, content: hi}}\n",
     );
-    let spec_dir = specs.path().display().to_string();
     let server = server_that_checks_nothing().await;
     let run = fixture
         .run(

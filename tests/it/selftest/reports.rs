@@ -34,10 +34,7 @@ async fn verdicts_server() -> MockServer {
         .mount(&server)
         .await;
     Mock::given(method("DELETE"))
-        .respond_with(json_response(
-            200,
-            json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
-        ))
+        .respond_with(json_response(200, deleted(CONV)))
         .mount(&server)
         .await;
     server
