@@ -1,9 +1,11 @@
 //! Fixtures shared by the self-tests: case folders in temp dirs, the built binary run on them,
 //! and wiremock servers that answer like an honest Conversations API.
 
+mod load;
 mod report;
 mod serve;
 
+pub use load::*;
 pub use report::*;
 pub use serve::*;
 
@@ -176,6 +178,7 @@ pub async fn exec(args: Vec<String>, env: &[(&str, &str)]) -> Run {
 }
 
 async fn to_the_end(mut command: tokio::process::Command) -> Run {
+    let _timed = timed().await;
     let started = Instant::now();
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
@@ -184,9 +187,11 @@ async fn to_the_end(mut command: tokio::process::Command) -> Run {
     Run::new(output, started.elapsed())
 }
 
-/// [`to_the_end`], and the largest resident set the child reached: its own, read from
-/// `wait4`, where `getrusage(RUSAGE_CHILDREN)` would mix in every other test's children.
+/// [`to_the_end`], and the largest resident set the child's program reached: `VmHWM` of
+/// `/proc/PID/status`, read while it runs. Not `wait4`'s count, which starts from this process's
+/// (the child's until it execs), and this process holds every test.
 async fn to_the_end_measured(command: tokio::process::Command) -> Run {
+    let _timed = timed().await;
     let mut command = command.into_std();
     command
         .stdout(std::process::Stdio::piped())
@@ -203,30 +208,31 @@ async fn to_the_end_measured(command: tokio::process::Command) -> Run {
         };
         let stdout = drain(Box::new(child.stdout.take().unwrap()));
         let stderr = drain(Box::new(child.stderr.take().unwrap()));
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: a plain C struct, all zeroes is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: wait4 only writes the status and the struct it is given.
-            let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-            if reaped == pid {
-                break;
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak = None;
+        let status = loop {
+            let read = std::fs::read_to_string(&status_file).unwrap_or_default();
+            if let Some(kib) = read.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+                let kib: u64 = kib.trim().trim_end_matches("kB").trim().parse().unwrap();
+                peak = peak.max(Some(kib * 1024));
             }
-            assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
             if started.elapsed() > Duration::from_secs(120) {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("the harness did not finish within 120 s");
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         let output = Output {
-            status: std::os::unix::process::ExitStatusExt::from_raw(status),
+            status,
             stdout: stdout.join().unwrap(),
             stderr: stderr.join().unwrap(),
         };
         let mut run = Run::new(output, started.elapsed());
-        run.peak_rss = Some(usage.ru_maxrss as u64 * 1024);
+        run.peak_rss = peak;
         run
     })
     .await

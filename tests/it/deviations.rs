@@ -358,6 +358,7 @@ fn judge(expectation: &Expectation, strict: bool, report: &Report) -> Vec<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_catches_every_known_deviation_and_nothing_else() {
+    let _heavy = crate::common::heavy().await;
     let table = expectations();
     let missing: Vec<_> = Deviation::ALL
         .iter()

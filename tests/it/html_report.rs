@@ -106,6 +106,7 @@ fn conformance(cwd: &Path, args: &[&str]) -> Command {
 
 #[test]
 fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_open() {
+    let _timed = common::timed_blocking();
     let dir = tempfile::tempdir().unwrap();
     let mut server = conformance(
         dir.path(),
@@ -192,6 +193,7 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
 
 #[test]
 fn a_passing_run_reads_passing_in_green() {
+    let _timed = common::timed_blocking();
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = bounded(
         conformance(

@@ -50,6 +50,7 @@ fn command(bin: &Path, cwd: &Path) -> Command {
 
 #[test]
 fn installed_elsewhere_the_binary_runs_the_whole_suite_green_and_writes_nothing() {
+    let _timed = common::timed_blocking();
     let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
     let snapshots_before = files_below(&snapshots);
     let home = tempfile::tempdir().unwrap();

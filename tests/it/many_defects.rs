@@ -175,6 +175,7 @@ fn judge(subset: &[(Deviation, &str)], outcome: &Outcome) -> Result<(), String> 
 
 #[test]
 fn any_combination_of_defects_fails_exactly_their_requirements_each_as_one_root_cause() {
+    let _heavy = crate::common::heavy_blocking();
     let started = Instant::now();
     let rt = runtime();
     // Every deviation of the pool, in two halves at once: each is seen in company.
@@ -224,6 +225,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stalls_after_its_own_500s_gets_a_bounded_degraded_run_with_only_its_defects()
 {
+    let _timed = crate::common::timed().await;
     // The stall is read by the server when it starts (this process).
     std::env::set_var("CONFORMANCE_SERVE_STALL_MS", "2500");
     let started = Instant::now();
@@ -259,6 +261,7 @@ async fn a_server_that_stalls_after_its_own_500s_gets_a_bounded_degraded_run_wit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_server_that_breaks_under_a_burst_is_warmed_up_by_one_request_first() {
+    let _timed = crate::common::timed().await;
     std::env::set_var("CONFORMANCE_SERVE_STALL_MS", "2500");
     // The deviation bites: a burst of first requests hangs all but the first.
     let server = crate::common::reference_server(KEY, vec![Deviation::BreaksUnderBurst]).await;
@@ -296,6 +299,7 @@ async fn a_fresh_server_that_breaks_under_a_burst_is_warmed_up_by_one_request_fi
 
 #[test]
 fn a_dead_target_is_reported_in_seconds_with_exit_3() {
+    let _timed = crate::common::timed_blocking();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);

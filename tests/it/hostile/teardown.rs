@@ -183,6 +183,7 @@ async fn signalled_run(
     command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
+    let _timed = timed().await;
     let started = std::time::Instant::now();
     let child = command.spawn().unwrap();
     while counts.lock().unwrap().gets < 3 {
