@@ -1,7 +1,7 @@
 //! The JSON Schemas published under `specs/`, generated from the types that are the formats:
 //! the case file ([`crate::case::format::CaseFile`], as read) and the JSON report
 //! ([`crate::report::json`], as written). A test keeps the committed files equal to these;
-//! `SCHEMAS=overwrite cargo test --test schemas` writes them.
+//! `SCHEMAS=overwrite cargo test --test it schemas::` writes them.
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;

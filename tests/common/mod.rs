@@ -1,8 +1,13 @@
 //! Fixtures shared by the self-tests: case folders in temp dirs, the built binary run on them,
 //! and wiremock servers that answer like an honest Conversations API.
 
-// Each test file uses its own part of this module.
-#![allow(dead_code)]
+mod load;
+mod report;
+mod serve;
+
+pub use load::*;
+pub use report::*;
+pub use serve::*;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -118,6 +123,13 @@ impl Fixture {
         to_the_end(command).await
     }
 
+    /// [`Fixture::run`], measuring the run's own peak memory ([`Run::peak_rss`]).
+    pub async fn run_measured(&self, base_url: &str, extra: &[&str]) -> Run {
+        let mut command = binary(self.run_args(base_url, extra), &[]);
+        command.current_dir(self.path());
+        to_the_end_measured(command).await
+    }
+
     /// Runs `conformance coverage` on the fixture's cases.
     pub async fn coverage(&self, extra: &[&str]) -> Run {
         let mut args: Vec<String> = vec![
@@ -131,19 +143,16 @@ impl Fixture {
 }
 
 /// The built binary with `args`, the canary key, strict insta settings, none of the
-/// developer's `CONFORMANCE_*` or CI variables, and `env`.
+/// developer's (or another test's) `CONFORMANCE_*` or CI variables, and `env`.
 pub fn binary(args: Vec<String>, env: &[(&str, &str)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+    command.args(&args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CONFORMANCE_") {
+            command.env_remove(name);
+        }
+    }
     command
-        .args(&args)
-        .env_remove("CONFORMANCE_BASE_URL")
-        .env_remove("CONFORMANCE_STRICT")
-        .env_remove("CONFORMANCE_HEADERS")
-        .env_remove("CONFORMANCE_NO_DERIVED")
-        .env_remove("CONFORMANCE_EXPECTATIONS")
-        .env_remove("CONFORMANCE_JUNIT")
-        .env_remove("CONFORMANCE_REPORT_JSON")
-        .env_remove("CONFORMANCE_REPORT_MD")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("NEXTEST")
@@ -169,6 +178,7 @@ pub async fn exec(args: Vec<String>, env: &[(&str, &str)]) -> Run {
 }
 
 async fn to_the_end(mut command: tokio::process::Command) -> Run {
+    let _timed = timed().await;
     let started = Instant::now();
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
@@ -177,12 +187,66 @@ async fn to_the_end(mut command: tokio::process::Command) -> Run {
     Run::new(output, started.elapsed())
 }
 
+/// [`to_the_end`], and the largest resident set the child's program reached: `VmHWM` of
+/// `/proc/PID/status`, read while it runs. Not `wait4`'s count, which starts from this process's
+/// (the child's until it execs), and this process holds every test.
+async fn to_the_end_measured(command: tokio::process::Command) -> Run {
+    let _timed = timed().await;
+    let mut command = command.into_std();
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut child = command.spawn().unwrap();
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out);
+                out
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak = None;
+        let status = loop {
+            let read = std::fs::read_to_string(&status_file).unwrap_or_default();
+            if let Some(kib) = read.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+                let kib: u64 = kib.trim().trim_end_matches("kB").trim().parse().unwrap();
+                peak = peak.max(Some(kib * 1024));
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the harness did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let output = Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        let mut run = Run::new(output, started.elapsed());
+        run.peak_rss = peak;
+        run
+    })
+    .await
+    .unwrap()
+}
+
 /// What a run of the binary did.
 pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The run's largest resident set in bytes, when measured ([`Fixture::run_measured`]).
+    pub peak_rss: Option<u64>,
 }
 
 impl Run {
@@ -192,6 +256,7 @@ impl Run {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed,
+            peak_rss: None,
         }
     }
 
@@ -235,6 +300,18 @@ impl Run {
         );
     }
 
+    /// The run stayed below `bound` bytes of memory (see [`Fixture::run_measured`]).
+    #[track_caller]
+    pub fn assert_memory_below(&self, bound: u64) {
+        let used = self.peak_rss.expect("a measured run");
+        assert!(
+            used < bound,
+            "the run used {} MiB; output:\n{}",
+            used / 1024 / 1024,
+            self.all()
+        );
+    }
+
     #[track_caller]
     pub fn assert_within(&self, bound: Duration) {
         assert!(
@@ -244,6 +321,11 @@ impl Run {
             self.all()
         );
     }
+}
+
+/// What a delete of conversation `id` answers.
+pub fn deleted(id: &str) -> Value {
+    json!({"id": id, "object": "conversation.deleted", "deleted": true})
 }
 
 pub fn conversation(metadata: Value) -> Value {
@@ -277,10 +359,7 @@ pub async fn honest_server(create: Value) -> MockServer {
         .await;
     Mock::given(method("DELETE"))
         .and(path(format!("/v1/conversations/{CONV}")))
-        .respond_with(json_response(
-            200,
-            json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
-        ))
+        .respond_with(json_response(200, deleted(CONV)))
         .mount(&server)
         .await;
     server

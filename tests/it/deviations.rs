@@ -2,7 +2,7 @@
 //! servers switched on at a time must make the suite fail (MUST), warn (SHOULD) or observe
 //! (INFO) exactly the requirements that deviation breaks, and no unrelated one.
 
-use conformance::server::{self, Deviation, ServerConfig};
+use conformance::server::Deviation;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -255,55 +255,18 @@ async fn run_suite(deviations: Vec<Deviation>, strict: bool) -> Report {
 
 /// [`run_suite`] with more arguments for `conformance run`.
 async fn run_suite_with(deviations: Vec<Deviation>, strict: bool, args: &[&str]) -> Report {
-    let server = server::spawn(
-        ServerConfig {
-            api_key: Some(KEY.to_owned()),
-            deviations,
-            ..Default::default()
-        },
-        "127.0.0.1",
-        0,
-    )
-    .await
-    .expect("the reference server starts");
+    let server = crate::common::reference_server(KEY, deviations).await;
     let dir = tempfile::tempdir().expect("a temporary folder");
     let report_file = dir.path().join("report.json");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
-    command
-        .args(["run", "--base-url", server.base_url(), "--timeout", "10"])
-        .arg("--report-json")
-        .arg(&report_file);
+    let report_path = report_file.display().to_string();
+    let mut run = vec!["run", "--base-url", server.base_url(), "--timeout", "10"];
+    run.extend(["--report-json", &report_path]);
     if strict {
-        command.arg("--strict");
+        run.push("--strict");
     }
-    command.args(args);
-    for var in [
-        "CONFORMANCE_BASE_URL",
-        "CONFORMANCE_STRICT",
-        "CONFORMANCE_NO_DERIVED",
-        "CONFORMANCE_TARGET_NAME",
-        "CONFORMANCE_TIMEOUT",
-        "CONFORMANCE_CASES_DIR",
-        "CONFORMANCE_SPEC_DIR",
-        "CONFORMANCE_SNAPSHOT_DIR",
-        "CONFORMANCE_EXPECTATIONS",
-        "CONFORMANCE_JUNIT",
-        "CONFORMANCE_REPORT_JSON",
-        "CONFORMANCE_REPORT_MD",
-        "GITHUB_ACTIONS",
-        "GITHUB_STEP_SUMMARY",
-        "NEXTEST",
-        "INSTA_UPDATE",
-        "INSTA_FORCE_PASS",
-        "INSTA_WORKSPACE_ROOT",
-    ] {
-        command.env_remove(var);
-    }
-    command
-        .env("CONFORMANCE_API_KEY", KEY)
-        .env("CI", "true")
-        .env("INSTA_OUTPUT", "none")
-        .kill_on_drop(true);
+    run.extend(args);
+    let run = run.into_iter().map(String::from).collect();
+    let mut command = crate::common::binary(run, &[("CONFORMANCE_API_KEY", KEY)]);
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .expect("the suite finishes within 120 s")
@@ -395,6 +358,7 @@ fn judge(expectation: &Expectation, strict: bool, report: &Report) -> Vec<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_catches_every_known_deviation_and_nothing_else() {
+    let _heavy = crate::common::heavy().await;
     let table = expectations();
     let missing: Vec<_> = Deviation::ALL
         .iter()

@@ -320,24 +320,7 @@ async fn with_every_input_set_the_action_passes_each_to_the_suite() {
         "known_failures:\n  - id: UPD-09\n    reason: no code yet\n",
     )
     .unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
-        .args(["serve", "--port", "0", "--api-key", "sk-action-key-5d1e"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines =
-        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(server.stdout.take().unwrap()));
-    let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let (_server, url) = crate::common::serve(&["--api-key", "sk-action-key-5d1e"]).await;
     let inputs = BTreeMap::from([
         ("base-url", url),
         ("api-key-secret", "sk-action-key-5d1e".to_string()),

@@ -3,7 +3,7 @@
 //! stdout ends the run quietly, the target is said first, and colours follow `--color` and
 //! `NO_COLOR`.
 
-mod common;
+use crate::common;
 
 use common::{binary, exec};
 use std::process::Stdio;
@@ -66,17 +66,11 @@ async fn a_selection_of_no_test_is_a_usage_error_unless_asked_to_pass() {
 async fn fail_fast_starts_no_case_after_the_first_failure() {
     // A target whose every answer breaks GEN-01 fails each case: with --fail-fast only the
     // first (the one already running) is tried.
-    let server = conformance::server::spawn(
-        conformance::server::ServerConfig {
-            api_key: Some("sk-fail-fast-test".into()),
-            deviations: vec![conformance::server::Deviation::JsonAsTextPlain],
-            ..Default::default()
-        },
-        "127.0.0.1",
-        0,
+    let server = common::reference_server(
+        "sk-fail-fast-test",
+        vec![conformance::server::Deviation::JsonAsTextPlain],
     )
-    .await
-    .unwrap();
+    .await;
     let run = exec(
         args(&[
             "--base-url",

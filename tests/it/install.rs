@@ -2,9 +2,10 @@
 //! elsewhere, it runs the whole suite green against its embedded server and against `serve`,
 //! and writes nothing: not into the folder it runs in, nor into this checkout's snapshots.
 
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn installed(dir: &Path) -> PathBuf {
     let bin = dir.join("bin").join(
@@ -47,29 +48,9 @@ fn command(bin: &Path, cwd: &Path) -> Command {
     command
 }
 
-fn finish(mut child: std::process::Child) -> (i32, String) {
-    let started = Instant::now();
-    // Read while it runs: a suite's output is larger than a pipe holds.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
-        out
-    });
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status.code().unwrap_or(-1), reader.join().unwrap());
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("the suite did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn installed_elsewhere_the_binary_runs_the_whole_suite_green_and_writes_nothing() {
+    let _timed = common::timed_blocking();
     let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
     let snapshots_before = files_below(&snapshots);
     let home = tempfile::tempdir().unwrap();
@@ -78,7 +59,7 @@ fn installed_elsewhere_the_binary_runs_the_whole_suite_green_and_writes_nothing(
     std::fs::create_dir_all(&cwd).unwrap();
 
     let embedded = command(&bin, &cwd).stdout(Stdio::piped()).spawn().unwrap();
-    let (code, out) = finish(embedded);
+    let (code, out) = common::finish_within(embedded, Duration::from_secs(120));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 failed"), "{out}");
     assert!(out.contains("derived/"), "the derived cases ran: {out}");
@@ -89,20 +70,14 @@ fn installed_elsewhere_the_binary_runs_the_whole_suite_green_and_writes_nothing(
         .spawn()
         .unwrap();
     // Kept open until the end: the server prints more lines, and a closed pipe would stop it.
-    let mut announced = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut announced, &mut first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("{first}"));
+    let (url, announced) = common::announced(&mut server);
     let against_serve = command(&bin, &cwd)
-        .args(["--base-url", url])
+        .args(["--base-url", &url])
         .env("CONFORMANCE_API_KEY", "sk-any")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let (code, out) = finish(against_serve);
+    let (code, out) = common::finish_within(against_serve, Duration::from_secs(120));
     let _ = server.kill();
     let _ = server.wait();
     drop(announced);

@@ -2,9 +2,9 @@
 //! generated from the types that are the formats, every bundled case file validates against
 //! its schema, and a whole run's report against its own.
 
-mod common;
+use crate::common;
 
-use conformance::server::{self, Deviation, ServerConfig};
+use conformance::server::Deviation;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +28,7 @@ fn assert_current(name: &str, generated: &str) {
             .to_string();
         panic!(
             "specs/{name} is out of date with the types it is generated from: \
-             run `SCHEMAS=overwrite cargo test --test schemas` to update it\n{diff}"
+             run `SCHEMAS=overwrite cargo test --test it schemas::` to update it\n{diff}"
         );
     }
 }
@@ -90,22 +90,16 @@ fn violations(name: &str, instance: &Value) -> Vec<String> {
 async fn the_report_of_a_whole_run_validates_against_the_report_schema() {
     // Failures, warnings, an observation, a known failure and an expired expectation: every
     // part of the report has something in it.
-    let server = server::spawn(
-        ServerConfig {
-            api_key: Some(common::KEY.to_owned()),
-            deviations: vec![
-                Deviation::UpdateNotPersisted,
-                Deviation::CreatedAtMilliseconds,
-                Deviation::ErrorsWithoutParamCode,
-                Deviation::UpdateMergesMetadata,
-            ],
-            ..ServerConfig::default()
-        },
-        "127.0.0.1",
-        0,
+    let server = common::reference_server(
+        common::KEY,
+        vec![
+            Deviation::UpdateNotPersisted,
+            Deviation::CreatedAtMilliseconds,
+            Deviation::ErrorsWithoutParamCode,
+            Deviation::UpdateMergesMetadata,
+        ],
     )
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let expectations = dir.path().join("known.yaml");
     std::fs::write(
@@ -126,7 +120,7 @@ async fn the_report_of_a_whole_run_validates_against_the_report_schema() {
     ];
     let run = common::exec(args.map(String::from).to_vec(), &[]).await;
     run.assert_code(1);
-    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let report = common::read_report(&report, &run);
     let count = |key: &str| report[key].as_array().map_or(0, Vec::len);
     assert!(count("cases") > 100, "a whole run: {}", count("cases"));
     assert!(count("root_causes") > 0);

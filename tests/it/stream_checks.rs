@@ -4,11 +4,11 @@
 //! the dialect follows the operation a step names by path, what a broken stream leaves out of
 //! the answer it stands for is one root cause, and snapshots of streams are stable.
 
-mod common;
+use crate::common;
 
-use common::{base, Fixture};
+use common::{base, failing_by_case, Fixture};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -333,24 +333,6 @@ async fn scripted_server(scripts: &[Script]) -> MockServer {
     server
 }
 
-/// Per case id, the requirements its failing findings name, and its root-cause keys.
-fn read_report(file: &std::path::Path) -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
-    let report: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-    let mut out = BTreeMap::new();
-    for case in report["cases"].as_array().unwrap() {
-        let mut failing = BTreeSet::new();
-        let mut causes = BTreeSet::new();
-        for finding in case["findings"].as_array().unwrap() {
-            if finding["verdict"] == "fail" {
-                failing.insert(finding["requirement"].as_str().unwrap_or("-").to_owned());
-                causes.insert(finding["root_cause"].to_string());
-            }
-        }
-        out.insert(case["id"].as_str().unwrap().to_owned(), (failing, causes));
-    }
-    out
-}
-
 #[tokio::test]
 async fn each_stream_check_kind_passes_an_honest_stream_and_fails_its_break() {
     let scripts = scripts();
@@ -365,12 +347,9 @@ async fn each_stream_check_kind_passes_an_honest_stream_and_fails_its_break() {
             .collect::<Vec<_>>(),
     );
     let server = scripted_server(&scripts).await;
-    let report = fixture.path().join("report.json");
-    let run = fixture
-        .run(&base(&server), &["--report-json", report.to_str().unwrap()])
-        .await;
+    let (run, report) = fixture.run_reporting(&base(&server), &[]).await;
     run.assert_code(1);
-    let results = read_report(&report);
+    let results = failing_by_case(&report);
     let mut wrong = Vec::new();
     for script in &scripts {
         let (failing, _) = &results[&format!("s/{}", script.name)];
@@ -405,12 +384,9 @@ async fn a_chat_stream_step_named_by_path_gets_the_chat_stream_checks() {
             .collect::<Vec<_>>(),
     );
     let server = scripted_server(&scripts).await;
-    let report = fixture.path().join("report.json");
-    let run = fixture
-        .run(&base(&server), &["--report-json", report.to_str().unwrap()])
-        .await;
+    let (run, report) = fixture.run_reporting(&base(&server), &[]).await;
     run.assert_code(1);
-    let results = read_report(&report);
+    let results = failing_by_case(&report);
     assert_eq!(results["p/c_good"].0, BTreeSet::new(), "{}", run.all());
     assert_eq!(
         results["p/c_without_done"].0,
@@ -433,12 +409,9 @@ async fn what_a_broken_stream_leaves_out_of_its_answer_is_one_root_cause() {
     );
     let fixture = Fixture::new(&[("s/c_tool_without_index.yaml", &case)]);
     let server = scripted_server(&[script]).await;
-    let report = fixture.path().join("report.json");
-    let run = fixture
-        .run(&base(&server), &["--report-json", report.to_str().unwrap()])
-        .await;
+    let (run, report) = fixture.run_reporting(&base(&server), &[]).await;
     run.assert_code(1);
-    let (failing, causes) = &read_report(&report)["s/c_tool_without_index"];
+    let (failing, causes) = &failing_by_case(&report)["s/c_tool_without_index"];
     assert_eq!(
         *failing,
         BTreeSet::from(["CHT-09".to_owned()]),
@@ -594,12 +567,9 @@ async fn matchers_on_a_responses_stream_without_its_end_follow_from_that_defect(
     );
     let fixture = Fixture::new(&[("s/r_no_terminal.yaml", &case)]);
     let server = scripted_server(&[script]).await;
-    let report = fixture.path().join("report.json");
-    let run = fixture
-        .run(&base(&server), &["--report-json", report.to_str().unwrap()])
-        .await;
+    let (run, report) = fixture.run_reporting(&base(&server), &[]).await;
     run.assert_code(1);
-    let (failing, causes) = &read_report(&report)["s/r_no_terminal"];
+    let (failing, causes) = &failing_by_case(&report)["s/r_no_terminal"];
     assert_eq!(
         *failing,
         BTreeSet::from(["RSP-11".to_owned()]),

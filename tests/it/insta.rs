@@ -3,7 +3,7 @@
 //! minutes, so its variables are set by hand): the self-tests must still see a changed snapshot
 //! fail, and the suite must pass and leave the change as a `.snap.new` for `cargo insta review`.
 
-mod common;
+use crate::common;
 
 use common::{binary, exec};
 use std::path::Path;
@@ -57,7 +57,10 @@ async fn a_changed_snapshot_fails_the_self_tests_helpers() {
 fn under_cargo_insta_the_self_tests_still_see_a_changed_snapshot_fail() {
     // This test binary again, running the test above with cargo-insta's variables.
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_changed_snapshot_fails_the_self_tests_helpers"])
+        .args([
+            "--exact",
+            "insta::a_changed_snapshot_fails_the_self_tests_helpers",
+        ])
         .envs(CARGO_INSTA.iter().copied())
         .output()
         .unwrap();

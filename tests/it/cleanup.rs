@@ -2,10 +2,10 @@
 //! could not be deleted is listed in every report, an unknown id the server answered with 2xx
 //! is deleted too, and a created id is read even from an answer that is not strict JSON.
 
-mod common;
+use crate::common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wiremock::matchers::{method, path};
@@ -22,10 +22,7 @@ impl Respond for Deletes {
         let n = self.seen.fetch_add(1, Ordering::SeqCst);
         let status = self.statuses[n.min(self.statuses.len() - 1)];
         if status == 200 {
-            return json_response(
-                200,
-                json!({"id": CONV, "object": "conversation.deleted", "deleted": true}),
-            );
+            return json_response(200, deleted(CONV));
         }
         let answer = json_response(
             status,
@@ -96,7 +93,7 @@ async fn what_cannot_be_deleted_is_listed_in_the_summary_and_every_report() {
     run.assert_contains(&line);
     // Bounded: the retries give up within the cleanup's budget.
     run.assert_within(std::time::Duration::from_secs(40));
-    let report: Value = serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
+    let report = read_report(&json_file, &run);
     assert_eq!(report["left_behind"], json!([line]));
     assert!(std::fs::read_to_string(&md_file).unwrap().contains(&line));
     assert!(std::fs::read_to_string(&junit_file)

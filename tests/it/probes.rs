@@ -3,27 +3,16 @@
 //! owns it, while the reference server passes every probe, also in strict mode; and a list
 //! parameter given a default gets its probe with no code change.
 
-mod common;
+use crate::common;
 
 use common::{exec, Fixture, CREATE_CASE, KEY};
-use conformance::server::{self, Deviation, ServerConfig};
-use serde_json::Value;
+use conformance::server::Deviation;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Runs the probes against the reference server with `deviations`: each case's failing
 /// requirements (empty for a case that passed), and the exit code.
 async fn probes_on(deviations: Vec<Deviation>) -> (i32, BTreeMap<String, BTreeSet<String>>) {
-    let server = server::spawn(
-        ServerConfig {
-            api_key: Some(KEY.to_owned()),
-            deviations,
-            ..ServerConfig::default()
-        },
-        "127.0.0.1",
-        0,
-    )
-    .await
-    .expect("the reference server starts");
+    let server = common::reference_server(KEY, deviations).await;
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let args = [
@@ -38,20 +27,9 @@ async fn probes_on(deviations: Vec<Deviation>) -> (i32, BTreeMap<String, BTreeSe
         "probe/",
     ];
     let run = exec(args.iter().map(|a| a.to_string()).collect(), &[]).await;
-    let json: Value = serde_json::from_slice(&std::fs::read(&report).unwrap_or_default())
-        .unwrap_or_else(|_| panic!("no JSON report:\n{}", run.all()));
-    let mut cases = BTreeMap::new();
-    for case in json["cases"].as_array().into_iter().flatten() {
-        let failing: BTreeSet<String> = case["findings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f["verdict"] == "fail")
-            .map(|f| f["requirement"].as_str().unwrap_or("?").to_string())
-            .collect();
-        cases.insert(case["id"].as_str().unwrap_or("?").to_string(), failing);
-    }
-    (run.code, cases)
+    let cases = common::failing_by_case(&common::read_report(&report, &run));
+    let cases = cases.into_iter().map(|(id, (failing, _))| (id, failing));
+    (run.code, cases.collect())
 }
 
 fn failing(cases: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<&str, Vec<&str>> {

@@ -2,10 +2,10 @@
 //! nothing and sends nothing outside the scope; `spec extract` makes the committed extract;
 //! a state-changing request goes only where a cleanup is declared or an opt-in says so.
 
-mod common;
+use crate::common;
 
 use common::{base, conversation, exec, honest_server, Fixture, CREATE_CASE, KEY};
-use conformance::server::{self, Deviation, ServerConfig};
+use conformance::server::Deviation;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
@@ -107,7 +107,7 @@ async fn judge(spec_dir: &Path, base_url: &str, dir: &Path, name: &str) -> Judge
         "the run ends with verdicts:\n{}",
         run.all()
     );
-    let json: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let json = common::read_report(&report, &run);
     let verdicts = |list: &Value, key: &str| -> BTreeMap<String, String> {
         list.as_array()
             .unwrap()
@@ -223,23 +223,17 @@ async fn the_whole_official_document_gives_the_same_cases_verdicts_and_requests(
     assert_same(&extract, &whole, &full.join("openapi.yaml"));
 
     // And on a server that breaks the contract in every known way at once.
-    let deviating = server::spawn(
-        ServerConfig {
-            api_key: Some(KEY.to_owned()),
-            // Every deviation of the contract; not those of load (a stall, a burst), whose
-            // inconclusive cases depend on timing, not on the document.
-            deviations: Deviation::ALL
-                .iter()
-                .copied()
-                .filter(|d| !matches!(d, Deviation::StallsAfter500 | Deviation::BreaksUnderBurst))
-                .collect(),
-            ..ServerConfig::default()
-        },
-        "127.0.0.1",
-        0,
+    // Every deviation of the contract; not those of load (a stall, a burst), whose
+    // inconclusive cases depend on timing, not on the document.
+    let deviating = common::reference_server(
+        KEY,
+        Deviation::ALL
+            .iter()
+            .copied()
+            .filter(|d| !matches!(d, Deviation::StallsAfter500 | Deviation::BreaksUnderBurst))
+            .collect(),
     )
-    .await
-    .unwrap();
+    .await;
     let url = deviating.base_url().to_string();
     let extract = judge(&specs, &url, dir.path(), "extract-deviating").await;
     let whole = judge(&full, &url, dir.path(), "full-deviating").await;
@@ -475,7 +469,7 @@ async fn spec_diff_names_the_requirements_cases_and_overlay_actions_a_change_aff
     let target = "$.components.schemas.Metadata.anyOf[?(@.type == 'object')]";
     assert_eq!(metadata["overlay_actions"][0]["target"], target);
     assert_eq!(report["broken_overlay_actions"][0]["target"], target);
-    let line = 1 + include_str!("../specs/overlay.yaml")
+    let line = 1 + include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/overlay.yaml"))
         .lines()
         .position(|l| l.ends_with(&format!("target: {target}")))
         .unwrap();

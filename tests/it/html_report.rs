@@ -2,10 +2,11 @@
 //! package `chromium`; `.ci/run` installs it), read back through the page's rendered text
 //! (`innerText`: what is on screen, closed sections left out) and computed styles.
 
+use crate::common;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("CHROMIUM") {
@@ -23,29 +24,12 @@ fn chromium() -> PathBuf {
 
 /// Runs `command` to its end, within `limit`; answers stdout.
 fn bounded(mut command: Command, limit: Duration) -> (i32, String) {
-    let mut child = command
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        out
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{command:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (status.code().unwrap_or(-1), reader.join().unwrap())
+    common::finish_within(child, limit)
 }
 
 /// What Chromium shows of the page `report`: its rendered text and a few computed facts, read
@@ -122,6 +106,7 @@ fn conformance(cwd: &Path, args: &[&str]) -> Command {
 
 #[test]
 fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_open() {
+    let _timed = common::timed_blocking();
     let dir = tempfile::tempdir().unwrap();
     let mut server = conformance(
         dir.path(),
@@ -131,14 +116,7 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
     .spawn()
     .unwrap();
     // Kept open until the end: the server prints more lines, and a closed pipe would stop it.
-    let mut announced = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut announced, &mut first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let (url, announced) = common::announced(&mut server);
     let mut run = conformance(
         dir.path(),
         &[
@@ -215,6 +193,7 @@ fn the_html_report_shows_the_verdict_the_failures_first_and_the_failing_cases_op
 
 #[test]
 fn a_passing_run_reads_passing_in_green() {
+    let _timed = common::timed_blocking();
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = bounded(
         conformance(
