@@ -55,9 +55,13 @@ pub fn load(options: &Options) -> Result<Suite, String> {
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     };
+    // Probes are generated cases too: `--no-derived` leaves them out with the derived ones.
+    let probes_wanted =
+        options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX));
     // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
-    // The derived cases need only the spec: they are built while the case files are read.
-    // The case files parsed once the spec is there are checked at once (see `case::read`).
+    // The derived cases and the probes need only the spec: they are built, each on a thread of
+    // its own, while the case files are read. The case files parsed once the spec is there are
+    // checked at once (see `case::read`).
     let loaded_spec = std::sync::OnceLock::new();
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(|| {
@@ -67,38 +71,46 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             spec.catalogue.select_apis(apis);
             let spec = Arc::new(spec);
             let _ = loaded_spec.set(Arc::clone(&spec));
-            let derived = derived_wanted.then(|| {
-                if crate::bundle::is_bundled(options.spec_dir) {
-                    case::derive::derive_embedded(&spec)
-                } else {
-                    case::derive::derive(&spec)
-                }
+            let (derived, probes) = std::thread::scope(|scope| {
+                let probes = probes_wanted.then(|| scope.spawn(|| crate::probe::generate(&spec)));
+                let derived = derived_wanted.then(|| {
+                    let derived = if crate::bundle::is_bundled(options.spec_dir) {
+                        case::derive::derive_embedded(&spec)
+                    } else {
+                        case::derive::derive(&spec)
+                    };
+                    let built = case::derive::build(&spec, &derived);
+                    (derived, built)
+                });
+                let probes =
+                    probes.map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                (derived, probes)
             });
-            Ok::<_, String>((spec, derived, narrowed))
+            Ok::<_, String>((spec, derived, probes, narrowed))
         });
         let read = case::read(options.cases_dir, &wanted, &loaded_spec);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
-    let (spec, derived, narrowed) = spec?;
+    let (spec, derived, probes, narrowed) = spec?;
     let (sources, unread) = read?;
     let mut discovered = case::Discovered {
         cases: case::validate(sources, &spec),
         unread,
     };
-    let cases = if let Some(derived) = &derived {
-        case::derive::merge(&spec, discovered.cases, derived)
-    } else {
-        // Not built: expectations may still name derived cases.
-        let derived = case::derive::PREFIX.trim_end_matches('/');
-        discovered.unread.push(derived.to_string());
-        discovered.cases
+    let (derived, mut cases) = match derived {
+        Some((derived, built)) => {
+            let cases = case::derive::merge_built(discovered.cases, &derived, built);
+            (Some(derived), cases)
+        }
+        None => {
+            // Not built: expectations may still name derived cases.
+            let derived = case::derive::PREFIX.trim_end_matches('/');
+            discovered.unread.push(derived.to_string());
+            (None, discovered.cases)
+        }
     };
-    let mut cases = cases;
-    // Probes are generated cases too: `--no-derived` leaves them out with the derived ones.
-    if options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX)) {
-        cases.extend(crate::probe::generate(&spec));
-    }
+    cases.extend(probes.into_iter().flatten());
     let mut cases = refuse_snapshot_collisions(cases);
     let expectations = match options.expectations {
         Some(path) => {

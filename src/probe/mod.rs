@@ -39,28 +39,22 @@ pub const SELF_CHECK_ID: &str = "probe/generator-self-check";
 /// probe is generated only when the catalogue has its requirement: a suite of its own (another
 /// API, another catalogue) opts in to an obligation by stating it.
 pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
+    // One thread per operation: checking the premises compiles request schemas (milliseconds
+    // each), and the run waits for the probes before its first request.
+    let per_operation: Vec<Probes> = std::thread::scope(|scope| {
+        let workers: Vec<_> = spec
+            .operations()
+            .map(|op| scope.spawn(move || operation_probes(spec, op)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut out = Probes::default();
-    for op in spec.operations() {
-        let context = match Context::of(spec, op) {
-            Ok(context) => context,
-            Err(why) => {
-                out.inconsistent.push((format!("{PREFIX}{}", op.id), why));
-                continue;
-            }
-        };
-        let kinds: [(&str, Kind); 6] = [
-            (auth::REQUIREMENT, auth::probes),
-            (defaults::REQUIREMENT, defaults::probes),
-            (fidelity::REQUIREMENT, fidelity::probes),
-            (structure::REQUIREMENT, structure::probes),
-            (unknown_fields::REQUIREMENT, unknown_fields::probes),
-            (isolation::REQUIREMENT, isolation::probes),
-        ];
-        for (requirement, probes) in kinds {
-            if spec.catalogue.get(requirement).is_some() {
-                probes(&context, &mut out);
-            }
-        }
+    for mut one in per_operation {
+        out.cases.append(&mut one.cases);
+        out.inconsistent.append(&mut one.inconsistent);
     }
     if spec.catalogue.get(methods::REQUIREMENT).is_some() {
         methods::probes(spec, &mut out);
@@ -81,6 +75,32 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
         }));
     }
     cases
+}
+
+/// The probes of one operation.
+fn operation_probes(spec: &Spec, op: &Operation) -> Probes {
+    let mut out = Probes::default();
+    let context = match Context::of(spec, op) {
+        Ok(context) => context,
+        Err(why) => {
+            out.inconsistent.push((format!("{PREFIX}{}", op.id), why));
+            return out;
+        }
+    };
+    let kinds: [(&str, Kind); 6] = [
+        (auth::REQUIREMENT, auth::probes),
+        (defaults::REQUIREMENT, defaults::probes),
+        (fidelity::REQUIREMENT, fidelity::probes),
+        (structure::REQUIREMENT, structure::probes),
+        (unknown_fields::REQUIREMENT, unknown_fields::probes),
+        (isolation::REQUIREMENT, isolation::probes),
+    ];
+    for (requirement, probes) in kinds {
+        if spec.catalogue.get(requirement).is_some() {
+            probes(&context, &mut out);
+        }
+    }
+    out
 }
 
 /// Adds the probes of one kind for one operation.

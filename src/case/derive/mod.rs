@@ -223,6 +223,27 @@ pub fn merge(
     handwritten: Vec<Result<Case, Broken>>,
     derived: &Derived,
 ) -> Vec<Result<Case, Broken>> {
+    merge_built(handwritten, derived, build(spec, derived))
+}
+
+/// The case of every probe, in the order of [`Derived::probes`], whether a hand-written case
+/// covers it or not: built while the case files are still being read, before their `covers`
+/// are known (a covered one is then dropped by [`merge_built`]).
+pub fn build(spec: &Spec, derived: &Derived) -> Vec<Result<Case, Broken>> {
+    let mut builder = Builder::new(spec);
+    derived
+        .probes
+        .iter()
+        .map(|probe| builder.case(probe))
+        .collect()
+}
+
+/// [`merge`] with the cases [`build`] made of `derived`.
+pub fn merge_built(
+    handwritten: Vec<Result<Case, Broken>>,
+    derived: &Derived,
+    built: Vec<Result<Case, Broken>>,
+) -> Vec<Result<Case, Broken>> {
     let known: BTreeSet<&str> = derived
         .probes
         .iter()
@@ -252,10 +273,9 @@ pub fn merge(
             Ok(case)
         })
         .collect();
-    let mut builder = Builder::new(spec);
-    for probe in &derived.probes {
+    for (probe, case) in derived.probes.iter().zip(built) {
         if !covered.contains(&probe.id) {
-            out.push(builder.case(probe));
+            out.push(case);
         }
     }
     if !derived.inconsistent.is_empty() {
