@@ -54,6 +54,12 @@ struct Findings<'s> {
 
 impl Findings<'_> {
     fn push(&mut self, check: &str, summary: String, details: Vec<String>) {
+        let cause = cause_of(&summary);
+        self.push_keyed(check, &cause, summary, details);
+    }
+
+    /// [`Findings::push`] with the cause given, where two summaries say one defect.
+    fn push_keyed(&mut self, check: &str, cause: &str, summary: String, details: Vec<String>) {
         let id = self
             .spec
             .catalogue
@@ -61,7 +67,7 @@ impl Findings<'_> {
             .unwrap_or("CHT-05");
         let level = self.spec.catalogue.get(id).map_or(Level::Must, |r| r.level);
         // Findings of one check on chunks of different runs are the same defect.
-        let cause = Some(format!("{check} {}", cause_of(&summary)));
+        let cause = Some(format!("{check} {cause}"));
         self.out.push(Finding {
             requirement: Some(id.to_owned()),
             level,
@@ -74,15 +80,40 @@ impl Findings<'_> {
     }
 }
 
-/// What makes two findings of one check the same defect: the summary without chunk numbers.
+/// What makes two findings of one check the same defect: the summary without what varies
+/// from one answer to the next, numbers and the values seen (quoted strings, JSON arrays and
+/// objects); what is in backticks (field names, what is expected) stays.
 fn cause_of(summary: &str) -> String {
-    summary
+    let text = summary
         .split_once(": ")
         .filter(|(head, _)| head.starts_with("chunk "))
-        .map_or(summary, |(_, rest)| rest)
-        .chars()
-        .filter(|c| !c.is_ascii_digit())
-        .collect()
+        .map_or(summary, |(_, rest)| rest);
+    let mut out = String::with_capacity(text.len());
+    let (mut in_backticks, mut in_string, mut escaped, mut depth) = (false, false, false, 0usize);
+    for c in text.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '`' if depth == 0 => {
+                in_backticks = !in_backticks;
+                out.push(c);
+            }
+            _ if in_backticks => out.push(c),
+            '"' => in_string = true,
+            '[' | '{' => depth += 1,
+            ']' | '}' if depth > 0 => depth -= 1,
+            _ if depth > 0 || c.is_ascii_digit() => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Checks the stream `body` (answered with `content_type`) of a request that asked for the
@@ -310,7 +341,13 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
         } else {
             format!("chunk {i}: has a non-null `usage`, which no `stream_options.include_usage` asked for")
         };
-        findings.push("chat-stream-usage", summary, around(i));
+        // Asked for or not, it is one defect: usage on a chunk that is not the usage chunk.
+        findings.push_keyed(
+            "chat-stream-usage",
+            "a non-null `usage` outside the asked-for usage chunk",
+            summary,
+            around(i),
+        );
     }
 
     // Tool-call deltas: `index` on each; `id`, `type`, `function.name` on the first of a call;
@@ -561,6 +598,43 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn a_cause_leaves_out_the_values_seen_and_keeps_what_is_asked() {
+        let twice = |reason: &str, at: usize| {
+            cause_of(&format!(
+                "chunk {at}: choice 0 has a second non-null `finish_reason` ({reason:?}; the first was in chunk {})",
+                at - 1
+            ))
+        };
+        assert_eq!(twice("stop", 4), twice("tool_calls", 9));
+        assert_eq!(
+            cause_of("the usage chunk has `choices` [{\"index\":0,\"delta\":{}}], expected `[]`"),
+            "the usage chunk has `choices` , expected `[]`"
+        );
+        assert_ne!(
+            twice("stop", 4),
+            cause_of("chunk 3: a choice has no `finish_reason` key (null until its last chunk)")
+        );
+    }
+
+    #[test]
+    fn usage_before_the_last_chunk_is_one_cause_asked_for_or_not() {
+        let spec = spec();
+        let on_every_chunk = stream(|chunks| {
+            for c in chunks.iter_mut() {
+                c["usage"] = json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4});
+            }
+        });
+        let cause = |include_usage| {
+            let checked = check_stream(&spec, "text/event-stream", &on_every_chunk, include_usage);
+            let causes: Vec<Option<String>> =
+                checked.findings.iter().map(|f| f.cause.clone()).collect();
+            assert_eq!(causes.len(), 1, "{:?}", checked.findings);
+            causes[0].clone()
+        };
+        assert_eq!(cause(true), cause(false));
     }
 
     fn chunk(choices: Value) -> Value {
