@@ -183,11 +183,21 @@ impl Finding {
     }
 }
 
-/// Findings of one answer under one requirement are one defect: the first, in the order the
-/// step checks, is the finding and stands for the root cause; the others become its details,
-/// counted. Findings of other requirements, and what is not a requirement's finding, stay as
-/// they are. `findings` are those of one step's answer.
+/// Findings of one answer under one requirement by one kind of check are one defect: the
+/// first, in the order the step checks, is the finding and stands for the root cause; the
+/// others become its details, counted. The values a case checks (its matchers) are one kind,
+/// the shape of an object (the schema) another, each check of a stream its own: a list that
+/// lacks `first_id` and tells a wrong `has_more` is two defects. Findings of other
+/// requirements, and what is not a requirement's finding, stay as they are. `findings` are
+/// those of one step's answer.
 pub fn fold_one_answer(findings: &mut Vec<Finding>) {
+    // The check a cause names (`match ...`, `absent ...`: the case's matchers).
+    fn check(f: &Finding) -> Option<&str> {
+        match f.cause.as_deref().and_then(|c| c.split(' ').next()) {
+            Some("absent") => Some("match"),
+            other => other,
+        }
+    }
     let mut kept: Vec<(Finding, usize)> = Vec::with_capacity(findings.len());
     for finding in findings.drain(..) {
         let same_defect = |k: &Finding| {
@@ -195,6 +205,7 @@ pub fn fold_one_answer(findings: &mut Vec<Finding>) {
                 && k.kind == FindingKind::Requirement
                 && k.requirement == finding.requirement
                 && k.level == finding.level
+                && check(k) == check(&finding)
         };
         match kept.iter_mut().find(|(k, _)| same_defect(k)) {
             Some((first, folded)) => {
@@ -318,25 +329,31 @@ mod tests {
 
     #[test]
     fn the_findings_of_one_requirement_on_one_answer_are_its_first_with_the_others_counted() {
-        let requirement = |id, summary| finding(Some(id), FindingKind::Requirement, summary);
+        let requirement = |id, cause| finding(Some(id), FindingKind::Requirement, cause);
         let mut findings = vec![
-            requirement("ITM-04", "data[0].id"),
-            requirement("GEN-02", "envelope"),
-            requirement("ITM-04", "has_more"),
+            requirement("ITM-04", "match data[*].id equals string"),
+            requirement("GEN-02", "error-envelope /error required"),
+            requirement("ITM-04", "schema ConversationItemList /first_id required"),
+            requirement("ITM-04", "match has_more equals boolean"),
             finding(None, FindingKind::Target, "redirect"),
-            requirement("ITM-04", "last_id"),
+            requirement("ITM-04", "absent data[9]"),
         ];
         fold_one_answer(&mut findings);
         let kept: Vec<(Option<&str>, Option<&str>)> = findings
             .iter()
             .map(|f| (f.requirement.as_deref(), f.cause.as_deref()))
             .collect();
-        // Another requirement's finding, and what is no requirement's, stay their own.
+        // Another requirement's finding, another kind of check of the same requirement (the
+        // shape against the values), and what is no requirement's, stay their own.
         assert_eq!(
             kept,
             [
-                (Some("ITM-04"), Some("data[0].id")),
-                (Some("GEN-02"), Some("envelope")),
+                (Some("ITM-04"), Some("match data[*].id equals string")),
+                (Some("GEN-02"), Some("error-envelope /error required")),
+                (
+                    Some("ITM-04"),
+                    Some("schema ConversationItemList /first_id required")
+                ),
                 (None, Some("redirect")),
             ]
         );
@@ -344,14 +361,17 @@ mod tests {
         assert!(first
             .summary
             .ends_with("(and 2 more findings of this answer, below)"));
-        assert!(first
-            .details
-            .contains(&"also on this answer: has_more".to_owned()));
-        assert!(first.details.contains(&"  detail of last_id".to_owned()));
+        let also = "also on this answer: match has_more equals boolean".to_owned();
+        assert!(first.details.contains(&also), "{:?}", first.details);
+        let detail = "  detail of absent data[9]".to_owned();
+        assert!(first.details.contains(&detail), "{:?}", first.details);
         // One finding alone is left as it is.
-        let mut alone = vec![requirement("ITM-04", "has_more")];
+        let mut alone = vec![requirement("ITM-04", "match has_more equals boolean")];
         fold_one_answer(&mut alone);
-        assert_eq!(alone[0].summary, "has_more");
-        assert_eq!(alone[0].details, ["detail of has_more"]);
+        assert_eq!(alone[0].summary, "match has_more equals boolean");
+        assert_eq!(
+            alone[0].details,
+            ["detail of match has_more equals boolean"]
+        );
     }
 }
