@@ -74,7 +74,10 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
         let level = spec.catalogue.get(id).map_or(Level::Must, |r| r.level);
         (id.to_owned(), level)
     };
+    // `check` is the check's name, or `name/rule` for a check of several rules: the rule
+    // broken, not the event it was seen on, is what makes it the same defect elsewhere.
     let mut push = |check: &str, fallback: &str, at: Option<usize>, summary: String| {
+        let (check, rule) = check.split_once('/').unwrap_or((check, ""));
         let (id, level) = owner(check, fallback);
         let mut details = Vec::new();
         let summary = match at {
@@ -98,7 +101,10 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
             summary,
             details,
             step: None,
-            cause: Some(format!("{check} {}", summary_cause(&events, at))),
+            cause: Some(match rule {
+                "" => format!("{check} {}", summary_cause(check, &events, at)),
+                rule => format!("{check} {rule}"),
+            }),
         });
     };
 
@@ -261,7 +267,7 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
             if let Some(last) = previous {
                 if !grammar.terminal.iter().any(|t| t == last) {
                     push(
-                        "stream-grammar",
+                        "stream-grammar/no terminal event",
                         "RSP-11",
                         governed.last().map(|g| g.0),
                         format!(
@@ -281,7 +287,7 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
             match first_id {
                 None => first_id = Some(id),
                 Some(first) if first != id => {
-                    push("stream-invariants", "RSP-12", Some(i), format!("names response `{id}`, the stream began with `{first}`: one stream is one response"));
+                    push("stream-invariants/one response id", "RSP-12", Some(i), format!("names response `{id}`, the stream began with `{first}`: one stream is one response"));
                     break;
                 }
                 Some(_) => {}
@@ -302,7 +308,7 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
         let expected = kind.trim_start_matches("response.");
         if status != Some(expected) {
             push(
-                "stream-invariants",
+                "stream-invariants/terminal status",
                 "RSP-12",
                 Some(i),
                 format!(
@@ -335,7 +341,7 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
                 let joined = deltas.get(&key()).map_or("", String::as_str);
                 if joined != text {
                     push(
-                        "stream-invariants",
+                        "stream-invariants/text of the deltas",
                         "RSP-12",
                         Some(i),
                         format!("its `text` {text:?} is not the concatenated deltas {joined:?}"),
@@ -356,7 +362,7 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
                 if let Some(final_text) = final_text {
                     if final_text != text {
                         push(
-                            "stream-invariants",
+                            "stream-invariants/text of the output",
                             "RSP-12",
                             Some(i),
                             format!("its `text` {text:?} is not the final output's {final_text:?}"),
@@ -373,10 +379,17 @@ pub fn check(spec: &Spec, content_type: &str, body: &str) -> Checked {
     }
 }
 
-/// What makes two stream findings the same defect: the check and the event's type.
-fn summary_cause(events: &[Event], at: Option<usize>) -> String {
-    at.and_then(|i| events.get(i))
-        .map_or_else(|| "stream".to_owned(), |e| e.kind().to_owned())
+/// What makes two stream findings the same defect: the check and the event's type; for the
+/// grammar, the phase of the event out of place (`*.done`), which does not depend on what the
+/// stream streams (text or a function call) as its type does.
+fn summary_cause(check: &str, events: &[Event], at: Option<usize>) -> String {
+    at.and_then(|i| events.get(i)).map_or_else(
+        || "stream".to_owned(),
+        |e| match (check, e.kind().rsplit_once('.')) {
+            ("stream-grammar", Some((_, phase))) => format!("*.{phase} out of place"),
+            _ => e.kind().to_owned(),
+        },
+    )
 }
 
 /// The schema pointer of each event type of `ResponseStreamEvent` (by the `type` constant).
@@ -497,6 +510,49 @@ mod tests {
             .collect();
         ids.dedup();
         ids
+    }
+
+    fn causes(body: &str) -> Vec<String> {
+        check(&spec(), "text/event-stream", body)
+            .findings
+            .into_iter()
+            .filter_map(|f| f.cause)
+            .collect()
+    }
+
+    #[test]
+    fn a_broken_rule_is_one_cause_whichever_event_shows_it() {
+        // A `.done` skipped is one defect, whatever event comes in its place.
+        let no_part_done = causes(&stream(|e| {
+            e.remove(6);
+        }));
+        let no_item_done = causes(&stream(|e| {
+            e.drain(6..8);
+        }));
+        assert_eq!(no_part_done, ["stream-grammar *.done out of place"]);
+        assert_eq!(no_part_done, no_item_done);
+        let created_twice = causes(&stream(|e| {
+            let created = e[0].clone();
+            e.insert(2, created);
+        }));
+        assert_ne!(created_twice, no_part_done);
+        // A second response id is one defect on a completed stream and a cut one.
+        let other_id = |terminal: &str| {
+            causes(&stream(|e| {
+                let last = e.len() - 1;
+                e[last]["type"] = terminal.into();
+                e[last]["response"]["status"] = terminal.trim_start_matches("response.").into();
+                e[last]["response"]["id"] = "resp_2".into();
+            }))
+        };
+        assert_eq!(
+            other_id("response.completed"),
+            ["stream-invariants one response id"]
+        );
+        assert_eq!(
+            other_id("response.completed"),
+            other_id("response.incomplete")
+        );
     }
 
     #[test]

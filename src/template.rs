@@ -163,6 +163,28 @@ fn lookup(expr: &str, vars: &Vars) -> Result<Value, String> {
     })
 }
 
+/// The variables a value refers to, each with the selector into it: `{{p2.data[9].id}}` is
+/// `p2` at `$.data[9].id`. What does not parse is left out (loading refused it already).
+pub fn references(value: &Value) -> Vec<(String, Selector)> {
+    let of_text = |text: &str| -> Vec<(String, Selector)> {
+        expressions(text)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|expr| split_expr(expr).ok())
+            .map(|(name, selector)| (name.to_string(), selector))
+            .collect()
+    };
+    match value {
+        Value::String(text) => of_text(text),
+        Value::Array(items) => items.iter().flat_map(references).collect(),
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, value)| of_text(key).into_iter().chain(references(value)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The `{{...}}` expressions of a string, trimmed.
 fn expressions(text: &str) -> Result<Vec<&str>, String> {
     let mut out = Vec::new();

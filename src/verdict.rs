@@ -3,8 +3,10 @@
 //!
 //! Findings of many cases are one root cause when they are identical: the same requirement
 //! and the same [`Finding::cause`], which names the check and what it saw, never the case:
-//! - a status: what was expected and what came back (`status expected 404 got 200`), on any
-//!   operation: a requirement's rule broken the same way on retrieve and delete is one defect;
+//! - a status: the classes expected and the status that came back (`status expected 4xx got
+//!   200`, whether 404 or 400 or 404 was owed), on any operation: a requirement's rule broken
+//!   the same way on retrieve and delete is one defect; a 5xx names its operation instead, and
+//!   where the step owes a status it is that status's finding, not GEN-05's as well;
 //! - a schema error: the object whose schema broke (its component), the path in it (array
 //!   positions as `*`) and the keyword, wherever the object is answered (create, list, retrieve);
 //! - a matcher: the field (array positions as `*`, and the `data[*]` of an answer that is a list
@@ -14,8 +16,14 @@
 //! - a 5xx: the operation and the status (one 5xx on two operations can be two bugs, and GEN-05
 //!   owns them all); the error object: the check and the paths that failed, on any operation.
 //!
+//! - a check of a stream: the rule broken, not the event or chunk it was seen on nor the
+//!   values seen there.
+//!
 //! Distinct fields, checks, statuses or kinds of value are distinct root causes, so two defects
-//! are never one. A step does not restate what it already found: when its status is not the
+//! are never one. One answer is not several defects of one requirement: its findings under a
+//! requirement are the first one, the others in its details ([`fold_one_answer`]); and a step
+//! that sends a value an earlier answer got wrong finds that answer's defect again. A step
+//! does not restate what it already found: when its status is not the
 //! one asked for, the schema of the answer it got is not judged again under its requirement;
 //! when the answer is another object altogether (its `object` broke the schema), the fields
 //! its requirement checks are not reported one by one.
@@ -97,6 +105,13 @@ pub struct CaseOutcome {
     pub inconclusive: Option<String>,
     /// Resources the cleanup could not delete: `DELETE /conversations/conv_...`.
     pub left_behind: Vec<String>,
+    /// Where a matcher found a step's answer wrong: the step, the requirement and the
+    /// instance path (`/data/*/id`), so that a later step sending that value is read as
+    /// finding the same defect again.
+    pub wrong_at: Vec<(usize, String, String)>,
+    /// Where each variable was captured: the step and the instance path (`` for the whole
+    /// answer).
+    pub captured_at: std::collections::BTreeMap<String, (usize, String)>,
 }
 
 /// Which requirement kept a case from checking its own, and at which step.
@@ -164,6 +179,55 @@ impl Finding {
             (None, _) => "target".into(),
         }
     }
+}
+
+/// Findings of one answer under one requirement by one kind of check are one defect: the
+/// first, in the order the step checks, is the finding and stands for the root cause; the
+/// others become its details, counted. The values a case checks (its matchers) are one kind,
+/// the shape of an object (the schema) another, each check of a stream its own: a list that
+/// lacks `first_id` and tells a wrong `has_more` is two defects. Findings of other
+/// requirements, and what is not a requirement's finding, stay as they are. `findings` are
+/// those of one step's answer.
+pub fn fold_one_answer(findings: &mut Vec<Finding>) {
+    // The check a cause names (`match ...`, `absent ...`: the case's matchers).
+    fn check(f: &Finding) -> Option<&str> {
+        match f.cause.as_deref().and_then(|c| c.split(' ').next()) {
+            Some("absent") => Some("match"),
+            other => other,
+        }
+    }
+    let mut kept: Vec<(Finding, usize)> = Vec::with_capacity(findings.len());
+    for finding in findings.drain(..) {
+        let same_defect = |k: &Finding| {
+            finding.kind == FindingKind::Requirement
+                && k.kind == FindingKind::Requirement
+                && k.requirement == finding.requirement
+                && k.level == finding.level
+                && check(k) == check(&finding)
+        };
+        match kept.iter_mut().find(|(k, _)| same_defect(k)) {
+            Some((first, folded)) => {
+                *folded += 1;
+                first
+                    .details
+                    .push(format!("also on this answer: {}", finding.summary));
+                first
+                    .details
+                    .extend(finding.details.into_iter().map(|d| format!("  {d}")));
+            }
+            None => kept.push((finding, 0)),
+        }
+    }
+    findings.extend(kept.into_iter().map(|(mut finding, folded)| {
+        if folded > 0 {
+            let _ = write!(
+                finding.summary,
+                " (and {folded} more finding{} of this answer, below)",
+                if folded == 1 { "" } else { "s" }
+            );
+        }
+        finding
+    }));
 }
 
 impl CaseOutcome {
@@ -242,5 +306,70 @@ impl CaseOutcome {
             );
         }
         out.trim_end().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(requirement: Option<&str>, kind: FindingKind, summary: &str) -> Finding {
+        Finding {
+            requirement: requirement.map(str::to_owned),
+            level: Level::Must,
+            kind,
+            summary: summary.into(),
+            details: vec![format!("detail of {summary}")],
+            step: Some(0),
+            cause: Some(summary.into()),
+        }
+    }
+
+    #[test]
+    fn the_findings_of_one_requirement_on_one_answer_are_its_first_with_the_others_counted() {
+        let requirement = |id, cause| finding(Some(id), FindingKind::Requirement, cause);
+        let mut findings = vec![
+            requirement("ITM-04", "match data[*].id equals string"),
+            requirement("GEN-02", "error-envelope /error required"),
+            requirement("ITM-04", "schema ConversationItemList /first_id required"),
+            requirement("ITM-04", "match has_more equals boolean"),
+            finding(None, FindingKind::Target, "redirect"),
+            requirement("ITM-04", "absent data[9]"),
+        ];
+        fold_one_answer(&mut findings);
+        let kept: Vec<(Option<&str>, Option<&str>)> = findings
+            .iter()
+            .map(|f| (f.requirement.as_deref(), f.cause.as_deref()))
+            .collect();
+        // Another requirement's finding, another kind of check of the same requirement (the
+        // shape against the values), and what is no requirement's, stay their own.
+        assert_eq!(
+            kept,
+            [
+                (Some("ITM-04"), Some("match data[*].id equals string")),
+                (Some("GEN-02"), Some("error-envelope /error required")),
+                (
+                    Some("ITM-04"),
+                    Some("schema ConversationItemList /first_id required")
+                ),
+                (None, Some("redirect")),
+            ]
+        );
+        let first = &findings[0];
+        assert!(first
+            .summary
+            .ends_with("(and 2 more findings of this answer, below)"));
+        let also = "also on this answer: match has_more equals boolean".to_owned();
+        assert!(first.details.contains(&also), "{:?}", first.details);
+        let detail = "  detail of absent data[9]".to_owned();
+        assert!(first.details.contains(&detail), "{:?}", first.details);
+        // One finding alone is left as it is.
+        let mut alone = vec![requirement("ITM-04", "match has_more equals boolean")];
+        fold_one_answer(&mut alone);
+        assert_eq!(alone[0].summary, "match has_more equals boolean");
+        assert_eq!(
+            alone[0].details,
+            ["detail of match has_more equals boolean"]
+        );
     }
 }

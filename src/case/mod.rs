@@ -88,6 +88,9 @@ pub struct Matcher {
     pub contains: Option<Value>,
     pub near_now: Option<u64>,
     pub vector_near: Option<VectorNear>,
+    /// What makes its failure the same defect in another case, where its field and check do
+    /// not say it (a probe of one parameter's default); `None`: they do.
+    pub cause: Option<String>,
 }
 
 /// `{{model}}` and `{{embedding_model}}`: the target's models (`--model`,
@@ -792,6 +795,7 @@ impl Validator<'_> {
                 }
                 None => None,
             },
+            cause: None,
         };
         let checks = [
             matcher.equals.is_some(),

@@ -50,6 +50,12 @@ struct Findings<'s> {
 
 impl Findings<'_> {
     fn push(&mut self, check: &str, summary: String, details: Vec<String>) {
+        let cause = cause_of(&summary);
+        self.push_keyed(check, &cause, summary, details);
+    }
+
+    /// [`Findings::push`] with the cause given, where two summaries say one defect.
+    fn push_keyed(&mut self, check: &str, cause: &str, summary: String, details: Vec<String>) {
         let id = self
             .spec
             .catalogue
@@ -57,7 +63,7 @@ impl Findings<'_> {
             .unwrap_or("CHT-05");
         let level = self.spec.catalogue.get(id).map_or(Level::Must, |r| r.level);
         // Findings of one check on chunks of different runs are the same defect.
-        let cause = Some(format!("{check} {}", cause_of(&summary)));
+        let cause = Some(format!("{check} {cause}"));
         self.out.push(Finding {
             requirement: Some(id.to_owned()),
             level,
@@ -70,15 +76,40 @@ impl Findings<'_> {
     }
 }
 
-/// What makes two findings of one check the same defect: the summary without chunk numbers.
+/// What makes two findings of one check the same defect: the summary without what varies
+/// from one answer to the next, numbers and the values seen (quoted strings, JSON arrays and
+/// objects); what is in backticks (field names, what is expected) stays.
 fn cause_of(summary: &str) -> String {
-    summary
+    let text = summary
         .split_once(": ")
         .filter(|(head, _)| head.starts_with("chunk "))
-        .map_or(summary, |(_, rest)| rest)
-        .chars()
-        .filter(|c| !c.is_ascii_digit())
-        .collect()
+        .map_or(summary, |(_, rest)| rest);
+    let mut out = String::with_capacity(text.len());
+    let (mut in_backticks, mut in_string, mut escaped, mut depth) = (false, false, false, 0usize);
+    for c in text.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '`' if depth == 0 => {
+                in_backticks = !in_backticks;
+                out.push(c);
+            }
+            _ if in_backticks => out.push(c),
+            '"' => in_string = true,
+            '[' | '{' => depth += 1,
+            ']' | '}' if depth > 0 => depth -= 1,
+            _ if depth > 0 || c.is_ascii_digit() => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The choices of a chunk or a completion.

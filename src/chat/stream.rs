@@ -246,7 +246,13 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
         } else {
             format!("chunk {i}: has a non-null `usage`, which no `stream_options.include_usage` asked for")
         };
-        findings.push("chat-stream-usage", summary, around(i));
+        // Asked for or not, it is one defect: usage on a chunk that is not the usage chunk.
+        findings.push_keyed(
+            "chat-stream-usage",
+            "a non-null `usage` outside the asked-for usage chunk",
+            summary,
+            around(i),
+        );
     }
 
     // Tool-call deltas: `index` on each; `id`, `type`, `function.name` on the first of a call;

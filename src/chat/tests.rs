@@ -5,6 +5,43 @@ fn spec() -> Spec {
     Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
 }
 
+#[test]
+fn a_cause_leaves_out_the_values_seen_and_keeps_what_is_asked() {
+    let twice = |reason: &str, at: usize| {
+        cause_of(&format!(
+            "chunk {at}: choice 0 has a second non-null `finish_reason` ({reason:?}; the first was in chunk {})",
+            at - 1
+        ))
+    };
+    assert_eq!(twice("stop", 4), twice("tool_calls", 9));
+    assert_eq!(
+        cause_of("the usage chunk has `choices` [{\"index\":0,\"delta\":{}}], expected `[]`"),
+        "the usage chunk has `choices` , expected `[]`"
+    );
+    assert_ne!(
+        twice("stop", 4),
+        cause_of("chunk 3: a choice has no `finish_reason` key (null until its last chunk)")
+    );
+}
+
+#[test]
+fn usage_before_the_last_chunk_is_one_cause_asked_for_or_not() {
+    let spec = spec();
+    let on_every_chunk = stream(|chunks| {
+        for c in chunks.iter_mut() {
+            c["usage"] = json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4});
+        }
+    });
+    let cause = |include_usage| {
+        let checked = check_stream(&spec, "text/event-stream", &on_every_chunk, include_usage);
+        let causes: Vec<Option<String>> =
+            checked.findings.iter().map(|f| f.cause.clone()).collect();
+        assert_eq!(causes.len(), 1, "{:?}", checked.findings);
+        causes[0].clone()
+    };
+    assert_eq!(cause(true), cause(false));
+}
+
 fn chunk(choices: Value) -> Value {
     json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices})
 }

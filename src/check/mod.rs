@@ -115,7 +115,7 @@ pub fn implicit(
             )
         });
     }
-    if response.json.is_some() {
+    if owes_json_content_type(spec, operation, response) {
         let content_type = response.content_type().unwrap_or("");
         let media = content_type.split(';').next().unwrap_or("").trim();
         if !media.eq_ignore_ascii_case("application/json") {
@@ -252,6 +252,24 @@ pub fn implicit(
         }
     }
     out
+}
+
+/// Whether the answer's content type is judged (GEN-01, for answers with a JSON body): not on
+/// a 4xx whose body is not JSON at all where the error object is owed, which is the error
+/// object's finding alone.
+pub(crate) fn owes_json_content_type(
+    spec: &Spec,
+    operation: Option<&Operation>,
+    response: &Response,
+) -> bool {
+    match &response.json {
+        None => false,
+        Some(Ok(_)) => true,
+        Some(Err(_)) => {
+            !(400..500).contains(&response.status)
+                || answer_schema(spec, operation, response.status).is_none()
+        }
+    }
 }
 
 /// One finding for schema errors of one owner; its cause is the check, the paths (indices as

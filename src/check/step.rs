@@ -7,10 +7,88 @@ use crate::spec::{Level, Spec};
 use crate::template::Vars;
 use crate::verdict::{CaseOutcome, Finding, FindingKind, Observation};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 /// Runs the implicit checks, the status check, the captures and the expectations of a step.
 /// `Err` means the case cannot go on.
 pub(crate) fn check_step(
+    step: &Step,
+    spec: &Spec,
+    response: &Response,
+    vars: &mut Vars,
+    outcome: &mut CaseOutcome,
+    index: usize,
+) -> Result<(), ()> {
+    let from = outcome.findings.len();
+    let gate = check_answer(step, spec, response, vars, outcome, index);
+    follows_from_wrong_values(step, outcome, from, index);
+    gate
+}
+
+/// A step that sends (or expects) a value an earlier answer of the case got wrong under a
+/// requirement (page 3 asks for what follows page 2's wrong last item) finds that defect
+/// again: its findings of that requirement are that answer's root cause.
+fn follows_from_wrong_values(step: &Step, outcome: &mut CaseOutcome, from: usize, index: usize) {
+    let mut values: Vec<&Value> = Vec::new();
+    values.extend(step.path_params.iter().map(|(_, v)| v));
+    values.extend(step.query.iter().map(|(_, v)| v));
+    if let crate::case::Body::Json(body) = &step.body {
+        values.push(body);
+    }
+    for (_, matcher) in &step.expect.json {
+        values.extend(matcher.equals.iter().chain(&matcher.contains));
+        values.extend(matcher.one_of.iter().flatten());
+    }
+    let texts: Vec<Value> = std::iter::once(step.path.as_str())
+        .chain(step.headers.iter().map(|(_, v)| v.as_str()))
+        .chain(match &step.body {
+            crate::case::Body::Raw(raw) => Some(raw.as_str()),
+            _ => None,
+        })
+        .map(Value::from)
+        .collect();
+    values.extend(&texts);
+    let mut sources: Vec<(String, usize)> = Vec::new();
+    for (name, selector) in values.into_iter().flat_map(crate::template::references) {
+        let Some((source, captured)) = outcome.captured_at.get(&name) else {
+            continue;
+        };
+        let used = format!("{captured}{}", selector_pointer(&selector.to_string()));
+        let overlaps = |wrong: &str| {
+            let under = |a: &str, b: &str| b.starts_with(a) && b[a.len()..].starts_with('/');
+            wrong == used || wrong.is_empty() || under(wrong, &used) || under(&used, wrong)
+        };
+        for (at, requirement, wrong) in &outcome.wrong_at {
+            if at == source && *source < index && overlaps(wrong) {
+                sources.push((requirement.clone(), *source));
+            }
+        }
+    }
+    for (requirement, source) in sources {
+        let of = |f: &Finding| {
+            f.kind == FindingKind::Requirement && f.requirement.as_deref() == Some(&requirement)
+        };
+        let Some(cause) = outcome
+            .findings
+            .iter()
+            .find(|f| f.step == Some(source) && of(f))
+            .map(|f| f.cause.clone())
+        else {
+            continue;
+        };
+        let label = outcome.steps.get(source).map(|s| s.label.clone());
+        for finding in outcome.findings[from..].iter_mut().filter(|f| of(f)) {
+            if finding.cause != cause {
+                finding.cause.clone_from(&cause);
+                if let Some(label) = &label {
+                    let _ = write!(finding.summary, " (it sends what {label} answered wrong)");
+                }
+            }
+        }
+    }
+}
+
+fn check_answer(
     step: &Step,
     spec: &Spec,
     response: &Response,
@@ -64,7 +142,7 @@ pub(crate) fn check_step(
     };
     // The implicit checks ran for their owners too, whether they found anything or not.
     let mut ran = vec!["no-5xx"];
-    if response.json.is_some() {
+    if check::owes_json_content_type(spec, operation, response) {
         ran.push("json-content-type");
     }
     if (400..500).contains(&response.status) {
@@ -92,6 +170,12 @@ pub(crate) fn check_step(
         .is_some_and(|s| !s.contains(&response.status));
     let mut also_broken = Vec::new();
     for f in implicit {
+        // A 5xx where the step owes another status is that status finding, which names the
+        // 5xx: GEN-05 is for the answers whose status no requirement of the step names.
+        let five_hundred = f.cause.as_deref().is_some_and(|c| c.starts_with("no-5xx"));
+        if status_fails && five_hundred {
+            continue;
+        }
         let restates_status = status_fails
             && f.cause.as_deref().is_some_and(|c| c.starts_with("schema"))
             && (f.requirement.as_deref() == Some(step.requirement.as_str())
@@ -160,7 +244,11 @@ pub(crate) fn check_step(
             push(
                 outcome,
                 Finding {
-                    cause: Some(format!("status expected {want} got {}", response.status)),
+                    cause: Some(status_cause(
+                        expected,
+                        response.status,
+                        operation.map_or("(no operation)", |op| op.id.as_str()),
+                    )),
                     ..requirement_finding(
                         &step.requirement,
                         step.level,
@@ -177,6 +265,8 @@ pub(crate) fn check_step(
         match body.and_then(|b| selector.find(b)) {
             Some(value) => {
                 vars.insert(name.clone(), value.clone());
+                let at = selector_pointer(&selector.to_string());
+                outcome.captured_at.insert(name.clone(), (index, at));
             }
             None => {
                 let why = match &response.json {
@@ -259,6 +349,11 @@ pub(crate) fn check_step(
                         continue;
                     };
                     let requirement = matcher.requirement.as_str();
+                    outcome.wrong_at.push((
+                        index,
+                        requirement.to_string(),
+                        selector_pointer(&selector.to_string()),
+                    ));
                     let missing = match found {
                         Some(_) => None,
                         None => selector.missing_ancestor(body),
@@ -343,6 +438,22 @@ pub(crate) fn check_step(
     Ok(())
 }
 
+/// What makes a wrong status the same defect in another case (with its requirement): the
+/// status answered and the classes of those expected (`status expected 4xx got 200`: an
+/// unknown id and a malformed one both answered 200 is one defect of the requirement, a
+/// success refused is another). A 5xx keeps its operation, as GEN-05's do: one 5xx on two
+/// operations can be two bugs.
+fn status_cause(expected: &[u16], got: u16, operation: &str) -> String {
+    if got >= 500 {
+        return format!("status {operation} got {got}");
+    }
+    let mut classes: Vec<u16> = expected.iter().map(|s| s / 100).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let classes: Vec<String> = classes.iter().map(|c| format!("{c}xx")).collect();
+    format!("status expected {} got {got}", classes.join(" or "))
+}
+
 /// A selector as the instance path of a schema error: `data[*].status` is `/data/*/status`.
 fn selector_pointer(selector: &str) -> String {
     let mut out = String::new();
@@ -387,6 +498,9 @@ fn matcher_cause(
     matcher: &crate::case::Matcher,
     found: Option<&Value>,
 ) -> String {
+    if let Some(cause) = &matcher.cause {
+        return format!("match {cause}");
+    }
     let selector = if in_list {
         let unwrapped = selector.trim_start_matches("$.");
         unwrapped
@@ -462,6 +576,7 @@ mod tests {
             contains: None,
             near_now: None,
             vector_near: None,
+            cause: None,
         }
     }
 
@@ -515,5 +630,177 @@ mod tests {
         assert!(is_list(&json!({"object": "list", "data": []})));
         assert!(!is_list(&json!({"object": "conversation", "data": []})));
         assert!(!is_list(&json!({"data": []})));
+    }
+
+    fn spec() -> Spec {
+        Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    fn answer(status: u16, content_type: &str, body: &str) -> Response {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::CONTENT_TYPE, content_type.parse().unwrap());
+        Response::new(status, headers, body.as_bytes().to_vec())
+    }
+
+    /// Checks each step of the case in `yaml` against its answer, as a run does.
+    fn judged(yaml: &str, answers: &[Response]) -> CaseOutcome {
+        let spec = spec();
+        let case = crate::case::load("x", "x.yaml", yaml, &spec)
+            .remove(0)
+            .unwrap();
+        let mut outcome = CaseOutcome::default();
+        let mut vars = case.vars.clone();
+        for (index, (step, response)) in case.steps.iter().zip(answers).enumerate() {
+            outcome.steps.push(crate::verdict::StepRecord {
+                label: step.label.clone(),
+                at: step.at.clone(),
+                request_line: String::new(),
+                curl: String::new(),
+                status: Some(response.status),
+                answer: None,
+                elapsed: std::time::Duration::ZERO,
+            });
+            let _ = check_step(step, &spec, response, &mut vars, &mut outcome, index);
+        }
+        outcome
+    }
+
+    fn causes(outcome: &CaseOutcome) -> Vec<(String, String)> {
+        outcome
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.requirement.clone().unwrap_or_default(),
+                    f.cause.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    const ERROR: &str = r#"{"error": {"message": "m", "type": "invalid_request_error", "param": null, "code": null}}"#;
+
+    #[test]
+    fn a_5xx_where_the_step_owes_a_status_is_that_status_finding_alone() {
+        let case = |expect: &str| {
+            format!(
+                "requirement: UPD-16\nsteps:\n- operation: updateConversation\n  path_params: {{conversation_id: conv_1}}\n  body: {{metadata: {{}}}}\n  expect: {expect}\n"
+            )
+        };
+        let owed = judged(
+            &case("{status: 400}"),
+            &[answer(500, "application/json", ERROR)],
+        );
+        assert_eq!(
+            causes(&owed),
+            [("UPD-16".into(), "status updateConversation got 500".into())]
+        );
+        // No status of its own (a set-up, a probe of something else): GEN-05's catch-all.
+        let unowed = judged(
+            &case("{json: {}}"),
+            &[answer(500, "application/json", ERROR)],
+        );
+        assert_eq!(
+            causes(&unowed),
+            [("GEN-05".into(), "no-5xx updateConversation 500".into())]
+        );
+    }
+
+    #[test]
+    fn a_wrong_status_is_one_cause_whatever_error_was_owed_and_a_5xx_keeps_its_operation() {
+        assert_eq!(
+            status_cause(&[404], 200, "getConversation"),
+            status_cause(&[400, 404], 200, "getConversation")
+        );
+        assert_eq!(
+            status_cause(&[404], 200, "x"),
+            "status expected 4xx got 200"
+        );
+        // A success refused and an error answered with another error stay apart.
+        assert_ne!(
+            status_cause(&[200], 400, "x"),
+            status_cause(&[404], 400, "x")
+        );
+        assert_ne!(
+            status_cause(&[400], 200, "x"),
+            status_cause(&[400], 201, "x")
+        );
+        assert_ne!(
+            status_cause(&[400], 500, "getConversation"),
+            status_cause(&[400], 500, "updateConversation")
+        );
+    }
+
+    #[test]
+    fn a_4xx_that_is_not_json_is_the_error_objects_finding_alone() {
+        let case = "requirement: RET-02\nsteps:\n- operation: getConversation\n  path_params: {conversation_id: conv_1}\n  expect: {status: 404}\n";
+        let text = judged(case, &[answer(404, "text/plain", "Not Found")]);
+        let owners: Vec<String> = causes(&text).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(owners, ["GEN-02"], "{:?}", text.findings);
+        // JSON served as text/plain is GEN-01's, on an error as on a success.
+        let json = judged(case, &[answer(404, "text/plain", ERROR)]);
+        let owners: Vec<String> = causes(&json).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(owners, ["GEN-01"], "{:?}", json.findings);
+    }
+
+    fn item(id: &str) -> Value {
+        json!({"type": "message", "id": id, "status": "completed", "role": "user",
+            "content": [{"type": "input_text", "text": id}]})
+    }
+
+    fn page(ids: &[&str], has_more: bool) -> Response {
+        let body = json!({"object": "list", "data": ids.iter().map(|id| item(id)).collect::<Vec<_>>(),
+            "first_id": ids[0], "last_id": ids[ids.len() - 1], "has_more": has_more});
+        answer(200, "application/json", &body.to_string())
+    }
+
+    const PAGES: &str = "requirement: ITM-04
+steps:
+- name: page 1
+  operation: listConversationItems
+  path_params: {conversation_id: conv_1}
+  query: {limit: 2, order: asc}
+  capture: {p1: $}
+  expect:
+    status: 200
+    json:
+      data[1].id: {equals: msg_b}
+      has_more: {equals: true}
+- name: page 2
+  operation: listConversationItems
+  path_params: {conversation_id: conv_1}
+  query: {limit: 2, order: asc, after: '{{p1.data[1].id}}'}
+  expect: {status: 200, json: {data: {length: 1}}}
+";
+
+    #[test]
+    fn a_step_that_sends_what_an_answer_got_wrong_finds_that_defect_again() {
+        // Page 1 ends at the wrong item; page 2, asked from it, is wrong too: one defect.
+        let outcome = judged(
+            PAGES,
+            &[
+                page(&["msg_a", "msg_x"], true),
+                page(&["msg_y", "msg_z"], false),
+            ],
+        );
+        let causes = causes(&outcome);
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        assert_eq!(causes[0], causes[1]);
+        assert!(
+            outcome.findings[1].summary.contains("page 1"),
+            "{:?}",
+            outcome.findings[1]
+        );
+        // Page 1's items are right, only its `has_more` is wrong: page 2's own defect stays.
+        let outcome = judged(
+            PAGES,
+            &[
+                page(&["msg_a", "msg_b"], false),
+                page(&["msg_y", "msg_z"], false),
+            ],
+        );
+        let causes = self::causes(&outcome);
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        assert_ne!(causes[0], causes[1]);
     }
 }

@@ -88,9 +88,12 @@ pub fn probes(context: &Context, out: &mut Probes) {
         for property in &required {
             if let Ok(selector) = Selector::parse(property) {
                 let same = Value::from(format!("{{{{{STATED}.{property}}}}}"));
-                expect
-                    .json
-                    .push((selector, equals(spec, &requirement, same)));
+                // Any field that differs is the default not kept: one defect, that default's.
+                let mut matcher = equals(spec, &requirement, same);
+                matcher.cause = Some(format!(
+                    "the list without `{name}` differs from `{name}` at its default"
+                ));
+                expect.json.push((selector, matcher));
             }
         }
         let mut omitted = context.call(
@@ -298,5 +301,27 @@ mod tests {
             .json
             .iter()
             .all(|(_, m)| m.requirement == "ITM-03"));
+    }
+
+    #[test]
+    fn each_default_not_kept_is_one_cause_of_its_own_whatever_fields_differ() {
+        let cases = probes();
+        let causes = |id: &str| -> Vec<Option<String>> {
+            let case = cases.iter().find(|c| c.id == id).unwrap();
+            let omitted = case.steps.last().unwrap();
+            let mut causes: Vec<_> = omitted
+                .expect
+                .json
+                .iter()
+                .map(|(_, m)| m.cause.clone())
+                .collect();
+            causes.dedup();
+            causes
+        };
+        let limit = causes("probe/listConversationItems/defaults/limit");
+        let order = causes("probe/listConversationItems/defaults/order");
+        assert_eq!(limit.len(), 1, "{limit:?}");
+        assert!(limit[0].as_deref().is_some_and(|c| c.contains("`limit`")));
+        assert_ne!(limit, order);
     }
 }

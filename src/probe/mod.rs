@@ -311,6 +311,7 @@ pub fn equals(spec: &Spec, requirement: &str, value: Value) -> Matcher {
         contains: None,
         near_now: None,
         vector_near: None,
+        cause: None,
     }
 }
 

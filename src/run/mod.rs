@@ -193,6 +193,9 @@ async fn run_steps(
         if let Some((_, true)) = &stream {
             symptoms_of_the_stream(&mut outcome, step_start, findings_before, &checked_before);
         }
+        let mut of_this_answer = outcome.findings.split_off(step_start);
+        crate::verdict::fold_one_answer(&mut of_this_answer);
+        outcome.findings.append(&mut of_this_answer);
         if response.status < 300 {
             record_created(step, spec, &response, created);
             record_made_up(step, spec, &response, &vars, created);

@@ -83,6 +83,7 @@ impl<'s> Builder<'s> {
                     contains: None,
                     near_now: None,
                     vector_near: None,
+                    cause: None,
                 };
                 (selector, matcher)
             };
