@@ -490,7 +490,7 @@ async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|f| f["requirement"] == "GEN-01" && f["verdict"] == "fail"));
+        .any(|f| f["requirement"] == "GEN-02" && f["verdict"] == "fail"));
     let requirement = |id: &str| {
         report["requirements"]
             .as_array()
@@ -501,7 +501,8 @@ async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
             .clone()
     };
     assert_eq!(requirement("CRE-02")["verdict"], "fail");
-    assert_eq!(requirement("GEN-01")["verdict"], "fail");
+    // A 4xx that is not JSON at all is the error object's finding, not the content type's.
+    assert_eq!(requirement("GEN-02")["verdict"], "fail");
     assert_eq!(requirement("CRE-04")["verdict"], "warn");
     assert_eq!(requirement("UPD-04")["verdict"], "info");
     assert_eq!(requirement("RET-01")["verdict"], "skipped");
@@ -537,9 +538,10 @@ async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
         .filter(|r| r["level"] == "MUST" && r["verdict"] == "pass")
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    // CRE-01, and the implicit check every answer got (no 5xx).
-    assert_eq!(passing, ["CRE-01", "GEN-05"], "{md}");
-    assert_eq!(must_passed, 2);
+    // CRE-01, and the implicit checks every answer got (no 5xx; JSON said to be JSON, on the
+    // answers that are JSON).
+    assert_eq!(passing, ["CRE-01", "GEN-01", "GEN-05"], "{md}");
+    assert_eq!(must_passed, 3);
 }
 
 #[tokio::test]
@@ -717,9 +719,9 @@ async fn a_rejection_without_param_and_code_warns_and_fails_only_with_strict() {
     let run = fixture.run(&base(&server), &[filter, "--exact"]).await;
     run.assert_code(0);
     run.assert_test(filter, "ok");
-    run.assert_contains("UPD-09 SHOULD: error.param: expected \"metadata\", got null");
+    // One answer, one requirement: the `code` is listed under the `param`, one root cause.
     run.assert_contains(
-        "UPD-09 SHOULD: error.code: expected \"object_above_max_properties\", got null",
+        "UPD-09 SHOULD: error.param: expected \"metadata\", got null (and 1 more finding of this answer, below)",
     );
     let strict = fixture
         .run(&base(&server), &[filter, "--exact", "--strict"])
@@ -992,10 +994,10 @@ steps:
     run.assert_code(1);
     run.assert_contains("GEN-09 MUST: a: expected a value, found nothing");
     run.assert_contains("needed for `a.b.c`");
-    run.assert_contains("GEN-09 MUST: list: expected length 2, got 1");
+    run.assert_contains("also on this answer: list: expected length 2, got 1");
     run.assert_lacks("a.b.d: expected");
     run.assert_lacks("list[1]");
-    run.assert_contains("root causes: 2 ");
+    run.assert_contains("root causes: 1 ");
 
     let honest = MockServer::start().await;
     Mock::given(method("GET"))
@@ -1100,7 +1102,7 @@ steps:
     run.assert_contains("GEN-09 MUST: output[0].type: expected \"function_call\", got \"message\"");
     run.assert_lacks("output[0].name");
     run.assert_lacks("output[0].call_id");
-    // Another element's own check still counts.
-    run.assert_contains("output[1].id: expected type string");
-    run.assert_contains("root causes: 2 ");
+    // Another element's own check is listed under it: one answer, one root cause.
+    run.assert_contains("also on this answer: output[1].id: expected type string");
+    run.assert_contains("root causes: 1 ");
 }
