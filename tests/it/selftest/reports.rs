@@ -223,7 +223,7 @@ async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|f| f["requirement"] == "GEN-01" && f["verdict"] == "fail"));
+        .any(|f| f["requirement"] == "GEN-02" && f["verdict"] == "fail"));
     let requirement = |id: &str| {
         report["requirements"]
             .as_array()
@@ -234,7 +234,8 @@ async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
             .clone()
     };
     assert_eq!(requirement("CRE-02")["verdict"], "fail");
-    assert_eq!(requirement("GEN-01")["verdict"], "fail");
+    // A 4xx that is not JSON at all is the error object's finding, not the content type's.
+    assert_eq!(requirement("GEN-02")["verdict"], "fail");
     assert_eq!(requirement("CRE-04")["verdict"], "warn");
     assert_eq!(requirement("UPD-04")["verdict"], "info");
     assert_eq!(requirement("RET-01")["verdict"], "skipped");
@@ -270,9 +271,10 @@ async fn reports_render_one_run_as_junit_json_and_markdown_without_the_key() {
         .filter(|r| r["level"] == "MUST" && r["verdict"] == "pass")
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    // CRE-01, and the implicit check every answer got (no 5xx).
-    assert_eq!(passing, ["CRE-01", "GEN-05"], "{md}");
-    assert_eq!(must_passed, 2);
+    // CRE-01, and the implicit checks every answer got (no 5xx; JSON said to be JSON, on the
+    // answers that are JSON).
+    assert_eq!(passing, ["CRE-01", "GEN-01", "GEN-05"], "{md}");
+    assert_eq!(must_passed, 3);
 }
 
 #[tokio::test]
