@@ -15,7 +15,9 @@
 mod catalogue;
 pub(crate) mod extract;
 pub(crate) mod overlay;
+mod index;
 mod schema_errors;
+mod validators;
 pub(crate) mod scope;
 pub(crate) mod unsafe_guard;
 
@@ -26,6 +28,7 @@ pub use scope::OperationRef;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use index::{check_derive, index_operations, preflight_of};
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -337,103 +340,6 @@ impl Spec {
             .cloned()
             .flatten()
     }
-
-    /// Validates `instance` against the schema at `pointer` (compiled once, then shared).
-    /// Answers the errors, one line each with the instance path and the schema path.
-    pub fn validate(&self, pointer: &str, instance: &Value) -> Result<Vec<String>, String> {
-        let cell = self.compiled(pointer);
-        let validator = cell
-            .get_or_init(|| self.compile(pointer))
-            .as_ref()
-            .map_err(Clone::clone)?;
-        if validator.is_valid(instance) {
-            // Much cheaper than collecting no errors (a `oneOf` stops at its match).
-            return Ok(Vec::new());
-        }
-        Ok(validator
-            .iter_errors(instance)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                let at = if at.is_empty() { "/".to_string() } else { at };
-                let schema = e.absolute_keyword_location().map_or_else(
-                    || format!("{pointer}{}", e.schema_path()),
-                    |uri| uri.as_str().trim_start_matches(DOCUMENT_URI).to_string(),
-                );
-                format!(
-                    "at {at}: {} (schema {schema})",
-                    crate::untrusted::excerpt(&e.to_string(), 240)
-                )
-            })
-            .collect())
-    }
-
-    /// Compiles, ahead of their first use, the response schemas of these operations and the
-    /// error object's, in that order (validation waits for a schema being compiled here).
-    pub fn prepare_validators<'a>(&self, operations: impl IntoIterator<Item = &'a str>) {
-        let mut pointers: Vec<String> = Vec::new();
-        for op in operations.into_iter().filter_map(|id| self.operation(id)) {
-            for pointer in op.responses.values().flatten() {
-                if !pointers.contains(pointer) {
-                    pointers.push(pointer.clone());
-                }
-            }
-        }
-        pointers.push("#/components/schemas/ErrorResponse".into());
-        for pointer in pointers {
-            self.prepare_validator(&pointer);
-        }
-    }
-
-    /// Compiles the schema at `pointer` unless that is done (one that does not compile is
-    /// reported where it is used).
-    pub fn prepare_validator(&self, pointer: &str) {
-        self.compiled(pointer);
-    }
-
-    /// Whether validating against the schema at `pointer` would compile it first.
-    pub fn needs_compiling(&self, pointer: &str) -> bool {
-        self.validators
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(pointer)
-            .is_none_or(|cell| cell.get().is_none())
-    }
-
-    /// The cell of a schema's validator, compiled.
-    fn compiled(&self, pointer: &str) -> Arc<CompiledOnce> {
-        // Read-locked on the hot path: after the first answers every pointer is there.
-        let known = self
-            .validators
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(pointer)
-            .cloned();
-        let cell = known.unwrap_or_else(|| {
-            let mut map = self.validators.write().unwrap_or_else(|e| e.into_inner());
-            map.entry(pointer.to_string()).or_default().clone()
-        });
-        cell.get_or_init(|| self.compile(pointer));
-        cell
-    }
-
-    fn compile(&self, pointer: &str) -> Result<jsonschema::Validator, String> {
-        let registry = self
-            .registry
-            .get_or_init(|| {
-                jsonschema::Registry::new()
-                    .draft(jsonschema::Draft::Draft202012)
-                    .add(DOCUMENT_URI, Arc::clone(&self.document))
-                    .and_then(|builder| builder.prepare())
-                    .map_err(|e| format!("cannot index the OpenAPI document: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)?;
-        jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .with_registry(registry)
-            .build(&json!({ "$ref": format!("{DOCUMENT_URI}{}", encode_fragment(pointer)) }))
-            .map_err(|e| format!("cannot compile the schema at {pointer}: {e}"))
-    }
 }
 
 /// Whether a concrete path (or a case's path with `{{var}}` segments) fits a path template:
@@ -493,142 +399,6 @@ fn parsed_at_build(text: &str) -> Option<Value> {
         return None;
     }
     serde_json::from_str(PARSED).ok()
-}
-
-fn index_operations(document: &Value) -> Result<BTreeMap<String, Operation>, String> {
-    let mut operations = BTreeMap::new();
-    let paths = document
-        .get("paths")
-        .and_then(Value::as_object)
-        .ok_or("the document has no `paths`")?;
-    for (path, item) in paths {
-        for method in scope::METHODS {
-            let Some(raw) = item.get(method) else {
-                continue;
-            };
-            let base = format!("#/paths/{}/{method}", escape_pointer(path));
-            let id = raw
-                .get("operationId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("{} {path} has no operationId", method.to_uppercase()))?;
-            let path_level = format!("#/paths/{}/parameters", escape_pointer(path));
-            let listed = |at: &str, list: Option<&Value>| -> Vec<(String, Value)> {
-                list.and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(i, p)| match p.get("$ref").and_then(Value::as_str) {
-                        Some(r) if r.starts_with("#/") => {
-                            (r.to_string(), resolve(document, p).clone())
-                        }
-                        _ => (format!("{at}/{i}"), p.clone()),
-                    })
-                    .collect()
-            };
-            let located: Vec<(String, Value)> = listed(&path_level, item.get("parameters"))
-                .into_iter()
-                .chain(listed(&format!("{base}/parameters"), raw.get("parameters")))
-                .collect();
-            let params: Vec<Value> = located.iter().map(|(_, p)| p.clone()).collect();
-            let parameters: Vec<Parameter> = located
-                .iter()
-                .filter_map(|(at, p)| {
-                    Some(Parameter {
-                        name: p.get("name")?.as_str()?.to_string(),
-                        location: p.get("in")?.as_str()?.to_string(),
-                        required: p.get("required").and_then(Value::as_bool).unwrap_or(false),
-                        schema: p.get("schema").map(|_| format!("{at}/schema")),
-                    })
-                })
-                .collect();
-            let names_in = |place: &str| -> Vec<String> {
-                params
-                    .iter()
-                    .filter(|p| p.get("in").and_then(Value::as_str) == Some(place))
-                    .filter_map(|p| p.get("name").and_then(Value::as_str).map(String::from))
-                    .collect()
-            };
-            let mut responses = BTreeMap::new();
-            if let Some(map) = raw.get("responses").and_then(Value::as_object) {
-                for (status, response) in map {
-                    let pointer = match response.get("$ref").and_then(Value::as_str) {
-                        Some(r) => r.to_string(),
-                        None => format!("{base}/responses/{}", escape_pointer(status)),
-                    };
-                    let schema = schema_pointer(document, &pointer);
-                    responses.insert(status.to_uppercase(), schema);
-                }
-            }
-            let request_schema = raw
-                .get("requestBody")
-                .and_then(|_| schema_pointer(document, &format!("{base}/requestBody")));
-            let cleanup = match raw.get("x-conformance-cleanup") {
-                Some(v) => Some(
-                    serde_json::from_value::<Cleanup>(v.clone())
-                        .map_err(|e| format!("x-conformance-cleanup of {id}: {e}"))?,
-                ),
-                None => None,
-            };
-            let derive = match raw.get("x-conformance-derive") {
-                Some(v) => Some(
-                    serde_json::from_value::<DeriveConfig>(v.clone())
-                        .map_err(|e| format!("x-conformance-derive of {id}: {e}"))?,
-                ),
-                None => None,
-            };
-            operations.insert(
-                id.to_string(),
-                Operation {
-                    id: id.to_string(),
-                    method: method.to_uppercase(),
-                    path: path.clone(),
-                    path_params: names_in("path"),
-                    query_params: names_in("query"),
-                    parameters,
-                    responses,
-                    request_schema,
-                    cleanup,
-                    derive,
-                    changes_nothing: raw.get("x-conformance-changes-nothing")
-                        == Some(&Value::Bool(true)),
-                    pointer: base.clone(),
-                },
-            );
-        }
-    }
-    Ok(operations)
-}
-
-/// The requirements an `x-conformance-derive` names exist, and its path parameters are the
-/// operation's.
-fn check_derive(op: &Operation, catalogue: &Catalogue) -> Result<(), String> {
-    let Some(derive) = &op.derive else {
-        return Ok(());
-    };
-    for (prefix, ids) in &derive.requirements {
-        for (kind, id) in [
-            ("accept", &ids.accept),
-            ("reject", &ids.reject),
-            ("param", &ids.param),
-        ] {
-            if let Some(id) = id {
-                if catalogue.get(id).is_none() {
-                    return Err(format!(
-                        "requirements.{prefix}.{kind}: unknown requirement `{id}` (not in requirements.yaml)"
-                    ));
-                }
-            }
-        }
-    }
-    let given: Vec<&String> = derive.path_params.keys().collect();
-    let mut wanted: Vec<&String> = op.path_params.iter().collect();
-    wanted.sort();
-    if given != wanted {
-        return Err(format!(
-            "path_params gives {given:?}; the operation's path parameters are {wanted:?}"
-        ));
-    }
-    Ok(())
 }
 
 /// `#/a/b` of a response or request body object -> pointer of its JSON schema, following a
@@ -749,57 +519,6 @@ fn fnv1a(parts: [&str; 3]) -> String {
     let mut out = String::new();
     let _ = write!(out, "{hash:016x}");
     out
-}
-
-/// The preflight the overlay declares, checked against the operations; without one, the first
-/// GET of the scope that takes no path parameter.
-fn preflight_of(
-    declared: Option<&scope::PreflightDecl>,
-    operations: &BTreeMap<String, Operation>,
-    overlay_file: &str,
-) -> Result<Option<Preflight>, String> {
-    let chosen = match declared {
-        Some(decl) => {
-            let at = format!(
-                "{overlay_file}:{}:{}: x-conformance-scope.preflight",
-                decl.operation.referenced.line(),
-                decl.operation.referenced.column()
-            );
-            let op = operations.get(&decl.operation.value).ok_or_else(|| {
-                format!(
-                    "{at} names `{}`, which is not in the scope",
-                    decl.operation.value
-                )
-            })?;
-            if op.method != "GET" {
-                return Err(format!(
-                    "{at}: `{}` is {} {}; the preflight must be a GET, which changes nothing",
-                    op.id, op.method, op.path
-                ));
-            }
-            let mut path = op.path.clone();
-            for name in &op.path_params {
-                let value = decl.path_params.get(name).ok_or_else(|| {
-                    format!(
-                        "{at}: give path_params.{name} for {} {}",
-                        op.method, op.path
-                    )
-                })?;
-                path = path.replace(&format!("{{{name}}}"), value);
-            }
-            Some((op, path))
-        }
-        None => operations
-            .values()
-            .find(|op| op.method == "GET" && op.path_params.is_empty())
-            .map(|op| (op, op.path.clone())),
-    };
-    Ok(chosen.map(|(op, path)| Preflight {
-        delete_on_success: operations
-            .values()
-            .any(|other| other.method == "DELETE" && other.path == op.path),
-        path,
-    }))
 }
 
 #[cfg(test)]

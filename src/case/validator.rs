@@ -1,0 +1,432 @@
+//! Checks one parsed case file against the spec and the catalogue and turns it into [`Case`]
+//! values: every operation, path, variable, capture and matcher resolved before anything is
+//! sent, each error located in the file. Set-up steps go to the requirement of their operation.
+
+use super::*;
+
+pub(super) struct Validator<'a> {
+    pub(super) spec: &'a Spec,
+    pub(super) file: &'a str,
+}
+
+impl Validator<'_> {
+    fn at(&self, location: &serde_saphyr::Location) -> String {
+        at(self.file, location)
+    }
+
+    fn requirement(&self, id: &Spanned<String>) -> Result<(String, Level), String> {
+        self.spec
+            .catalogue
+            .get(&id.value)
+            .map(|r| (r.id.clone(), r.level))
+            .ok_or_else(|| {
+                format!(
+                    "{}: unknown requirement `{}`: use an ID of specs/requirements.yaml",
+                    self.at(&id.referenced),
+                    id.value
+                )
+            })
+    }
+
+    pub(super) fn case(&self, parsed: &CaseFile, vars: Vars) -> Result<Case, String> {
+        let (requirement, level) = self.requirement(&parsed.requirement)?;
+        if let Some(stated) = &parsed.level {
+            if stated.value != level {
+                return Err(format!(
+                    "{}: level {} does not match the catalogue, which says {requirement} is {level}",
+                    self.at(&stated.referenced),
+                    stated.value
+                ));
+            }
+        }
+        if parsed.steps.is_empty() {
+            return Err(format!("{}: a case needs at least one step", self.file));
+        }
+        let mut covers = Vec::new();
+        for covered in &parsed.covers {
+            let at = self.at(&covered.referenced);
+            if !covered.value.starts_with(derive::PREFIX) {
+                return Err(format!(
+                    "{at}: covers `{}`: name a derived case (`{}<operation>/...`, listed by `--list {}`)",
+                    covered.value,
+                    derive::PREFIX,
+                    derive::PREFIX
+                ));
+            }
+            covers.push((covered.value.clone(), at));
+        }
+        let mut known: BTreeSet<String> = vars.keys().cloned().collect();
+        known.extend(MODEL_VARIABLES.iter().map(|v| v.to_string()));
+        let mut steps: Vec<Step> = parsed
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| self.step(i + 1, step, (&requirement, level), &mut known))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = steps.len().saturating_sub(1);
+        for (index, step) in steps.iter_mut().enumerate() {
+            let named = parsed.steps[index].value.requirement.is_some();
+            if index < last && !named {
+                attribute_set_up(step, self.spec);
+            }
+        }
+        let cleanup = parsed
+            .cleanup
+            .iter()
+            .enumerate()
+            .map(|(i, step)| self.step(i + 1, step, (&requirement, level), &mut known))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Case {
+            id: String::new(),
+            file: self.file.to_string(),
+            requirement,
+            level,
+            title: parsed.title.clone(),
+            vars,
+            steps,
+            cleanup,
+            ignored: parsed.ignore.clone(),
+            covers,
+        })
+    }
+
+    fn step(
+        &self,
+        number: usize,
+        spanned: &Spanned<StepFile>,
+        case_requirement: (&str, Level),
+        known: &mut BTreeSet<String>,
+    ) -> Result<Step, String> {
+        let step = &spanned.value;
+        let at = self.at(&spanned.referenced);
+        let label = match &step.name {
+            Some(name) => format!("step {number} ({name})"),
+            None => format!("step {number}"),
+        };
+        let fail = |msg: String| format!("{at}: {label}: {msg}");
+        let (requirement, level) = match &step.requirement {
+            Some(id) => self.requirement(id)?,
+            None => (case_requirement.0.to_string(), case_requirement.1),
+        };
+
+        let (operation, method, path) = match (&step.operation, &step.method, &step.path) {
+            (Some(op), None, None) => {
+                let found = self.spec.operation(&op.value).ok_or_else(|| {
+                    if let Some(outside) = self.spec.outside_scope(&op.value) {
+                        return format!(
+                            "{}: operation `{}` ({} {}) is outside the suite's scope: add it to \
+                             x-conformance-scope in {}, or leave it to a suite of its own",
+                            self.at(&op.referenced),
+                            op.value,
+                            outside.method,
+                            outside.path,
+                            self.spec.overlay_file()
+                        );
+                    }
+                    let known: Vec<_> = self.spec.operations().map(|o| o.id.as_str()).collect();
+                    format!(
+                        "{}: unknown operation `{}` (the spec has: {})",
+                        self.at(&op.referenced),
+                        op.value,
+                        known.join(", ")
+                    )
+                })?;
+                let given: BTreeSet<&str> = step.path_params.keys().map(String::as_str).collect();
+                let wanted: BTreeSet<&str> = found.path_params.iter().map(String::as_str).collect();
+                if given != wanted {
+                    return Err(fail(format!(
+                        "{} takes path_params {:?}, the step gives {:?}",
+                        found.id, wanted, given
+                    )));
+                }
+                (
+                    Some(found.id.clone()),
+                    found.method.clone(),
+                    found.path.clone(),
+                )
+            }
+            (None, Some(method), Some(path)) => {
+                if !step.path_params.is_empty() {
+                    return Err(fail(
+                        "path_params go with `operation`; write the values into `path`".into(),
+                    ));
+                }
+                let method = method.value.to_uppercase();
+                if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+                    return Err(fail(format!("`{method}` is not an HTTP method")));
+                }
+                if !path.value.starts_with('/') {
+                    return Err(format!(
+                        "{}: a path starts with `/` and is relative to the base URL",
+                        self.at(&path.referenced)
+                    ));
+                }
+                if let Some(outside) = self.spec.outside_scope_at(&method, &path.value) {
+                    return Err(fail(format!(
+                        "{method} {} is operation `{}`, outside the suite's scope \
+                         (x-conformance-scope in {})",
+                        path.value,
+                        outside.id,
+                        self.spec.overlay_file()
+                    )));
+                }
+                (None, method, path.value.clone())
+            }
+            _ => {
+                return Err(fail(
+                    "give either `operation` or both `method` and `path`".into(),
+                ))
+            }
+        };
+
+        // A step by method and path is the operation they resolve to, for the guard as for
+        // its cleanup and checks.
+        let found = match operation.as_deref() {
+            Some(id) => self.spec.operation(id),
+            None => self.spec.match_path(&method, &path),
+        };
+        self.spec
+            .unsafe_allowance(&method, found, &path)
+            .map_err(fail)?;
+
+        let templated = |what: &str, value: &Value, known: &BTreeSet<String>| {
+            template::check(value, known).map_err(|e| fail(format!("{what}: {e}")))
+        };
+        templated("path", &Value::String(path.clone()), known)?;
+        for (name, value) in &step.path_params {
+            templated(&format!("path_params.{name}"), value, known)?;
+        }
+        for (name, value) in &step.query {
+            templated(&format!("query.{name}"), value, known)?;
+        }
+        for (name, value) in &step.headers {
+            templated(
+                &format!("headers.{name}"),
+                &Value::String(value.clone()),
+                known,
+            )?;
+        }
+        let body = match (&step.body, &step.raw_body) {
+            (Some(_), Some(_)) => return Err(fail("give `body` or `raw_body`, not both".into())),
+            (Some(body), None) => {
+                template::check(&body.value, known)
+                    .map_err(|e| format!("{}: body: {e}", self.at(&body.referenced)))?;
+                Body::Json(body.value.clone())
+            }
+            (None, Some(raw)) => {
+                template::check_str(&raw.value, known)
+                    .map_err(|e| format!("{}: raw_body: {e}", self.at(&raw.referenced)))?;
+                Body::Raw(raw.value.clone())
+            }
+            (None, None) => Body::None,
+        };
+
+        // Captures run before the checks, so this step's checks may use them.
+        let mut capture = Vec::new();
+        for (name, selector) in &step.capture {
+            let parsed = Selector::parse(&selector.value)
+                .map_err(|e| format!("{}: capture `{name}`: {e}", self.at(&selector.referenced)))?;
+            if name == "index" {
+                return Err(fail("`index` is reserved for generators".into()));
+            }
+            known.insert(name.clone());
+            capture.push((name.clone(), parsed));
+        }
+
+        let mut expect = crate::case::Expect {
+            status: step.expect.status.as_ref().map(|s| s.value.to_vec()),
+            ..Default::default()
+        };
+        if let Some(status) = &step.expect.status {
+            if let Some(bad) = status
+                .value
+                .to_vec()
+                .into_iter()
+                .find(|s| !(100..=599).contains(s))
+            {
+                return Err(format!(
+                    "{}: {bad} is not an HTTP status",
+                    self.at(&status.referenced)
+                ));
+            }
+        }
+        for (name, matcher) in &step.expect.headers {
+            let m = self.matcher(matcher, (&requirement, level), known)?;
+            expect.headers.push((name.to_ascii_lowercase(), m));
+        }
+        for (selector, matcher) in &step.expect.json {
+            let parsed = Selector::parse(selector)
+                .map_err(|e| format!("{}: {e}", self.at(&matcher.referenced)))?;
+            let m = self.matcher(matcher, (&requirement, level), known)?;
+            expect.json.push((parsed, m));
+        }
+
+        let snapshot = match &step.snapshot {
+            None => None,
+            Some(s) => match &s.value {
+                format::SnapshotFile::Enabled(false) => None,
+                format::SnapshotFile::Enabled(true) => Some(Vec::new()),
+                format::SnapshotFile::Options(options) => Some(
+                    options
+                        .redact
+                        .iter()
+                        .map(|(sel, placeholder)| {
+                            Selector::parse(sel)
+                                .map(|sel| (sel, placeholder.clone()))
+                                .map_err(|e| format!("{}: snapshot: {e}", self.at(&s.referenced)))
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+            },
+        };
+        let observe = match &step.observe {
+            None => None,
+            Some(o) => Some(Observe {
+                path: Selector::parse(&o.value.path)
+                    .map_err(|e| format!("{}: observe: {e}", self.at(&o.referenced)))?,
+                present: o.value.present.clone(),
+                absent: o.value.absent.clone(),
+            }),
+        };
+
+        Ok(Step {
+            label,
+            at,
+            requirement,
+            level,
+            operation,
+            method,
+            path,
+            path_params: step
+                .path_params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            query: step
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            headers: step
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            auth: step.auth,
+            body,
+            content_type: step.content_type.clone(),
+            expect,
+            capture,
+            stream: step.stream,
+            snapshot,
+            observe,
+        })
+    }
+
+    fn matcher(
+        &self,
+        spanned: &Spanned<MatcherFile>,
+        inherited: (&str, Level),
+        known: &BTreeSet<String>,
+    ) -> Result<Matcher, String> {
+        let m = &spanned.value;
+        let at = self.at(&spanned.referenced);
+        let (requirement, level) = match &m.requirement {
+            Some(id) => self.requirement(id)?,
+            None => (inherited.0.to_string(), inherited.1),
+        };
+        for value in m
+            .equals
+            .iter()
+            .chain(m.contains.iter())
+            .chain(m.one_of.iter().flatten())
+            .chain(m.vector_near.iter().map(|v| &v.to))
+        {
+            template::check(value, known).map_err(|e| format!("{at}: {e}"))?;
+        }
+        let pattern = match &m.pattern {
+            Some(p) => {
+                Some(regex::Regex::new(p).map_err(|e| format!("{at}: bad pattern `{p}`: {e}"))?)
+            }
+            None => None,
+        };
+        let matcher = Matcher {
+            requirement,
+            level,
+            equals: m.equals.clone(),
+            one_of: m.one_of.clone(),
+            types: m.type_.as_ref().map(|t| t.to_vec()),
+            pattern,
+            absent: m.absent,
+            length: m.length,
+            contains: m.contains.clone(),
+            near_now: m.near_now,
+            vector_near: match &m.vector_near {
+                Some(v) => {
+                    let tolerance = v.tolerance.unwrap_or(VectorNear::DEFAULT_TOLERANCE);
+                    if !(tolerance.is_finite() && tolerance >= 0.0) {
+                        return Err(format!(
+                            "{at}: vector_near.tolerance must be a number of at least 0, got {tolerance}"
+                        ));
+                    }
+                    Some(VectorNear {
+                        to: v.to.clone(),
+                        tolerance,
+                    })
+                }
+                None => None,
+            },
+            cause: None,
+        };
+        let checks = [
+            matcher.equals.is_some(),
+            matcher.one_of.is_some(),
+            matcher.types.is_some(),
+            matcher.pattern.is_some(),
+            matcher.absent.is_some(),
+            matcher.length.is_some(),
+            matcher.contains.is_some(),
+            matcher.near_now.is_some(),
+            matcher.vector_near.is_some(),
+        ];
+        if !checks.contains(&true) {
+            return Err(format!(
+                "{at}: this expectation checks nothing: give equals, one_of, type, pattern, \
+                 absent, length, contains, near_now or vector_near"
+            ));
+        }
+        Ok(matcher)
+    }
+}
+
+/// Gives a set-up step (see [`is_set_up`]) to the requirement that owns its operation.
+pub(crate) fn attribute_set_up(step: &mut Step, spec: &Spec) {
+    if !is_set_up(step) {
+        return;
+    }
+    let owner = step
+        .operation
+        .as_deref()
+        .and_then(|op| spec.catalogue.owner("operation", op));
+    if let Some(owner) = owner {
+        step.requirement = owner.to_string();
+        step.level = spec.catalogue.get(owner).map_or(step.level, |r| r.level);
+    }
+}
+
+/// A step that only prepares the case: it calls an operation, expects success, checks nothing
+/// of its own and is not the last. Its status and captures belong to the requirement that owns
+/// the operation (`owns: [operation ID]` in the catalogue), so a server that breaks it is
+/// reported once, there, and the case is blocked rather than failed.
+fn is_set_up(step: &Step) -> bool {
+    step.operation.is_some()
+        && step.expect.json.is_empty()
+        && step.expect.headers.is_empty()
+        && step.observe.is_none()
+        && step.snapshot.is_none()
+        && step
+            .expect
+            .status
+            .as_ref()
+            .is_some_and(|codes| codes.iter().all(|c| (200..300).contains(c)))
+}
