@@ -100,7 +100,7 @@ pub struct Matcher {
 /// `--embedding-model`), set when a case runs; known to every case.
 pub const MODEL_VARIABLES: &[&str] = &["model", "embedding_model"];
 
-/// `vector_near`: see [`crate::check::vector_near`].
+/// `vector_near`: see [`crate::check::matchers::vector_near`].
 #[derive(Debug, Clone)]
 pub struct VectorNear {
     pub to: Value,

@@ -14,21 +14,21 @@
 
 mod catalogue;
 pub(crate) mod extract;
-pub(crate) mod overlay;
 mod index;
+pub(crate) mod overlay;
 mod schema_errors;
-mod validators;
 pub(crate) mod scope;
 pub(crate) mod unsafe_guard;
+mod validators;
 
 pub use catalogue::{Catalogue, Level, Requirement, GENERAL_API};
 pub use schema_errors::{OwnedObject, SchemaError};
 pub use scope::OperationRef;
 
-use serde_json::{json, Value};
+use index::{check_derive, index_operations, preflight_of};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use index::{check_derive, index_operations, preflight_of};
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -524,6 +524,7 @@ fn fnv1a(parts: [&str; 3]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn spec() -> Spec {
         Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()

@@ -68,7 +68,7 @@ impl Spec {
     }
 
     /// The cell of a schema's validator, compiled.
-    fn compiled(&self, pointer: &str) -> Arc<CompiledOnce> {
+    pub(super) fn compiled(&self, pointer: &str) -> Arc<CompiledOnce> {
         // Read-locked on the hot path: after the first answers every pointer is there.
         let known = self
             .validators
@@ -84,7 +84,7 @@ impl Spec {
         cell
     }
 
-    fn compile(&self, pointer: &str) -> Result<jsonschema::Validator, String> {
+    pub(super) fn compile(&self, pointer: &str) -> Result<jsonschema::Validator, String> {
         let registry = self
             .registry
             .get_or_init(|| {
