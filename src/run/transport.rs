@@ -71,7 +71,7 @@ pub(super) async fn send(
     let mut status = None;
     let mut fresh_connection = false;
     let mut rate_limited = 0;
-    let result = loop {
+    let mut result = loop {
         let Some(request) = built.request.try_clone() else {
             break attempt(step, target, built.request, origin, false, &mut status).await;
         };
@@ -99,6 +99,24 @@ pub(super) async fn send(
         }
         target.stats.retries.fetch_add(1, Ordering::Relaxed);
     };
+    // A DELETE sent again after its first attempt got no answer: a 404 may say that the first
+    // one went through, so the answer cannot be judged.
+    let deleted_by_first_attempt = fresh_connection
+        && step.method == "DELETE"
+        && matches!(&result, Ok(answer) if answer.status == 404)
+        && !step
+            .expect
+            .status
+            .as_ref()
+            .is_some_and(|codes| codes.contains(&404));
+    if deleted_by_first_attempt {
+        result = Err(Failure {
+            text: "the DELETE got no answer and was sent again, and the second answered 404: \
+                   the first may have deleted it"
+                .into(),
+            transport: true,
+        });
+    }
     record.elapsed = started.elapsed();
     // The target answered, even when its body then failed: it is reachable.
     record.status = status;

@@ -449,3 +449,61 @@ async fn a_413_followed_by_a_reset_is_the_413_or_inconclusive_never_a_failure_of
         run.all()
     );
 }
+
+#[tokio::test]
+async fn a_delete_sent_again_after_no_answer_and_then_answered_404_is_inconclusive() {
+    // The first DELETE goes through but its connection is reset before the answer; the one
+    // sent again finds nothing to delete. Nothing says the server broke DEL-01: the case is
+    // inconclusive, and its second run passes.
+    let state = Arc::new(Mutex::new((0usize, false))); // (deletes seen, conversation exists)
+    let url = raw_server(move |mut stream, request| {
+        let state = Arc::clone(&state);
+        async move {
+            let bytes = {
+                let mut state = state.lock().unwrap();
+                // The preflight's own DELETE (of an id it made up) is answered as any other.
+                if request.method != "DELETE" || request.head.contains("preflt") {
+                    state.1 |= request.method == "POST";
+                    Some(honest_answer(&request.method))
+                } else {
+                    state.0 += 1;
+                    let existed = std::mem::replace(&mut state.1, false);
+                    if state.0 == 1 {
+                        None
+                    } else if existed {
+                        Some(honest_answer("DELETE"))
+                    } else {
+                        let body = json!({"error": {"message": "not found", "type": "invalid_request_error", "param": null, "code": null}});
+                        Some(answer("404 Not Found", "application/json", body.to_string().as_bytes()))
+                    }
+                }
+            };
+            match bytes {
+                Some(bytes) => {
+                    let _ = stream.write_all(&bytes).await;
+                }
+                None => {
+                    let _ = stream.set_zero_linger();
+                }
+            }
+        }
+    })
+    .await;
+    let fixture = Fixture::new(&[(
+        "delete.yaml",
+        "requirement: DEL-01
+steps:
+  - operation: createConversation
+    body: {}
+    expect: {status: 200}
+    capture: {conv: $}
+  - operation: deleteConversation
+    path_params: {conversation_id: \"{{conv.id}}\"}
+    expect: {status: 200}
+",
+    )]);
+    let run = fixture.run(&url, &["--timeout", "2"]).await;
+    run.assert_lacks("DEL-01 MUST");
+    run.assert_test("delete", "ok");
+    run.assert_code(0);
+}
