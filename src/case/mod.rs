@@ -96,6 +96,26 @@ pub struct Matcher {
     pub cause: Option<String>,
 }
 
+impl Matcher {
+    /// A matcher that the value equals `value`, and nothing else.
+    pub fn equals(requirement: String, level: Level, value: Value) -> Self {
+        Matcher {
+            requirement,
+            level,
+            equals: Some(value),
+            one_of: None,
+            types: None,
+            pattern: None,
+            absent: None,
+            length: None,
+            contains: None,
+            near_now: None,
+            vector_near: None,
+            cause: None,
+        }
+    }
+}
+
 /// `{{model}}` and `{{embedding_model}}`: the target's models (`--model`,
 /// `--embedding-model`), set when a case runs; known to every case.
 pub const MODEL_VARIABLES: &[&str] = &["model", "embedding_model"];

@@ -564,20 +564,7 @@ mod tests {
     use serde_json::json;
 
     fn equals(value: Value) -> crate::case::Matcher {
-        crate::case::Matcher {
-            requirement: "ITM-12".into(),
-            level: Level::Must,
-            equals: Some(value),
-            one_of: None,
-            types: None,
-            pattern: None,
-            absent: None,
-            length: None,
-            contains: None,
-            near_now: None,
-            vector_near: None,
-            cause: None,
-        }
+        crate::case::Matcher::equals("ITM-12".into(), Level::Must, value)
     }
 
     #[test]

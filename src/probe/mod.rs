@@ -299,20 +299,7 @@ pub fn status(statuses: &[u16]) -> Expect {
 /// A matcher that the value equals `value`.
 pub fn equals(spec: &Spec, requirement: &str, value: Value) -> Matcher {
     let (requirement, level) = requirement_of(spec, requirement);
-    Matcher {
-        requirement,
-        level,
-        equals: Some(value),
-        one_of: None,
-        types: None,
-        pattern: None,
-        absent: None,
-        length: None,
-        contains: None,
-        near_now: None,
-        vector_near: None,
-        cause: None,
-    }
+    Matcher::equals(requirement, level, value)
 }
 
 /// The 2xx statuses an operation declares.

@@ -71,20 +71,11 @@ impl<'s> Builder<'s> {
             let equals = |value: &str, selector: &str| {
                 let selector = crate::selector::Selector::parse(selector)
                     .expect("a selector of the error object");
-                let matcher = crate::case::Matcher {
-                    requirement: param_requirement.clone(),
-                    level: param_level,
-                    equals: Some(Value::from(value)),
-                    one_of: None,
-                    types: None,
-                    pattern: None,
-                    absent: None,
-                    length: None,
-                    contains: None,
-                    near_now: None,
-                    vector_near: None,
-                    cause: None,
-                };
+                let matcher = crate::case::Matcher::equals(
+                    param_requirement.clone(),
+                    param_level,
+                    Value::from(value),
+                );
                 (selector, matcher)
             };
             if let Some(param) = &probe.param {
