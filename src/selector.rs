@@ -16,6 +16,28 @@ pub enum Segment {
     Wildcard,
 }
 
+/// A selector that does not parse: the text, and what is wrong where (columns count from 1).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad selector `{text}`: {problem}")]
+pub struct SelectorError {
+    text: String,
+    problem: Problem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum Problem {
+    #[error("unexpected `{found}` at column {column}")]
+    Unexpected { found: char, column: usize },
+    #[error("expected a field name at column {column} (quote unusual keys: [\"a.b\"])")]
+    FieldName { column: usize },
+    #[error("expected an index, a quoted key or * after `[` at column {column}")]
+    Index { column: usize },
+    #[error("expected `]` at column {column}")]
+    Close { column: usize },
+    #[error("unterminated quoted key")]
+    Unterminated,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Selector {
     source: String,
@@ -23,13 +45,16 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SelectorError> {
         let segments = Parser {
             chars: text.chars().collect(),
             pos: 0,
         }
         .parse()
-        .map_err(|e| format!("bad selector `{text}`: {e}"))?;
+        .map_err(|problem| SelectorError {
+            text: text.to_string(),
+            problem,
+        })?;
         Ok(Self {
             source: text.to_string(),
             segments,
@@ -196,7 +221,7 @@ impl Parser {
         }
     }
 
-    fn parse(mut self) -> Result<Vec<Segment>, String> {
+    fn parse(mut self) -> Result<Vec<Segment>, Problem> {
         let mut segments = Vec::new();
         self.eat('$');
         if self.peek().is_some_and(is_name_char) {
@@ -216,27 +241,31 @@ impl Parser {
                     self.pos += 1;
                     segments.push(self.bracket()?);
                 }
-                other => return Err(format!("unexpected `{other}` at column {}", self.pos + 1)),
+                found => {
+                    return Err(Problem::Unexpected {
+                        found,
+                        column: self.pos + 1,
+                    })
+                }
             }
         }
         Ok(segments)
     }
 
-    fn name(&mut self) -> Result<String, String> {
+    fn name(&mut self) -> Result<String, Problem> {
         let start = self.pos;
         while self.peek().is_some_and(is_name_char) {
             self.pos += 1;
         }
         if start == self.pos {
-            return Err(format!(
-                "expected a field name at column {} (quote unusual keys: [\"a.b\"])",
-                self.pos + 1
-            ));
+            return Err(Problem::FieldName {
+                column: self.pos + 1,
+            });
         }
         Ok(self.chars[start..self.pos].iter().collect())
     }
 
-    fn bracket(&mut self) -> Result<Segment, String> {
+    fn bracket(&mut self) -> Result<Segment, Problem> {
         let segment = match self.peek() {
             Some('*') => {
                 self.pos += 1;
@@ -250,27 +279,27 @@ impl Parser {
                     self.pos += 1;
                 }
                 let raw: String = self.chars[start..self.pos].iter().collect();
-                Segment::Index(raw.parse().map_err(|_| {
-                    format!(
-                        "expected an index, a quoted key or * after `[` at column {}",
-                        start + 1
-                    )
-                })?)
+                Segment::Index(
+                    raw.parse()
+                        .map_err(|_| Problem::Index { column: start + 1 })?,
+                )
             }
         };
         if !self.eat(']') {
-            return Err(format!("expected `]` at column {}", self.pos + 1));
+            return Err(Problem::Close {
+                column: self.pos + 1,
+            });
         }
         Ok(segment)
     }
 
-    fn quoted(&mut self) -> Result<String, String> {
+    fn quoted(&mut self) -> Result<String, Problem> {
         let quote = self.chars[self.pos];
         self.pos += 1;
         let mut out = String::new();
         loop {
             match self.peek() {
-                None => return Err("unterminated quoted key".into()),
+                None => return Err(Problem::Unterminated),
                 Some('\\') => {
                     self.pos += 1;
                     out.extend(self.peek());
@@ -350,10 +379,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed_selectors_with_a_reason() {
-        for bad in ["data[", "data[x]", "a..b", "a b", "m['x", "p[?(@.n = 1)]"] {
-            let err = Selector::parse(bad).unwrap_err();
-            assert!(err.starts_with(&format!("bad selector `{bad}`")), "{err}");
-        }
+        let errors: Vec<String> = ["data[", "data[x]", "a..b", "a b", "m['x", "p[?(@.n = 1)]"]
+            .into_iter()
+            .map(|bad| Selector::parse(bad).unwrap_err().to_string())
+            .collect();
+        insta::assert_snapshot!(errors.join("\n"), @r#"
+        bad selector `data[`: expected an index, a quoted key or * after `[` at column 6
+        bad selector `data[x]`: expected an index, a quoted key or * after `[` at column 6
+        bad selector `a..b`: expected a field name at column 3 (quote unusual keys: ["a.b"])
+        bad selector `a b`: unexpected ` ` at column 2
+        bad selector `m['x`: unterminated quoted key
+        bad selector `p[?(@.n = 1)]`: expected an index, a quoted key or * after `[` at column 3
+        "#);
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn diff(old: &Path, new: &Path, spec_dir: &Path, cases_dir: &Path) -> Result
         let file = path.display().to_string();
         let text =
             crate::bundle::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-        crate::yaml::parse(&file, &text)
+        Ok(crate::yaml::parse(&file, &text)?)
     };
     let overlay_file = spec_dir.join("overlay.yaml");
     let overlay_name = overlay_file.display().to_string();

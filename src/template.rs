@@ -9,11 +9,70 @@
 //!   `{$object: {count: 17, key: "k{{index}}", value: ...}}` (`key` may itself be a `$string`).
 //!   Inside `item`, `key` and `value` the variable `index` counts from 0.
 
-use crate::selector::Selector;
+use crate::selector::{Selector, SelectorError};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub type Vars = BTreeMap<String, Value>;
+
+/// Why a value's variables or generators do not check or expand.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed `{{{{` in `{text}`")]
+    Unclosed { text: String },
+    #[error("`{{{{{expr}}}}}` names no variable")]
+    NoName { expr: String },
+    #[error(transparent)]
+    Selector(#[from] SelectorError),
+    #[error("undefined variable `{name}` in `{text}` ({})", defined_here(known))]
+    Undefined {
+        name: String,
+        text: String,
+        known: Vec<String>,
+    },
+    #[error("`{kind}` takes a mapping of {}", fields.join(", "))]
+    NotMapping {
+        kind: &'static str,
+        fields: &'static [&'static str],
+    },
+    #[error("`{kind}` needs `{field}`")]
+    MissingField {
+        kind: &'static str,
+        field: &'static str,
+    },
+    #[error("`{kind}` has unknown field `{field}` (expected {})", fields.join(", "))]
+    UnknownField {
+        kind: &'static str,
+        field: String,
+        fields: &'static [&'static str],
+    },
+    #[error("variable `{name}` has no value (its capture did not run)")]
+    NoValue { name: String },
+    #[error("`{{{{{expr}}}}}`: `{name}` has nothing at `{selector}`")]
+    NothingAt {
+        expr: String,
+        name: String,
+        selector: Selector,
+    },
+    #[error("`{kind}.count` must be a whole number up to {MAX_GENERATED}")]
+    Count { kind: &'static str },
+    #[error("`{what}` must make a string, not {got}")]
+    NotString { what: &'static str, got: Value },
+    #[error(
+        "the generators of this value make more than {} MiB together: make the counts smaller",
+        MAX_GENERATED_TOTAL >> 20
+    )]
+    TooLarge,
+}
+
+/// The hint of [`TemplateError::Undefined`]: the variables defined where the text is.
+fn defined_here(known: &[String]) -> String {
+    if known.is_empty() {
+        "no variable is defined here: capture one in an earlier step".to_string()
+    } else {
+        format!("defined here: {}", known.join(", "))
+    }
+}
 
 /// The largest count a generator takes; keeps a typo from eating the machine.
 const MAX_GENERATED: u64 = 100_000;
@@ -27,7 +86,7 @@ const ELEMENT_COST: u64 = 32;
 
 /// Checks a value before anything runs: every variable is known and every generator is
 /// well-formed. `known` holds the variables defined at this point of the case.
-pub fn check(value: &Value, known: &BTreeSet<String>) -> Result<(), String> {
+pub fn check(value: &Value, known: &BTreeSet<String>) -> Result<(), TemplateError> {
     match value {
         Value::String(s) => check_str(s, known),
         Value::Array(items) => items.iter().try_for_each(|v| check(v, known)),
@@ -35,24 +94,23 @@ pub fn check(value: &Value, known: &BTreeSet<String>) -> Result<(), String> {
             Some((kind, spec)) => {
                 let mut inner = known.clone();
                 inner.insert("index".into());
-                let fields: &[&str] = match kind {
+                let fields: &'static [&'static str] = match kind {
                     "$string" => &["repeat", "count"],
                     "$array" => &["count", "item"],
                     _ => &["count", "key", "value"],
                 };
                 let spec = spec
                     .as_object()
-                    .ok_or_else(|| format!("`{kind}` takes a mapping of {}", fields.join(", ")))?;
-                for field in fields {
-                    if !spec.contains_key(*field) {
-                        return Err(format!("`{kind}` needs `{field}`"));
-                    }
+                    .ok_or(TemplateError::NotMapping { kind, fields })?;
+                if let Some(field) = fields.iter().find(|f| !spec.contains_key(**f)) {
+                    return Err(TemplateError::MissingField { kind, field });
                 }
                 if let Some(extra) = spec.keys().find(|k| !fields.contains(&k.as_str())) {
-                    return Err(format!(
-                        "`{kind}` has unknown field `{extra}` (expected {})",
-                        fields.join(", ")
-                    ));
+                    return Err(TemplateError::UnknownField {
+                        kind,
+                        field: extra.clone(),
+                        fields,
+                    });
                 }
                 spec.iter().try_for_each(|(_, v)| check(v, &inner))
             }
@@ -66,19 +124,15 @@ pub fn check(value: &Value, known: &BTreeSet<String>) -> Result<(), String> {
 }
 
 /// Checks the variables of one string.
-pub fn check_str(text: &str, known: &BTreeSet<String>) -> Result<(), String> {
+pub fn check_str(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> {
     for expr in expressions(text)? {
         let (name, selector) = split_expr(expr)?;
         if !known.contains(name) {
-            let hint = if known.is_empty() {
-                "no variable is defined here: capture one in an earlier step".to_string()
-            } else {
-                format!(
-                    "defined here: {}",
-                    known.iter().cloned().collect::<Vec<_>>().join(", ")
-                )
-            };
-            return Err(format!("undefined variable `{name}` in `{text}` ({hint})"));
+            return Err(TemplateError::Undefined {
+                name: name.to_string(),
+                text: text.to_string(),
+                known: known.iter().cloned().collect(),
+            });
         }
         let _ = selector;
     }
@@ -86,13 +140,13 @@ pub fn check_str(text: &str, known: &BTreeSet<String>) -> Result<(), String> {
 }
 
 /// Expands variables and generators.
-pub fn expand(value: &Value, vars: &Vars) -> Result<Value, String> {
+pub fn expand(value: &Value, vars: &Vars) -> Result<Value, TemplateError> {
     let mut budget = MAX_GENERATED_TOTAL;
     expand_within(value, vars, &mut budget)
 }
 
 /// [`expand`], with `budget` the characters and elements generators may still make.
-fn expand_within(value: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, String> {
+fn expand_within(value: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => expand_str_value(s, vars)?,
         Value::Array(items) => Value::Array(
@@ -116,14 +170,14 @@ fn expand_within(value: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, 
 }
 
 /// Expands a string into a string (JSON values are written as JSON, strings as they are).
-pub fn expand_str(text: &str, vars: &Vars) -> Result<String, String> {
+pub fn expand_str(text: &str, vars: &Vars) -> Result<String, TemplateError> {
     Ok(match expand_str_value(text, vars)? {
         Value::String(s) => s,
         other => other.to_string(),
     })
 }
 
-fn expand_str_value(text: &str, vars: &Vars) -> Result<Value, String> {
+fn expand_str_value(text: &str, vars: &Vars) -> Result<Value, TemplateError> {
     let exprs = expressions(text)?;
     if exprs.is_empty() {
         return Ok(Value::String(text.to_string()));
@@ -150,17 +204,19 @@ fn expand_str_value(text: &str, vars: &Vars) -> Result<Value, String> {
     Ok(Value::String(out))
 }
 
-fn lookup(expr: &str, vars: &Vars) -> Result<Value, String> {
+fn lookup(expr: &str, vars: &Vars) -> Result<Value, TemplateError> {
     let (name, selector) = split_expr(expr)?;
-    let root = vars
-        .get(name)
-        .ok_or_else(|| format!("variable `{name}` has no value (its capture did not run)"))?;
-    selector.find(root).cloned().ok_or_else(|| {
-        format!(
-            "`{{{{{}}}}}`: `{name}` has nothing at `{selector}`",
-            expr.trim()
-        )
-    })
+    let root = vars.get(name).ok_or_else(|| TemplateError::NoValue {
+        name: name.to_string(),
+    })?;
+    selector
+        .find(root)
+        .cloned()
+        .ok_or_else(|| TemplateError::NothingAt {
+            expr: expr.trim().to_string(),
+            name: name.to_string(),
+            selector: selector.clone(),
+        })
 }
 
 /// The variables a value refers to, each with the selector into it: `{{p2.data[9].id}}` is
@@ -186,12 +242,14 @@ pub fn references(value: &Value) -> Vec<(String, Selector)> {
 }
 
 /// The `{{...}}` expressions of a string, trimmed.
-fn expressions(text: &str) -> Result<Vec<&str>, String> {
+fn expressions(text: &str) -> Result<Vec<&str>, TemplateError> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let Some(len) = rest[start + 2..].find("}}") else {
-            return Err(format!("unclosed `{{{{` in `{text}`"));
+            return Err(TemplateError::Unclosed {
+                text: text.to_string(),
+            });
         };
         out.push(rest[start + 2..start + 2 + len].trim());
         rest = &rest[start + 2 + len + 2..];
@@ -199,11 +257,13 @@ fn expressions(text: &str) -> Result<Vec<&str>, String> {
     Ok(out)
 }
 
-fn split_expr(expr: &str) -> Result<(&str, Selector), String> {
+fn split_expr(expr: &str) -> Result<(&str, Selector), TemplateError> {
     let cut = expr.find(['.', '[']).unwrap_or(expr.len());
     let (name, path) = expr.split_at(cut);
     if name.is_empty() {
-        return Err(format!("`{{{{{expr}}}}}` names no variable"));
+        return Err(TemplateError::NoName {
+            expr: expr.to_string(),
+        });
     }
     let selector = if path.is_empty() {
         Selector::root()
@@ -224,18 +284,23 @@ fn generator(map: &Map<String, Value>) -> Option<(&'static str, &Value)> {
     Some((kind, spec))
 }
 
-fn generate(kind: &str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, String> {
+fn generate(kind: &'static str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, TemplateError> {
     let count = expand_within(&spec["count"], vars, budget)?
         .as_u64()
         .filter(|n| *n <= MAX_GENERATED)
-        .ok_or_else(|| format!("`{kind}.count` must be a whole number up to {MAX_GENERATED}"))?;
+        .ok_or(TemplateError::Count { kind })?;
     let mut indexed = vars.clone();
     Ok(match kind {
         "$string" => {
             let unit = match expand_within(&spec["repeat"], vars, budget)? {
                 Value::String(unit) => unit,
                 scalar @ (Value::Number(_) | Value::Bool(_)) => scalar.to_string(),
-                other => return Err(format!("`$string.repeat` must make a string, not {other}")),
+                got => {
+                    return Err(TemplateError::NotString {
+                        what: "$string.repeat",
+                        got,
+                    })
+                }
             };
             spend(budget, count.saturating_mul(unit.len() as u64))?;
             Value::String(unit.repeat(count as usize))
@@ -259,7 +324,12 @@ fn generate(kind: &str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<V
                 indexed.insert("index".into(), Value::from(i));
                 let key = match expand_within(&spec["key"], &indexed, budget)? {
                     Value::String(key) => key,
-                    other => return Err(format!("`$object.key` must make a string, not {other}")),
+                    got => {
+                        return Err(TemplateError::NotString {
+                            what: "$object.key",
+                            got,
+                        })
+                    }
                 };
                 let value = expand_within(&spec["value"], &indexed, budget)?;
                 spend(budget, key.len() as u64 + weight(&value))?;
@@ -286,13 +356,8 @@ fn weight(value: &Value) -> u64 {
 }
 
 /// Takes `cost` characters or elements from what the generators of one value may still make.
-fn spend(budget: &mut u64, cost: u64) -> Result<(), String> {
-    *budget = budget.checked_sub(cost).ok_or_else(|| {
-        format!(
-            "the generators of this value make more than {} MiB together: make the counts smaller",
-            MAX_GENERATED_TOTAL >> 20
-        )
-    })?;
+fn spend(budget: &mut u64, cost: u64) -> Result<(), TemplateError> {
+    *budget = budget.checked_sub(cost).ok_or(TemplateError::TooLarge)?;
     Ok(())
 }
 
@@ -347,13 +412,36 @@ mod tests {
         let known = BTreeSet::from(["conv".to_string()]);
         let err = check(&json!({"a": "{{conv2.id}}"}), &known).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "undefined variable `conv2` in `{{conv2.id}}` (defined here: conv)"
         );
+        let err = check(&json!("{{conv2}}"), &BTreeSet::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "undefined variable `conv2` in `{{conv2}}` (no variable is defined here: capture \
+             one in an earlier step)"
+        );
         let err = check(&json!({"$array": {"count": 2}}), &known).unwrap_err();
-        assert_eq!(err, "`$array` needs `item`");
+        assert_eq!(err.to_string(), "`$array` needs `item`");
+        let err = check(&json!({"$array": {"count": 2, "item": 1, "x": 1}}), &known).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`$array` has unknown field `x` (expected count, item)"
+        );
+        let err = check(&json!({"$object": 3}), &known).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`$object` takes a mapping of count, key, value"
+        );
         let err = check(&json!("{{conv.data[}}"), &known).unwrap_err();
-        assert!(err.starts_with("bad selector"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "bad selector `$.data[`: expected an index, a quoted key or * after `[` at column 8"
+        );
+        let err = check(&json!("{{ .id}}"), &known).unwrap_err();
+        assert_eq!(err.to_string(), "`{{.id}}` names no variable");
+        let err = check(&json!("{{conv"), &known).unwrap_err();
+        assert_eq!(err.to_string(), "unclosed `{{` in `{{conv`");
         assert!(check(
             &json!({"$array": {"count": 2, "item": "{{index}}"}}),
             &known
@@ -368,9 +456,9 @@ mod tests {
         let bomb =
             json!({"$array": {"count": 2_100, "item": {"$array": {"count": 1_000, "item": 1}}}});
         let err = expand(&bomb, &vars()).unwrap_err();
-        assert!(
-            err.starts_with("the generators of this value make more than"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "the generators of this value make more than 64 MiB together: make the counts smaller"
         );
         let long = json!({"$string": {"repeat": {"$string": {"repeat": "abc", "count": 300}}, "count": 100_000}});
         assert!(expand(&long, &vars()).is_err());
@@ -384,7 +472,15 @@ mod tests {
         let copies = json!({"$array": {"count": 70, "item": "{{big}}"}});
         assert!(expand(&copies, &big).is_err());
         let err = expand(&json!({"$string": {"repeat": [7], "count": 2}}), &vars()).unwrap_err();
-        assert_eq!(err, "`$string.repeat` must make a string, not [7]");
+        assert_eq!(
+            err.to_string(),
+            "`$string.repeat` must make a string, not [7]"
+        );
+        let err = expand(&json!({"$array": {"count": -1, "item": 1}}), &vars()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`$array.count` must be a whole number up to 100000"
+        );
         assert_eq!(
             expand(&json!({"$string": {"repeat": 7, "count": 2}}), &vars()).unwrap(),
             json!("77")
@@ -394,6 +490,14 @@ mod tests {
     #[test]
     fn a_missing_path_is_a_clear_runtime_error() {
         let err = expand(&json!("{{conv.nope}}"), &vars()).unwrap_err();
-        assert_eq!(err, "`{{conv.nope}}`: `conv` has nothing at `$.nope`");
+        assert_eq!(
+            err.to_string(),
+            "`{{conv.nope}}`: `conv` has nothing at `$.nope`"
+        );
+        let err = expand(&json!("{{nope}}"), &vars()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "variable `nope` has no value (its capture did not run)"
+        );
     }
 }

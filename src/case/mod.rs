@@ -3,12 +3,15 @@
 //! failing test of its own, named by its path, and the other cases still run.
 
 pub(crate) mod derive;
+mod error;
 pub(crate) mod format;
 mod validator;
 
 use crate::selector::Selector;
 use crate::spec::{Level, Spec};
 use crate::template::{self, Vars};
+use crate::yaml::At;
+use error::{LoadError, Problem};
 use format::{CaseFile, JsonType, MatcherFile, StepFile};
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -178,7 +181,7 @@ pub fn discover(
 pub struct Source {
     id: String,
     file: String,
-    parsed: Result<CaseFile, String>,
+    parsed: Result<CaseFile, LoadError>,
 }
 
 /// A case file read: its cases, or, when the spec was not loaded yet, the file parsed.
@@ -231,8 +234,9 @@ pub fn read(
     }
     let sources = on_every_core(&selected, |(path, id, file, refused)| {
         let parsed = match refused {
-            Some(why) => Err(format!("{file}: {why}")),
-            None => read_case_file(path, file).and_then(|text| crate::yaml::parse(file, &text)),
+            Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(*why))),
+            None => read_case_file(path, file)
+                .and_then(|text| Ok(crate::yaml::parse(file, &text)?)),
         };
         let source = Source {
             id: id.clone(),
@@ -273,7 +277,7 @@ fn cases_of_source(source: &Source, spec: &Spec) -> Vec<Result<Case, Broken>> {
         Err(error) => vec![Err(Broken {
             id: source.id.clone(),
             file: source.file.clone(),
-            error: error.clone(),
+            error: error.to_string(),
         })],
     }
 }
@@ -306,7 +310,7 @@ pub const MAX_CASE_FILE_BYTES: u64 = 1024 * 1024;
 /// symbolic link (so it never leaves the folder, and never loops): a link that names a case
 /// file or a folder is refused, and so is a case file that is not a regular file (a pipe, a
 /// device), which could hang the load or never end.
-fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<String>)>) -> std::io::Result<()> {
+fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<&'static str>)>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let (path, kind) = (entry.path(), entry.file_type()?);
@@ -315,12 +319,12 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<String>)>) -> std::io::Res
             if case_file || path.is_dir() {
                 let refused = "is a symbolic link: case discovery follows no links (copy the \
                                file or folder into the cases folder)";
-                out.push((path, Some(refused.into())));
+                out.push((path, Some(refused)));
             }
         } else if kind.is_dir() {
             collect(&path, out)?;
         } else if case_file && !kind.is_file() {
-            out.push((path, Some("is not a regular file: not read".into())));
+            out.push((path, Some("is not a regular file: not read")));
         } else if case_file {
             out.push((path, None));
         }
@@ -329,27 +333,29 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<String>)>) -> std::io::Res
 }
 
 /// Reads a case file: at most [`MAX_CASE_FILE_BYTES`], and UTF-8 (else where it is not).
-fn read_case_file(path: &Path, file: &str) -> Result<String, String> {
+fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
     use std::io::Read as _;
+    let cannot_read = |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e.to_string()));
     if crate::bundle::is_bundled(path) {
-        return crate::bundle::read_to_string(path)
-            .map_err(|e| format!("{file}: cannot read: {e}"));
+        return crate::bundle::read_to_string(path).map_err(cannot_read);
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_CASE_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("{file}: cannot read: {e}"))?;
+        .map_err(cannot_read)?;
     if bytes.len() as u64 > MAX_CASE_FILE_BYTES {
-        return Err(format!(
-            "{file}: larger than {} KiB: a case file is small; split it",
-            MAX_CASE_FILE_BYTES / 1024
-        ));
+        let kib = MAX_CASE_FILE_BYTES / 1024;
+        return Err(LoadError::at(At::file(file), Problem::TooLarge { kib }));
     }
     String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let valid = std::str::from_utf8(valid).unwrap_or_default();
         let (line, col) = crate::yaml::line_col(valid, valid.len());
-        format!("{file}:{line}:{col}: not UTF-8: save the file as UTF-8")
+        let at = At {
+            file: file.to_string(),
+            line_col: Some((line as u64, col as u64)),
+        };
+        LoadError::at(at, Problem::NotUtf8)
     })
 }
 
@@ -360,7 +366,7 @@ pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, B
         Err(error) => vec![Err(Broken {
             id: id.to_string(),
             file: file.to_string(),
-            error,
+            error: error.to_string(),
         })],
     }
 }
@@ -372,7 +378,7 @@ fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<
             return vec![Err(Broken {
                 id: id.to_string(),
                 file: file.to_string(),
-                error,
+                error: error.to_string(),
             })]
         }
     };
@@ -391,13 +397,13 @@ fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<
                 .map_err(|error| Broken {
                     id,
                     file: file.to_string(),
-                    error,
+                    error: error.to_string(),
                 })
         })
         .collect()
 }
 
-fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, String> {
+fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, LoadError> {
     if parsed.parameters.is_empty() {
         return Ok(vec![(None, Vars::new())]);
     }
@@ -406,25 +412,21 @@ fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, St
         .parameters
         .iter()
         .map(|row| {
-            let at = at(file, &row.referenced);
+            let fail = |problem| LoadError::at(At::of(file, &row.referenced), problem);
             let name = row
                 .value
                 .get("name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    format!("{at}: a parameter row needs a `name` (it names the test)")
-                })?;
+                .ok_or_else(|| fail(Problem::RowWithoutName))?;
             let valid = !name.is_empty()
                 && name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
             if !valid {
-                return Err(format!(
-                    "{at}: row name `{name}` must be letters, digits, `_`, `-` or `.`"
-                ));
+                return Err(fail(Problem::RowName(name.to_string())));
             }
             if !seen.insert(name.to_string()) {
-                return Err(format!("{at}: two rows are named `{name}`"));
+                return Err(fail(Problem::RowTwice(name.to_string())));
             }
             // Row values may use generators (a 65-character key); expand them once here.
             let vars = row
@@ -434,16 +436,17 @@ fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, St
                     template::check(v, &BTreeSet::new())
                         .and_then(|()| template::expand(v, &Vars::new()))
                         .map(|v| (k.clone(), v))
-                        .map_err(|e| format!("{at}: parameter `{k}`: {e}"))
+                        .map_err(|source| {
+                            fail(Problem::Parameter {
+                                name: k.clone(),
+                                source,
+                            })
+                        })
                 })
-                .collect::<Result<Vars, String>>()?;
+                .collect::<Result<Vars, LoadError>>()?;
             Ok((Some(name.to_string()), vars))
         })
         .collect()
-}
-
-fn at(file: &str, location: &serde_saphyr::Location) -> String {
-    format!("{file}:{}:{}", location.line(), location.column())
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! values: every operation, path, variable, capture and matcher resolved before anything is
 //! sent, each error located in the file. Set-up steps go to the requirement of their operation.
 
+use super::error::{LoadError, Problem};
 use super::*;
+use crate::yaml::At;
 
 pub(super) struct Validator<'a> {
     pub(super) spec: &'a Spec,
@@ -10,49 +12,51 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn at(&self, location: &serde_saphyr::Location) -> String {
-        at(self.file, location)
+    fn at(&self, location: &serde_saphyr::Location) -> At {
+        At::of(self.file, location)
     }
 
-    fn requirement(&self, id: &Spanned<String>) -> Result<(String, Level), String> {
-        self.spec
-            .catalogue
-            .get(&id.value)
-            .map(|r| (r.id.clone(), r.level))
-            .ok_or_else(|| {
-                format!(
-                    "{}: unknown requirement `{}`: use an ID of specs/requirements.yaml",
-                    self.at(&id.referenced),
-                    id.value
-                )
-            })
+    /// `problem` at `location`.
+    fn fail<T>(&self, location: &serde_saphyr::Location, problem: Problem) -> Result<T, LoadError> {
+        Err(LoadError::at(self.at(location), problem))
     }
 
-    pub(super) fn case(&self, parsed: &CaseFile, vars: Vars) -> Result<Case, String> {
+    fn requirement(&self, id: &Spanned<String>) -> Result<(String, Level), LoadError> {
+        match self.spec.catalogue.get(&id.value) {
+            Some(r) => Ok((r.id.clone(), r.level)),
+            None => self.fail(
+                &id.referenced,
+                Problem::UnknownRequirement(id.value.clone()),
+            ),
+        }
+    }
+
+    pub(super) fn case(&self, parsed: &CaseFile, vars: Vars) -> Result<Case, LoadError> {
         let (requirement, level) = self.requirement(&parsed.requirement)?;
         if let Some(stated) = &parsed.level {
             if stated.value != level {
-                return Err(format!(
-                    "{}: level {} does not match the catalogue, which says {requirement} is {level}",
-                    self.at(&stated.referenced),
-                    stated.value
-                ));
+                return self.fail(
+                    &stated.referenced,
+                    Problem::Level {
+                        stated: stated.value,
+                        requirement,
+                        level,
+                    },
+                );
             }
         }
         if parsed.steps.is_empty() {
-            return Err(format!("{}: a case needs at least one step", self.file));
+            return Err(LoadError::at(At::file(self.file), Problem::NoSteps));
         }
         let mut covers = Vec::new();
         for covered in &parsed.covers {
-            let at = self.at(&covered.referenced);
             if !covered.value.starts_with(derive::PREFIX) {
-                return Err(format!(
-                    "{at}: covers `{}`: name a derived case (`{}<operation>/...`, listed by `--list {}`)",
-                    covered.value,
-                    derive::PREFIX,
-                    derive::PREFIX
-                ));
+                return self.fail(
+                    &covered.referenced,
+                    Problem::CoversNotDerived(covered.value.clone()),
+                );
             }
+            let at = self.at(&covered.referenced).to_string();
             covers.push((covered.value.clone(), at));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
@@ -96,14 +100,18 @@ impl Validator<'_> {
         spanned: &Spanned<StepFile>,
         case_requirement: (&str, Level),
         known: &mut BTreeSet<String>,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, LoadError> {
         let step = &spanned.value;
         let at = self.at(&spanned.referenced);
         let label = match &step.name {
             Some(name) => format!("step {number} ({name})"),
             None => format!("step {number}"),
         };
-        let fail = |msg: String| format!("{at}: {label}: {msg}");
+        let fail = |problem: Problem| LoadError::Step {
+            at: at.clone(),
+            step: label.clone(),
+            problem,
+        };
         let (requirement, level) = match &step.requirement {
             Some(id) => self.requirement(id)?,
             None => (case_requirement.0.to_string(), case_requirement.1),
@@ -112,32 +120,30 @@ impl Validator<'_> {
         let (operation, method, path) = match (&step.operation, &step.method, &step.path) {
             (Some(op), None, None) => {
                 let found = self.spec.operation(&op.value).ok_or_else(|| {
-                    if let Some(outside) = self.spec.outside_scope(&op.value) {
-                        return format!(
-                            "{}: operation `{}` ({} {}) is outside the suite's scope: add it to \
-                             x-conformance-scope in {}, or leave it to a suite of its own",
-                            self.at(&op.referenced),
-                            op.value,
-                            outside.method,
-                            outside.path,
-                            self.spec.overlay_file()
-                        );
-                    }
-                    let known: Vec<_> = self.spec.operations().map(|o| o.id.as_str()).collect();
-                    format!(
-                        "{}: unknown operation `{}` (the spec has: {})",
-                        self.at(&op.referenced),
-                        op.value,
-                        known.join(", ")
-                    )
+                    let problem = match self.spec.outside_scope(&op.value) {
+                        Some(outside) => Problem::OperationOutsideScope {
+                            id: op.value.clone(),
+                            method: outside.method.clone(),
+                            path: outside.path.clone(),
+                            overlay: self.spec.overlay_file().to_string(),
+                        },
+                        None => Problem::UnknownOperation {
+                            id: op.value.clone(),
+                            known: (self.spec.operations().map(|o| o.id.as_str()))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        },
+                    };
+                    LoadError::at(self.at(&op.referenced), problem)
                 })?;
                 let given: BTreeSet<&str> = step.path_params.keys().map(String::as_str).collect();
                 let wanted: BTreeSet<&str> = found.path_params.iter().map(String::as_str).collect();
                 if given != wanted {
-                    return Err(fail(format!(
-                        "{} takes path_params {:?}, the step gives {:?}",
-                        found.id, wanted, given
-                    )));
+                    return Err(fail(Problem::PathParams {
+                        id: found.id.clone(),
+                        wanted: format!("{wanted:?}"),
+                        given: format!("{given:?}"),
+                    }));
                 }
                 (
                     Some(found.id.clone()),
@@ -147,36 +153,26 @@ impl Validator<'_> {
             }
             (None, Some(method), Some(path)) => {
                 if !step.path_params.is_empty() {
-                    return Err(fail(
-                        "path_params go with `operation`; write the values into `path`".into(),
-                    ));
+                    return Err(fail(Problem::PathParamsWithPath));
                 }
                 let method = method.value.to_uppercase();
                 if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
-                    return Err(fail(format!("`{method}` is not an HTTP method")));
+                    return Err(fail(Problem::Method(method)));
                 }
                 if !path.value.starts_with('/') {
-                    return Err(format!(
-                        "{}: a path starts with `/` and is relative to the base URL",
-                        self.at(&path.referenced)
-                    ));
+                    return self.fail(&path.referenced, Problem::RelativePath);
                 }
                 if let Some(outside) = self.spec.outside_scope_at(&method, &path.value) {
-                    return Err(fail(format!(
-                        "{method} {} is operation `{}`, outside the suite's scope \
-                         (x-conformance-scope in {})",
-                        path.value,
-                        outside.id,
-                        self.spec.overlay_file()
-                    )));
+                    return Err(fail(Problem::PathOutsideScope {
+                        method,
+                        path: path.value.clone(),
+                        id: outside.id.clone(),
+                        overlay: self.spec.overlay_file().to_string(),
+                    }));
                 }
                 (None, method, path.value.clone())
             }
-            _ => {
-                return Err(fail(
-                    "give either `operation` or both `method` and `path`".into(),
-                ))
-            }
+            _ => return Err(fail(Problem::OperationOrPath)),
         };
 
         // A step by method and path is the operation they resolve to, for the guard as for
@@ -187,10 +183,15 @@ impl Validator<'_> {
         };
         self.spec
             .unsafe_allowance(&method, found, &path)
-            .map_err(fail)?;
+            .map_err(|e| fail(Problem::Unsafe(e)))?;
 
-        let templated = |what: &str, value: &Value, known: &BTreeSet<String>| {
-            template::check(value, known).map_err(|e| fail(format!("{what}: {e}")))
+        let templated = |field: &str, value: &Value, known: &BTreeSet<String>| {
+            template::check(value, known).map_err(|source| {
+                fail(Problem::Template {
+                    field: field.to_string(),
+                    source,
+                })
+            })
         };
         templated("path", &Value::String(path.clone()), known)?;
         for (name, value) in &step.path_params {
@@ -207,15 +208,19 @@ impl Validator<'_> {
             )?;
         }
         let body = match (&step.body, &step.raw_body) {
-            (Some(_), Some(_)) => return Err(fail("give `body` or `raw_body`, not both".into())),
+            (Some(_), Some(_)) => return Err(fail(Problem::BodyAndRawBody)),
             (Some(body), None) => {
-                template::check(&body.value, known)
-                    .map_err(|e| format!("{}: body: {e}", self.at(&body.referenced)))?;
+                if let Err(source) = template::check(&body.value, known) {
+                    let field = "body".into();
+                    return self.fail(&body.referenced, Problem::Template { field, source });
+                }
                 Body::Json(body.value.clone())
             }
             (None, Some(raw)) => {
-                template::check_str(&raw.value, known)
-                    .map_err(|e| format!("{}: raw_body: {e}", self.at(&raw.referenced)))?;
+                if let Err(source) = template::check_str(&raw.value, known) {
+                    let field = "raw_body".into();
+                    return self.fail(&raw.referenced, Problem::Template { field, source });
+                }
                 Body::Raw(raw.value.clone())
             }
             (None, None) => Body::None,
@@ -224,10 +229,13 @@ impl Validator<'_> {
         // Captures run before the checks, so this step's checks may use them.
         let mut capture = Vec::new();
         for (name, selector) in &step.capture {
-            let parsed = Selector::parse(&selector.value)
-                .map_err(|e| format!("{}: capture `{name}`: {e}", self.at(&selector.referenced)))?;
+            let parsed = self.selector(
+                &selector.value,
+                &selector.referenced,
+                Some(format!("capture `{name}`")),
+            )?;
             if name == "index" {
-                return Err(fail("`index` is reserved for generators".into()));
+                return Err(fail(Problem::ReservedIndex));
             }
             known.insert(name.clone());
             capture.push((name.clone(), parsed));
@@ -244,10 +252,7 @@ impl Validator<'_> {
                 .into_iter()
                 .find(|s| !(100..=599).contains(s))
             {
-                return Err(format!(
-                    "{}: {bad} is not an HTTP status",
-                    self.at(&status.referenced)
-                ));
+                return self.fail(&status.referenced, Problem::Status(bad));
             }
         }
         for (name, matcher) in &step.expect.headers {
@@ -255,8 +260,7 @@ impl Validator<'_> {
             expect.headers.push((name.to_ascii_lowercase(), m));
         }
         for (selector, matcher) in &step.expect.json {
-            let parsed = Selector::parse(selector)
-                .map_err(|e| format!("{}: {e}", self.at(&matcher.referenced)))?;
+            let parsed = self.selector(selector, &matcher.referenced, None)?;
             let m = self.matcher(matcher, (&requirement, level), known)?;
             expect.json.push((parsed, m));
         }
@@ -271,9 +275,9 @@ impl Validator<'_> {
                         .redact
                         .iter()
                         .map(|(sel, placeholder)| {
-                            Selector::parse(sel)
-                                .map(|sel| (sel, placeholder.clone()))
-                                .map_err(|e| format!("{}: snapshot: {e}", self.at(&s.referenced)))
+                            let field = Some("snapshot".into());
+                            let sel = self.selector(sel, &s.referenced, field)?;
+                            Ok::<_, LoadError>((sel, placeholder.clone()))
                         })
                         .collect::<Result<_, _>>()?,
                 ),
@@ -282,8 +286,7 @@ impl Validator<'_> {
         let observe = match &step.observe {
             None => None,
             Some(o) => Some(Observe {
-                path: Selector::parse(&o.value.path)
-                    .map_err(|e| format!("{}: observe: {e}", self.at(&o.referenced)))?,
+                path: self.selector(&o.value.path, &o.referenced, Some("observe".into()))?,
                 present: o.value.present.clone(),
                 absent: o.value.absent.clone(),
             }),
@@ -291,7 +294,7 @@ impl Validator<'_> {
 
         Ok(Step {
             label,
-            at,
+            at: at.to_string(),
             requirement,
             level,
             operation,
@@ -328,9 +331,9 @@ impl Validator<'_> {
         spanned: &Spanned<MatcherFile>,
         inherited: (&str, Level),
         known: &BTreeSet<String>,
-    ) -> Result<Matcher, String> {
+    ) -> Result<Matcher, LoadError> {
         let m = &spanned.value;
-        let at = self.at(&spanned.referenced);
+        let at = &spanned.referenced;
         let (requirement, level) = match &m.requirement {
             Some(id) => self.requirement(id)?,
             None => (inherited.0.to_string(), inherited.1),
@@ -342,12 +345,18 @@ impl Validator<'_> {
             .chain(m.one_of.iter().flatten())
             .chain(m.vector_near.iter().map(|v| &v.to))
         {
-            template::check(value, known).map_err(|e| format!("{at}: {e}"))?;
+            if let Err(e) = template::check(value, known) {
+                return self.fail(at, Problem::ExpectedValue(e));
+            }
         }
         let pattern = match &m.pattern {
-            Some(p) => {
-                Some(regex::Regex::new(p).map_err(|e| format!("{at}: bad pattern `{p}`: {e}"))?)
-            }
+            Some(p) => match regex::Regex::new(p) {
+                Ok(pattern) => Some(pattern),
+                Err(source) => {
+                    let pattern = p.clone();
+                    return self.fail(at, Problem::Pattern { pattern, source });
+                }
+            },
             None => None,
         };
         let matcher = Matcher {
@@ -365,9 +374,7 @@ impl Validator<'_> {
                 Some(v) => {
                     let tolerance = v.tolerance.unwrap_or(VectorNear::DEFAULT_TOLERANCE);
                     if !(tolerance.is_finite() && tolerance >= 0.0) {
-                        return Err(format!(
-                            "{at}: vector_near.tolerance must be a number of at least 0, got {tolerance}"
-                        ));
+                        return self.fail(at, Problem::Tolerance(tolerance));
                     }
                     Some(VectorNear {
                         to: v.to.clone(),
@@ -390,12 +397,20 @@ impl Validator<'_> {
             matcher.vector_near.is_some(),
         ];
         if !checks.contains(&true) {
-            return Err(format!(
-                "{at}: this expectation checks nothing: give equals, one_of, type, pattern, \
-                 absent, length, contains, near_now or vector_near"
-            ));
+            return self.fail(at, Problem::ChecksNothing);
         }
         Ok(matcher)
+    }
+
+    /// The selector `text`, written at `location` for `field`.
+    fn selector(
+        &self,
+        text: &str,
+        location: &serde_saphyr::Location,
+        field: Option<String>,
+    ) -> Result<Selector, LoadError> {
+        Selector::parse(text)
+            .or_else(|source| self.fail(location, Problem::Selector { field, source }))
     }
 }
 

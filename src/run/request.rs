@@ -3,8 +3,19 @@
 
 use crate::case::{Body, Step};
 use crate::target::Target;
-use crate::template::{self, Vars};
+use crate::template::{self, TemplateError, Vars};
 use serde_json::Value;
+
+/// Why a step's request cannot be built from its variables.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RequestError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("query `{name}` cannot be an object")]
+    ObjectInQuery { name: String },
+    #[error("`{method}` is not an HTTP method")]
+    Method { method: String },
+}
 
 /// The largest body a reproducing curl command shows; a larger one is named as a file.
 const MAX_CURL_BODY_BYTES: usize = 4 * 1024;
@@ -15,7 +26,7 @@ pub(super) struct Built {
     pub(super) curl: String,
 }
 
-pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, String> {
+pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, RequestError> {
     let mut path = if step.operation.is_some() {
         step.path.clone()
     } else {
@@ -39,7 +50,7 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
             let text = match value {
                 Value::String(s) => s,
                 Value::Null => String::new(),
-                Value::Object(_) => return Err(format!("query `{name}` cannot be an object")),
+                Value::Object(_) => return Err(RequestError::ObjectInQuery { name }),
                 other => other.to_string(),
             };
             query.push(format!("{}={}", encode(&name, true), encode(&text, true)));
@@ -54,7 +65,9 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
         );
     }
     let method = reqwest::Method::from_bytes(step.method.as_bytes())
-        .map_err(|_| format!("`{}` is not an HTTP method", step.method))?;
+        .map_err(|_| RequestError::Method {
+            method: step.method.clone(),
+        })?;
     let mut request = target.client.request(method, &url);
     let mut curl = vec![
         "curl -sS".to_string(),
