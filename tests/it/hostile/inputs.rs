@@ -36,7 +36,8 @@ async fn each_broken_case_file_fails_alone_with_its_location() {
         ),
         (
             "undefined_variable",
-            "cases/undefined_variable.yaml:3:3: step 1: path_params.conversation_id: undefined variable `conv`",
+            "cases/undefined_variable.yaml:3:3: step 1: path_params.conversation_id: undefined variable \
+             `conv` in `{{conv.id}}` (defined here: embedding_model, model)\n",
         ),
     ] {
         run.assert_test(name, "FAILED");
@@ -291,16 +292,20 @@ async fn case_discovery_follows_no_link_reads_no_pipe_and_shows_only_the_line_at
     for (name, why) in [
         (
             "outside",
-            "cases/outside.yaml: is a symbolic link: case discovery follows no links",
+            "cases/outside.yaml: is a symbolic link: case discovery follows no links (copy the \
+             file or folder into the cases folder)\n",
         ),
         ("environ", "cases/environ.yaml: is a symbolic link"),
         ("zero", "cases/zero.yaml: is a symbolic link"),
         ("loop_a", "cases/loop_a: is a symbolic link"),
-        ("pipe", "cases/pipe.yaml: is not a regular file: not read"),
-        ("big", "cases/big.yaml: larger than 1024 KiB"),
+        ("pipe", "cases/pipe.yaml: is not a regular file: not read\n"),
+        (
+            "big",
+            "cases/big.yaml: larger than 1024 KiB: a case file is small; split it\n",
+        ),
         (
             "latin1",
-            "cases/latin1.yaml:2:11: not UTF-8: save the file as UTF-8",
+            "cases/latin1.yaml:2:11: not UTF-8: save the file as UTF-8\n",
         ),
         ("at_fault", "cases/at_fault.yaml:2:1:"),
     ] {
