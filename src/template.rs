@@ -284,7 +284,12 @@ fn generator(map: &Map<String, Value>) -> Option<(&'static str, &Value)> {
     Some((kind, spec))
 }
 
-fn generate(kind: &'static str, spec: &Value, vars: &Vars, budget: &mut u64) -> Result<Value, TemplateError> {
+fn generate(
+    kind: &'static str,
+    spec: &Value,
+    vars: &Vars,
+    budget: &mut u64,
+) -> Result<Value, TemplateError> {
     let count = expand_within(&spec["count"], vars, budget)?
         .as_u64()
         .filter(|n| *n <= MAX_GENERATED)

@@ -46,10 +46,7 @@ pub enum Problem {
     #[error("two rows are named `{0}`")]
     RowTwice(String),
     #[error("parameter `{name}`: {source}")]
-    Parameter {
-        name: String,
-        source: TemplateError,
-    },
+    Parameter { name: String, source: TemplateError },
     #[error("unknown requirement `{0}`: use an ID of specs/requirements.yaml")]
     UnknownRequirement(String),
     #[error("level {stated} does not match the catalogue, which says {requirement} is {level}")]

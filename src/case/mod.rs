@@ -235,8 +235,9 @@ pub fn read(
     let sources = on_every_core(&selected, |(path, id, file, refused)| {
         let parsed = match refused {
             Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(*why))),
-            None => read_case_file(path, file)
-                .and_then(|text| Ok(crate::yaml::parse(file, &text)?)),
+            None => {
+                read_case_file(path, file).and_then(|text| Ok(crate::yaml::parse(file, &text)?))
+            }
         };
         let source = Source {
             id: id.clone(),
@@ -335,7 +336,8 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<&'static str>)>) -> std::i
 /// Reads a case file: at most [`MAX_CASE_FILE_BYTES`], and UTF-8 (else where it is not).
 fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
     use std::io::Read as _;
-    let cannot_read = |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e.to_string()));
+    let cannot_read =
+        |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e.to_string()));
     if crate::bundle::is_bundled(path) {
         return crate::bundle::read_to_string(path).map_err(cannot_read);
     }

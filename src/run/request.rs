@@ -64,8 +64,8 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
             query.join("&")
         );
     }
-    let method = reqwest::Method::from_bytes(step.method.as_bytes())
-        .map_err(|_| RequestError::Method {
+    let method =
+        reqwest::Method::from_bytes(step.method.as_bytes()).map_err(|_| RequestError::Method {
             method: step.method.clone(),
         })?;
     let mut request = target.client.request(method, &url);

@@ -209,7 +209,9 @@ impl Spec {
             }
             None => (Vec::new(), Vec::new()),
         };
-        overlay.apply(&overlay_file, &mut document)?;
+        overlay
+            .apply(&overlay_file, &mut document)
+            .map_err(|e| e.to_string())?;
         check_local_refs(&document, &doc_file, &doc_text)?;
         let catalogue = Catalogue::parse(&catalogue_file, &catalogue_text)?;
 

@@ -7,9 +7,43 @@
 //! 'object']`. A target that matches nothing is an error: it means the official document
 //! changed under the overlay, and the overlay must be updated.
 
+use crate::yaml::At;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json_path::JsonPath;
+
+/// An overlay action that cannot be applied, at its target in the overlay file.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {problem}")]
+pub(crate) struct OverlayError {
+    at: At,
+    problem: Problem,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Problem {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("an action needs `update` or `remove: true`")]
+    NoChange,
+    #[error(
+        "overlay target `{target}` matches nothing in the official document ({what}); the \
+         document changed: update the target in the overlay"
+    )]
+    MatchesNothing { target: String, what: String },
+}
+
+/// A target that is not JSONPath: where the parser stopped, and how to write one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "overlay target `{text}` is not JSONPath (RFC 9535): {message} at `{rest}`; write it like \
+     $.paths['/conversations'].post or $.components.schemas.X.anyOf[?@.type == 'object']"
+)]
+pub(crate) struct TargetError {
+    text: String,
+    message: String,
+    rest: String,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,24 +85,22 @@ struct Action {
 
 impl Overlay {
     /// Applies every action in order. Errors name the overlay file, line and column.
-    pub(crate) fn apply(&self, file: &str, document: &mut Value) -> Result<(), String> {
+    pub(crate) fn apply(&self, file: &str, document: &mut Value) -> Result<(), OverlayError> {
         for action in &self.actions {
-            let at = format!(
-                "{file}:{}:{}",
-                action.target.referenced.line(),
-                action.target.referenced.column()
-            );
-            let target = parse_target(&action.target.value).map_err(|e| format!("{at}: {e}"))?;
+            let fail = |problem| OverlayError {
+                at: At::of(file, &action.target.referenced),
+                problem,
+            };
+            let target = parse_target(&action.target.value).map_err(|e| fail(e.into()))?;
             if !action.remove && action.update.is_none() {
-                return Err(format!("{at}: an action needs `update` or `remove: true`"));
+                return Err(fail(Problem::NoChange));
             }
             if action.apply(&target, document) == 0 {
                 let what = action.description.as_deref().unwrap_or("this action");
-                return Err(format!(
-                    "{at}: overlay target `{}` matches nothing in the official document ({what}); \
-                     the document changed: update the target in the overlay",
-                    action.target.value
-                ));
+                return Err(fail(Problem::MatchesNothing {
+                    target: action.target.value.clone(),
+                    what: what.to_string(),
+                }));
             }
         }
         Ok(())
@@ -89,11 +121,7 @@ impl Overlay {
         self.actions
             .iter()
             .map(|action| OverlayAction {
-                at: format!(
-                    "{file}:{}:{}",
-                    action.target.referenced.line(),
-                    action.target.referenced.column()
-                ),
+                at: At::of(file, &action.target.referenced).to_string(),
                 target: action.target.value.clone(),
                 description: action.description.clone(),
             })
@@ -116,14 +144,11 @@ impl Overlay {
 }
 
 /// A target as JSONPath, or what is wrong with it and how to write it.
-pub(crate) fn parse_target(text: &str) -> Result<JsonPath, String> {
-    JsonPath::parse(text).map_err(|e| {
-        let from = text.get(e.position()..).unwrap_or_default();
-        format!(
-            "overlay target `{text}` is not JSONPath (RFC 9535): {} at `{from}`; write it like \
-             $.paths['/conversations'].post or $.components.schemas.X.anyOf[?@.type == 'object']",
-            e.message()
-        )
+pub(crate) fn parse_target(text: &str) -> Result<JsonPath, TargetError> {
+    JsonPath::parse(text).map_err(|e| TargetError {
+        text: text.to_string(),
+        message: e.message().to_string(),
+        rest: text.get(e.position()..).unwrap_or_default().to_string(),
     })
 }
 
@@ -228,10 +253,11 @@ mod tests {
         )
         .apply("specs/overlay.yaml", &mut doc)
         .unwrap_err();
-        assert!(
-            err.starts_with("specs/overlay.yaml:4:11: overlay target `$.missing` matches nothing"),
-            "{err}"
-        );
+        insta::assert_snapshot!(err, @"specs/overlay.yaml:4:11: overlay target `$.missing` matches nothing in the official document (this action); the document changed: update the target in the overlay");
+        let err = overlay("overlay: 1.0.0\ninfo: {}\nactions:\n- target: $.a\n")
+            .apply("specs/overlay.yaml", &mut doc)
+            .unwrap_err();
+        insta::assert_snapshot!(err, @"specs/overlay.yaml:4:11: an action needs `update` or `remove: true`");
     }
 
     #[test]
@@ -253,19 +279,21 @@ mod tests {
 
     #[test]
     fn a_target_that_is_not_jsonpath_is_a_located_error_saying_how_to_write_it() {
-        for bad in ["a.b", "$.p[?(@.n = 1)]", "$.a["] {
-            let err = overlay(&format!(
-                "overlay: 1.0.0\ninfo: {{}}\nactions:\n- target: {bad}\n  update: {{x: 1}}\n"
-            ))
-            .apply("specs/overlay.yaml", &mut json!({"a": {}}))
-            .unwrap_err();
-            assert!(
-                err.starts_with(&format!(
-                    "specs/overlay.yaml:4:11: overlay target `{bad}` is not JSONPath (RFC 9535): "
-                )) && err.contains("parser error at `")
-                    && err.ends_with("$.components.schemas.X.anyOf[?@.type == 'object']"),
-                "{err}"
-            );
-        }
+        let errors: Vec<String> = ["a.b", "$.p[?(@.n = 1)]", "$.a["]
+            .into_iter()
+            .map(|bad| {
+                overlay(&format!(
+                    "overlay: 1.0.0\ninfo: {{}}\nactions:\n- target: {bad}\n  update: {{x: 1}}\n"
+                ))
+                .apply("specs/overlay.yaml", &mut json!({"a": {}}))
+                .unwrap_err()
+                .to_string()
+            })
+            .collect();
+        insta::assert_snapshot!(errors.join("\n"), @r"
+        specs/overlay.yaml:4:11: overlay target `a.b` is not JSONPath (RFC 9535): parser error at `a.b`; write it like $.paths['/conversations'].post or $.components.schemas.X.anyOf[?@.type == 'object']
+        specs/overlay.yaml:4:11: overlay target `$.p[?(@.n = 1)]` is not JSONPath (RFC 9535): in long-hand segment, parser error at `(@.n = 1)]`; write it like $.paths['/conversations'].post or $.components.schemas.X.anyOf[?@.type == 'object']
+        specs/overlay.yaml:4:11: overlay target `$.a[` is not JSONPath (RFC 9535): parser error at `[`; write it like $.paths['/conversations'].post or $.components.schemas.X.anyOf[?@.type == 'object']
+        ");
     }
 }
