@@ -8,6 +8,7 @@
 //! schema properties, `required`, types, `enum` values and limits (`maxLength`, `maximum`,
 //! `maxItems`, ...). Prose (`description`, `title`, examples) is left out.
 
+use crate::case::derive::BOUNDS;
 use crate::case::Case;
 use crate::spec::overlay::{Overlay, OverlayAction};
 use crate::spec::scope::{operations_of, restrict, OperationRef};
@@ -18,21 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Keywords compared as limits.
-const LIMITS: [&str; 12] = [
-    "maxLength",
-    "minLength",
-    "maximum",
-    "minimum",
-    "exclusiveMaximum",
-    "exclusiveMinimum",
-    "maxItems",
-    "minItems",
-    "maxProperties",
-    "minProperties",
-    "multipleOf",
-    "pattern",
-];
+/// Keywords compared as limits, with the bounds.
+const LIMITS: [&str; 2] = ["multipleOf", "pattern"];
 /// Keywords that do not change what is valid.
 const PROSE: [&str; 6] = [
     "description",
@@ -647,7 +635,7 @@ impl<'d> Comparison<'d, '_> {
                     vb.cloned(),
                     context.clone(),
                 ),
-                limit if LIMITS.contains(&limit) => self.push(
+                limit if BOUNDS.contains(&limit) || LIMITS.contains(&limit) => self.push(
                     "limit",
                     named(&key),
                     va.cloned(),

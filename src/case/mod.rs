@@ -67,6 +67,40 @@ pub struct Step {
     pub stream: bool,
 }
 
+impl Step {
+    /// A step that sends `method path` (authenticated, no parameters, headers or body) and
+    /// expects `expect`, for `requirement`: what a generated step starts from.
+    pub fn request(
+        label: String,
+        at: String,
+        (requirement, level): (String, Level),
+        method: &str,
+        path: &str,
+        expect: Expect,
+    ) -> Step {
+        Step {
+            label,
+            at,
+            requirement,
+            level,
+            operation: None,
+            method: method.to_string(),
+            path: path.to_string(),
+            path_params: Vec::new(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            auth: true,
+            body: Body::None,
+            content_type: None,
+            expect,
+            capture: Vec::new(),
+            snapshot: None,
+            observe: None,
+            stream: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Body {
     None,

@@ -265,27 +265,14 @@ pub fn step(
     path: &str,
     expect: Expect,
 ) -> Step {
-    let (requirement, level) = requirement_of(spec, requirement);
-    Step {
-        label: format!("step {number} ({name})"),
-        at: format!("{method} {path}"),
-        requirement,
-        level,
-        operation: None,
-        method: method.to_string(),
-        path: path.to_string(),
-        path_params: Vec::new(),
-        query: Vec::new(),
-        headers: Vec::new(),
-        auth: true,
-        body: Body::None,
-        content_type: None,
+    Step::request(
+        format!("step {number} ({name})"),
+        format!("{method} {path}"),
+        requirement_of(spec, requirement),
+        method,
+        path,
         expect,
-        capture: Vec::new(),
-        snapshot: None,
-        observe: None,
-        stream: false,
-    }
+    )
 }
 
 /// Expects one of `statuses`.

@@ -55,14 +55,18 @@ impl Spec {
         pointer: &str,
         instance: &Value,
     ) -> Result<Vec<SchemaError>, String> {
-        let cell = self.compiled(pointer);
-        let validator = cell
-            .get_or_init(|| self.compile(pointer))
-            .as_ref()
-            .map_err(Clone::clone)?;
-        if validator.is_valid(instance) {
-            return Ok(Vec::new());
-        }
+        self.when_invalid(pointer, instance, |validator| {
+            self.closest_errors(pointer, instance, validator)
+        })
+    }
+
+    /// [`Spec::schema_errors`] of an invalid `instance`.
+    fn closest_errors(
+        &self,
+        pointer: &str,
+        instance: &Value,
+        validator: &jsonschema::Validator,
+    ) -> Vec<SchemaError> {
         let mut out = Vec::new();
         for e in validator.iter_errors(instance) {
             let at = e.instance_path().to_string();
@@ -99,7 +103,7 @@ impl Spec {
             }
             out.push(error);
         }
-        Ok(out)
+        out
     }
 
     /// The errors of the `oneOf` branch of `error` that comes closest to `part`.

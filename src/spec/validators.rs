@@ -9,30 +9,43 @@ impl Spec {
     /// Validates `instance` against the schema at `pointer` (compiled once, then shared).
     /// Answers the errors, one line each with the instance path and the schema path.
     pub fn validate(&self, pointer: &str, instance: &Value) -> Result<Vec<String>, String> {
+        self.when_invalid(pointer, instance, |validator| {
+            validator
+                .iter_errors(instance)
+                .map(|e| {
+                    let at = e.instance_path().to_string();
+                    let at = if at.is_empty() { "/".to_string() } else { at };
+                    let schema = e.absolute_keyword_location().map_or_else(
+                        || format!("{pointer}{}", e.schema_path()),
+                        |uri| uri.as_str().trim_start_matches(DOCUMENT_URI).to_string(),
+                    );
+                    format!(
+                        "at {at}: {} (schema {schema})",
+                        crate::untrusted::excerpt(&e.to_string(), 240)
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// `errors` of the validator of the schema at `pointer` (compiled once, then shared) when
+    /// `instance` is invalid; none when it is valid, which is much cheaper to learn than that
+    /// there are no errors (a `oneOf` stops at its match).
+    pub(super) fn when_invalid<T>(
+        &self,
+        pointer: &str,
+        instance: &Value,
+        errors: impl FnOnce(&jsonschema::Validator) -> Vec<T>,
+    ) -> Result<Vec<T>, String> {
         let cell = self.compiled(pointer);
         let validator = cell
             .get_or_init(|| self.compile(pointer))
             .as_ref()
             .map_err(Clone::clone)?;
         if validator.is_valid(instance) {
-            // Much cheaper than collecting no errors (a `oneOf` stops at its match).
             return Ok(Vec::new());
         }
-        Ok(validator
-            .iter_errors(instance)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                let at = if at.is_empty() { "/".to_string() } else { at };
-                let schema = e.absolute_keyword_location().map_or_else(
-                    || format!("{pointer}{}", e.schema_path()),
-                    |uri| uri.as_str().trim_start_matches(DOCUMENT_URI).to_string(),
-                );
-                format!(
-                    "at {at}: {} (schema {schema})",
-                    crate::untrusted::excerpt(&e.to_string(), 240)
-                )
-            })
-            .collect())
+        Ok(errors(validator))
     }
 
     /// Compiles, ahead of their first use, the response schemas of these operations and the

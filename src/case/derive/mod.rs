@@ -49,7 +49,6 @@ use walker::Generator;
 use super::{Broken, Case};
 use crate::spec::{Operation, Spec};
 use serde_json::Value;
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 /// Test names of derived cases begin with this.
@@ -61,14 +60,8 @@ pub const MAX_CHOICE: usize = 2;
 /// Schemas nested deeper than this below a field are not followed.
 const MAX_DEPTH: usize = 6;
 
-/// Keywords the generator understands; any other assertion keyword stops it at that schema.
-const UNDERSTOOD: &[&str] = &[
-    "$ref",
-    "type",
-    "enum",
-    "const",
-    "anyOf",
-    "oneOf",
+/// The size and range keywords: bounds a value must keep, probed on each side.
+pub(crate) const BOUNDS: [&str; 10] = [
     "maxLength",
     "minLength",
     "maximum",
@@ -77,14 +70,29 @@ const UNDERSTOOD: &[&str] = &[
     "exclusiveMinimum",
     "maxItems",
     "minItems",
-    "items",
     "maxProperties",
     "minProperties",
+];
+/// With [`BOUNDS`], the keywords the generator understands; any other assertion keyword
+/// stops it at that schema.
+const UNDERSTOOD: &[&str] = &[
+    "$ref",
+    "type",
+    "enum",
+    "const",
+    "anyOf",
+    "oneOf",
+    "items",
     "properties",
     "required",
     "additionalProperties",
     "propertyNames",
 ];
+
+/// Whether the generator understands `keyword`.
+fn understood(keyword: &str) -> bool {
+    UNDERSTOOD.contains(&keyword) || BOUNDS.contains(&keyword)
+}
 /// Keywords that constrain nothing.
 const ANNOTATIONS: &[&str] = &[
     "description",
@@ -184,16 +192,7 @@ fn derive_with(spec: &Spec, checked: bool) -> Derived {
 
 fn derive_operation(spec: &Spec, op: &Operation, checked: bool) -> Derived {
     let mut derived = Derived::default();
-    let mut generator = Generator {
-        spec,
-        doc: spec.document(),
-        bad_examples: RefCell::default(),
-        op,
-        probes: Vec::new(),
-        skipped: Vec::new(),
-        base_body: None,
-        base_query: Vec::new(),
-    };
+    let mut generator = Generator::new(spec, op);
     generator.operation();
     derived.skipped.append(&mut generator.skipped);
     for (pointer, why) in generator.bad_examples.take() {
@@ -660,13 +659,7 @@ mod tests {
     /// loaded from, and what the case built directly must equal.
     fn case_document(spec: &Spec, op: &Operation, probe: &Probe) -> Value {
         let config = op.derive.as_ref();
-        let tail = probe.id.strip_prefix(PREFIX).unwrap_or(&probe.id);
-        let tail = tail.split_once('/').map_or(tail, |(_, rest)| rest);
-        let kind = if probe.accept {
-            Kind::Accept
-        } else {
-            Kind::Reject
-        };
+        let (tail, kind) = super::to_case::tail_and_kind(probe);
         let checked = requirement(config, tail, kind);
         let mut step = Map::new();
         step.insert("name".into(), Value::from(probe.what.clone()));

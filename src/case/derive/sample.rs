@@ -2,10 +2,9 @@
 //! other kinds send.
 
 use super::walker::{constraints, is_null, types_of, usize_of, Generator};
-use super::{EXAMPLE, MAX_DEPTH, UNDERSTOOD};
+use super::{understood, EXAMPLE, MAX_DEPTH};
 use crate::spec::{Operation, Spec};
 use serde_json::{Map, Number, Value};
-use std::cell::RefCell;
 
 impl<'s> Generator<'s> {
     /// A valid value for a schema: its `x-conformance-example`, else the smallest one the
@@ -60,7 +59,7 @@ impl<'s> Generator<'s> {
         if node.get(EXAMPLE).is_some() {
             return self.example(pointer, node);
         }
-        if constraints(node).any(|k| !UNDERSTOOD.contains(&k)) {
+        if constraints(node).any(|k| !understood(k)) {
             return None;
         }
         if let Some(value) = node.get("const") {
@@ -183,16 +182,7 @@ pub(super) fn number(value: f64) -> Value {
 /// A valid value for the schema at `pointer` (its `x-conformance-example`, else the smallest
 /// the generator builds), as the derived cases would send it for `op`; `None` when there is none.
 pub fn sample(spec: &Spec, op: &Operation, pointer: &str) -> Option<Value> {
-    let generator = Generator {
-        spec,
-        doc: spec.document(),
-        bad_examples: RefCell::default(),
-        op,
-        probes: Vec::new(),
-        skipped: Vec::new(),
-        base_body: None,
-        base_query: Vec::new(),
-    };
+    let generator = Generator::new(spec, op);
     let (p, n) = generator.node(pointer)?;
     generator.sample(&p, n, 0)
 }

@@ -42,13 +42,7 @@ impl<'s> Builder<'s> {
             return Err(broken(format!("unknown operation {}", probe.operation)));
         };
         let config = op.derive.as_ref();
-        let tail = probe.id.strip_prefix(PREFIX).unwrap_or(&probe.id);
-        let tail = tail.split_once('/').map_or(tail, |(_, rest)| rest);
-        let kind = if probe.accept {
-            Kind::Accept
-        } else {
-            Kind::Reject
-        };
+        let (tail, kind) = tail_and_kind(probe);
         let not_loaded = |e: String| {
             broken(format!(
                 "the derived case does not load (check x-conformance-derive of {} in the \
@@ -124,25 +118,19 @@ impl<'s> Builder<'s> {
                 .map_err(|e| not_loaded(format!("{label}: {e}")))?;
         }
         let step = crate::case::Step {
-            label,
-            // Failures point at the constraint, not at generated text.
-            at: probe.schema_at.clone(),
-            requirement: requirement.clone(),
-            level,
             operation: Some(op.id.clone()),
-            method: op.method.clone(),
-            path: op.path.clone(),
             path_params,
             query: query.into_iter().collect(),
-            headers: Vec::new(),
-            auth: true,
             body,
-            content_type: None,
-            expect,
-            capture: Vec::new(),
-            snapshot: None,
-            observe: None,
-            stream: false,
+            ..crate::case::Step::request(
+                label,
+                // Failures point at the constraint, not at generated text.
+                probe.schema_at.clone(),
+                (requirement.clone(), level),
+                &op.method,
+                &op.path,
+                expect,
+            )
         };
         let verdict = if probe.accept {
             "is accepted"
@@ -250,6 +238,19 @@ pub(super) enum Kind {
     Accept,
     Reject,
     Param,
+}
+
+/// A probe's id below its operation (`metadata/maxProperties/over`), and whether it expects
+/// the request accepted or rejected.
+pub(super) fn tail_and_kind(probe: &Probe) -> (&str, Kind) {
+    let tail = probe.id.strip_prefix(PREFIX).unwrap_or(&probe.id);
+    let tail = tail.split_once('/').map_or(tail, |(_, rest)| rest);
+    let kind = if probe.accept {
+        Kind::Accept
+    } else {
+        Kind::Reject
+    };
+    (tail, kind)
 }
 
 /// The requirement of a derived case: the `x-conformance-derive.requirements` entry with the

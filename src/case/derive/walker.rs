@@ -2,7 +2,7 @@
 //! `properties`, `items`, `additionalProperties`, `$ref` and small choices, to the constraints.
 
 use super::to_case::success_statuses;
-use super::{Probe, Skipped, ANNOTATIONS, MAX_CHOICE, MAX_DEPTH, PREFIX, UNDERSTOOD};
+use super::{Probe, Skipped, ANNOTATIONS, MAX_CHOICE, MAX_DEPTH, PREFIX};
 use crate::spec::{Operation, Spec};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -138,6 +138,20 @@ pub(super) struct Generator<'s> {
 }
 
 impl<'s> Generator<'s> {
+    /// A generator for `op` that has made nothing yet.
+    pub(super) fn new(spec: &'s Spec, op: &'s Operation) -> Self {
+        Generator {
+            spec,
+            doc: spec.document(),
+            bad_examples: RefCell::default(),
+            op,
+            probes: Vec::new(),
+            skipped: Vec::new(),
+            base_body: None,
+            base_query: Vec::new(),
+        }
+    }
+
     pub(super) fn operation(&mut self) {
         let op = self.op;
         let derivable = op.request_schema.is_some()
@@ -375,7 +389,7 @@ impl<'s> Generator<'s> {
 
     /// The constraints of one schema (not a choice).
     pub(super) fn branch(&mut self, at: &At, (pointer, node): Node<'s>) {
-        if let Some(keyword) = constraints(node).find(|k| !UNDERSTOOD.contains(k)) {
+        if let Some(keyword) = constraints(node).find(|k| !super::understood(k)) {
             self.skip(
                 at.constraint("*"),
                 format!("uses `{keyword}` (at {pointer}), which the generator does not handle"),
