@@ -15,12 +15,40 @@
 //! An entry that covered nothing in a complete run is stale and fails the run, and so does an
 //! expired entry (which excuses nothing).
 
-use crate::date::Date;
+use crate::date::{Date, NotADate};
 use crate::spec::Spec;
 use crate::verdict::Finding;
+use crate::yaml::{At, YamlError};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::path::Path;
+
+/// Why an expectations file does not load: where, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ExpectationsError {
+    #[error("{file}: cannot read the expectations file: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error("{at}: expires: {source}")]
+    Expires { at: At, source: NotADate },
+    #[error("{at}: `{id}` has an empty reason: say why the target fails it")]
+    NoReason { at: String, id: String },
+    #[error(
+        "{at}: unknown ID `{id}`: use a requirement ID of specs/requirements.yaml or a case ID \
+         (`conformance --list` shows them)"
+    )]
+    UnknownId { at: String, id: String },
+    #[error("{at}: `{id}` is listed twice (first at {first})")]
+    Twice {
+        at: String,
+        id: String,
+        first: String,
+    },
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,15 +117,17 @@ impl Expectations {
         case_ids: &[String],
         unread: &[String],
         today: Date,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ExpectationsError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{file}: cannot read the expectations file: {e}"))?;
+        let text = std::fs::read_to_string(path).map_err(|source| ExpectationsError::Read {
+            file: file.clone(),
+            source,
+        })?;
         let parsed: ExpectationsFile = crate::yaml::parse(&file, &text)?;
         let mut entries: Vec<Entry> = Vec::new();
         for entry in parsed.known_failures {
             let location = &entry.id.referenced;
-            let at = format!("{file}:{}:{}", location.line(), location.column());
+            let at = At::of(&file, location).to_string();
             let id = entry.id.value.trim().to_string();
             let is_requirement = spec.catalogue.get(&id).is_some();
             let entry = Entry {
@@ -106,9 +136,9 @@ impl Expectations {
                     .expires
                     .as_ref()
                     .map(|date| {
-                        Date::parse(date.value.trim()).map_err(|e| {
-                            let l = &date.referenced;
-                            format!("{file}:{}:{}: expires: {e}", l.line(), l.column())
+                        Date::parse(date.value.trim()).map_err(|source| {
+                            let at = At::of(&file, &date.referenced);
+                            ExpectationsError::Expires { at, source }
                         })
                     })
                     .transpose()?,
@@ -119,10 +149,10 @@ impl Expectations {
                 at,
             };
             if entry.reason.is_empty() {
-                return Err(format!(
-                    "{}: `{}` has an empty reason: say why the target fails it",
-                    entry.at, entry.id
-                ));
+                return Err(ExpectationsError::NoReason {
+                    at: entry.at,
+                    id: entry.id,
+                });
             }
             let names_a_case = case_ids.iter().any(|case| entry.names_case(case))
                 || unread.iter().any(|file| {
@@ -133,17 +163,17 @@ impl Expectations {
                             .is_some_and(|row| row.starts_with('/'))
                 });
             if !is_requirement && !names_a_case {
-                return Err(format!(
-                    "{}: unknown ID `{}`: use a requirement ID of specs/requirements.yaml or a case ID \
-                     (`conformance --list` shows them)",
-                    entry.at, entry.id
-                ));
+                return Err(ExpectationsError::UnknownId {
+                    at: entry.at,
+                    id: entry.id,
+                });
             }
             if let Some(first) = entries.iter().find(|e| e.id == entry.id) {
-                return Err(format!(
-                    "{}: `{}` is listed twice (first at {})",
-                    entry.at, entry.id, first.at
-                ));
+                return Err(ExpectationsError::Twice {
+                    at: entry.at,
+                    id: entry.id,
+                    first: first.at.clone(),
+                });
             }
             entries.push(Entry {
                 expired: entry.expires.is_some_and(|date| date < today),
@@ -188,8 +218,10 @@ mod tests {
         let cases = ["conversations/update/limits/one".to_string()];
         let today = Date::parse("2025-06-15").unwrap();
         let unread = ["general/other".to_string()];
-        Expectations::load(&path, &spec(), &cases, &unread, today)
-            .map_err(|e| e.replace(&dir.path().display().to_string(), "DIR"))
+        Expectations::load(&path, &spec(), &cases, &unread, today).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
     }
 
     fn finding(requirement: &str, level: Level) -> Finding {
@@ -240,30 +272,26 @@ mod tests {
 
     #[test]
     fn load_errors_point_at_the_entry() {
-        let err = load("known_failures:\n- id: UPD-99\n  reason: x\n").unwrap_err();
-        assert!(
-            err.starts_with("DIR/acme.yaml:2:7: unknown ID `UPD-99`: use a requirement ID"),
-            "{err}"
-        );
-        let err = load("known_failures:\n- id: UPD-03\n  reason: x\n  expires: 2025-02-30\n")
-            .unwrap_err();
-        assert!(
-            err.starts_with("DIR/acme.yaml:4:12: expires: `2025-02-30` is not a date"),
-            "{err}"
-        );
-        let err = load("known_failures:\n- id: UPD-03\n  reason: ''\n").unwrap_err();
-        assert!(err.contains("2:7: `UPD-03` has an empty reason"), "{err}");
-        let err = load("known_failures:\n- id: UPD-03\n  reason: a\n- id: UPD-03\n  reason: b\n")
-            .unwrap_err();
-        assert!(
-            err.contains("4:7: `UPD-03` is listed twice (first at DIR/acme.yaml:2:7)"),
-            "{err}"
-        );
-        let err = load("known_failures:\n- id: UPD-03\n  resaon: a\n").unwrap_err();
-        assert!(
-            err.starts_with("DIR/acme.yaml:3:3: unknown field `resaon`"),
-            "{err}"
-        );
+        let errors: Vec<String> = [
+            "known_failures:\n- id: UPD-99\n  reason: x\n",
+            "known_failures:\n- id: UPD-03\n  reason: x\n  expires: 2025-02-30\n",
+            "known_failures:\n- id: UPD-03\n  reason: ''\n",
+            "known_failures:\n- id: UPD-03\n  reason: a\n- id: UPD-03\n  reason: b\n",
+            "known_failures:\n- id: UPD-03\n  resaon: a\n",
+        ]
+        .into_iter()
+        .map(|text| load(text).unwrap_err())
+        .collect();
+        insta::assert_snapshot!(errors.join("\n"), @r"
+        DIR/acme.yaml:2:7: unknown ID `UPD-99`: use a requirement ID of specs/requirements.yaml or a case ID (`conformance --list` shows them)
+        DIR/acme.yaml:4:12: expires: `2025-02-30` is not a date: write it as YYYY-MM-DD
+        DIR/acme.yaml:2:7: `UPD-03` has an empty reason: say why the target fails it
+        DIR/acme.yaml:4:7: `UPD-03` is listed twice (first at DIR/acme.yaml:2:7)
+        DIR/acme.yaml:3:3: unknown field `resaon`, expected one of id, reason, expires
+          |
+        3 |   resaon: a
+          |   ^
+        ");
         // A file left unread (a run of one test) still names its rows.
         assert!(load("known_failures:\n- id: general/other/row\n  reason: x\n").is_ok());
         assert!(load("known_failures:\n- id: general/othe\n  reason: x\n").is_err());

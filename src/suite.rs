@@ -118,7 +118,8 @@ pub fn load(options: &Options) -> Result<Suite, String> {
                 .iter()
                 .map(|c| c.as_ref().map_or_else(|b| b.id.clone(), |c| c.id.clone()))
                 .collect();
-            let known = Expectations::load(path, &spec, &ids, &discovered.unread, Date::today())?;
+            let known = Expectations::load(path, &spec, &ids, &discovered.unread, Date::today())
+                .map_err(|e| e.to_string())?;
             Some(known)
         }
         None => None,

@@ -1,5 +1,9 @@
 use super::*;
+use chat_sse::{chat_stream, choice, tool_stream};
 use serde_json::json;
+
+#[path = "../../tests/common/chat_sse.rs"]
+mod chat_sse;
 
 fn spec() -> Spec {
     Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
@@ -27,7 +31,7 @@ fn a_cause_leaves_out_the_values_seen_and_keeps_what_is_asked() {
 #[test]
 fn usage_before_the_last_chunk_is_one_cause_asked_for_or_not() {
     let spec = spec();
-    let on_every_chunk = stream(|chunks| {
+    let on_every_chunk = chat_stream(|chunks| {
         for c in chunks.iter_mut() {
             c["usage"] = json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4});
         }
@@ -40,67 +44,6 @@ fn usage_before_the_last_chunk_is_one_cause_asked_for_or_not() {
         causes[0].clone()
     };
     assert_eq!(cause(true), cause(false));
-}
-
-fn chunk(choices: Value) -> Value {
-    json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices})
-}
-
-fn delta(delta: Value, finish: Value) -> Value {
-    json!([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}])
-}
-
-/// A text stream with a usage chunk, as the contract wants it, with `edit` applied.
-fn stream(edit: impl Fn(&mut Vec<Value>)) -> String {
-    let mut chunks = vec![
-        chunk(delta(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )),
-        chunk(delta(json!({"content": "a"}), Value::Null)),
-        chunk(delta(json!({"content": " b"}), Value::Null)),
-        chunk(delta(json!({}), json!("stop"))),
-        chunk(json!([])),
-    ];
-    for c in &mut chunks[..4] {
-        c["usage"] = Value::Null;
-    }
-    chunks[4]["usage"] = json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4});
-    edit(&mut chunks);
-    frames(&chunks)
-}
-
-fn frames(chunks: &[Value]) -> String {
-    let mut out: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
-fn tool_stream(edit: impl Fn(&mut Vec<Value>)) -> String {
-    let call = |d: Value| json!({"tool_calls": [d]});
-    let mut chunks = vec![
-        chunk(delta(
-            json!({"role": "assistant", "content": null}),
-            Value::Null,
-        )),
-        chunk(delta(
-            call(
-                json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}),
-            ),
-            Value::Null,
-        )),
-        chunk(delta(
-            call(json!({"index": 0, "function": {"arguments": "{\"a\""}})),
-            Value::Null,
-        )),
-        chunk(delta(
-            call(json!({"index": 0, "function": {"arguments": ": 1}"}})),
-            Value::Null,
-        )),
-        chunk(delta(json!({}), json!("tool_calls"))),
-    ];
-    edit(&mut chunks);
-    frames(&chunks)
 }
 
 fn failing(body: &str, include_usage: bool) -> Vec<String> {
@@ -128,7 +71,7 @@ fn failing(body: &str, include_usage: bool) -> Vec<String> {
 
 #[test]
 fn a_good_stream_passes_and_is_put_together() {
-    let good = stream(|_| {});
+    let good = chat_stream(|_| {});
     assert_eq!(failing(&good, true), Vec::<String>::new(), "{good}");
     let checked = check_stream(&spec(), "text/event-stream", &good, true);
     let completion = checked.completion.unwrap();
@@ -145,7 +88,7 @@ fn a_good_stream_passes_and_is_put_together() {
 
 #[test]
 fn each_check_kind_fails_its_break() {
-    let good = stream(|_| {});
+    let good = chat_stream(|_| {});
     // Framing.
     assert_eq!(
         failing(&good.replace("data: [DONE]\n\n", ""), true),
@@ -159,23 +102,26 @@ fn each_check_kind_fails_its_break() {
     // Chunk schema.
     assert_eq!(
         failing(
-            &stream(|c| c.iter_mut().for_each(|c| c["created"] = json!(1.5))),
+            &chat_stream(|c| c.iter_mut().for_each(|c| c["created"] = json!(1.5))),
             true
         ),
         ["CHT-06"]
     );
     assert_eq!(
-        failing(&stream(|c| c[1]["object"] = json!("chat.completion")), true),
+        failing(
+            &chat_stream(|c| c[1]["object"] = json!("chat.completion")),
+            true
+        ),
         ["CHT-06"]
     );
     // Invariants.
     assert_eq!(
-        failing(&stream(|c| c[2]["id"] = json!("chatcmpl-2")), true),
+        failing(&chat_stream(|c| c[2]["id"] = json!("chatcmpl-2")), true),
         ["CHT-07"]
     );
     assert_eq!(
         failing(
-            &stream(|c| {
+            &chat_stream(|c| {
                 c[1]["choices"][0]
                     .as_object_mut()
                     .unwrap()
@@ -187,49 +133,55 @@ fn each_check_kind_fails_its_break() {
     );
     assert_eq!(
         failing(
-            &stream(|c| c[2]["choices"][0]["finish_reason"] = json!("stop")),
+            &chat_stream(|c| c[2]["choices"][0]["finish_reason"] = json!("stop")),
             true
         ),
         ["CHT-07"]
     );
     assert_eq!(
         failing(
-            &stream(|c| c[3]["choices"][0]["finish_reason"] = Value::Null),
+            &chat_stream(|c| c[3]["choices"][0]["finish_reason"] = Value::Null),
             true
         ),
         ["CHT-07"]
     );
     assert_eq!(
         failing(
-            &stream(|c| c[3]["choices"][0]["finish_reason"] = json!("tool_call")),
+            &chat_stream(|c| c[3]["choices"][0]["finish_reason"] = json!("tool_call")),
             true
         ),
         ["CHT-07"]
     );
     // Usage.
     assert_eq!(
-        failing(&stream(|c| c[1]["usage"] = c[4]["usage"].clone()), true),
-        ["CHT-08"]
-    );
-    assert_eq!(
         failing(
-            &stream(|c| c[4]["choices"] = delta(json!({}), Value::Null)),
+            &chat_stream(|c| c[1]["usage"] = c[4]["usage"].clone()),
             true
         ),
         ["CHT-08"]
     );
     assert_eq!(
         failing(
-            &stream(|c| {
+            &chat_stream(|c| c[4]["choices"] = choice(json!({}), Value::Null)),
+            true
+        ),
+        ["CHT-08"]
+    );
+    assert_eq!(
+        failing(
+            &chat_stream(|c| {
                 c.pop();
             }),
             true
         ),
         ["CHT-08"]
     );
-    assert_eq!(failing(&stream(|_| {}), false), ["CHT-08"]);
+    assert_eq!(failing(&chat_stream(|_| {}), false), ["CHT-08"]);
     assert_eq!(
-        failing(&stream(|c| c[4]["usage"]["total_tokens"] = json!(5)), true),
+        failing(
+            &chat_stream(|c| c[4]["usage"]["total_tokens"] = json!(5)),
+            true
+        ),
         ["CHT-03"]
     );
     // Tool calls.

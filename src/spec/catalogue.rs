@@ -80,8 +80,30 @@ struct CatalogueFile {
     requirements: Vec<Requirement>,
 }
 
+/// Why the catalogue does not load.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error(transparent)]
+    Yaml(#[from] crate::yaml::YamlError),
+    #[error("{file}: {id} owns `{owned}`: write `schema NAME`, `operation ID` or `check NAME`")]
+    BadOwned {
+        file: String,
+        id: String,
+        owned: String,
+    },
+    #[error("{file}: `{owned}` is owned by both {other} and {id}: a check has one owner")]
+    TwoOwners {
+        file: String,
+        owned: String,
+        other: String,
+        id: String,
+    },
+    #[error("{file}: requirement {id} is listed twice")]
+    Twice { file: String, id: String },
+}
+
 impl Catalogue {
-    pub fn parse(file: &str, text: &str) -> Result<Self, String> {
+    pub fn parse(file: &str, text: &str) -> Result<Self, CatalogueError> {
         let parsed: CatalogueFile = crate::yaml::parse(file, text)?;
         let mut requirements = BTreeMap::new();
         let mut owners = BTreeMap::new();
@@ -92,18 +114,26 @@ impl Catalogue {
                     .split_once(' ')
                     .is_some_and(|(kind, name)| OWNED_KINDS.contains(&kind) && !name.is_empty());
                 if !valid {
-                    return Err(format!(
-                        "{file}: {id} owns `{owned}`: write `schema NAME`, `operation ID` or `check NAME`"
-                    ));
+                    return Err(CatalogueError::BadOwned {
+                        file: file.to_string(),
+                        id,
+                        owned: owned.clone(),
+                    });
                 }
                 if let Some(other) = owners.insert(owned.clone(), id.clone()) {
-                    return Err(format!(
-                        "{file}: `{owned}` is owned by both {other} and {id}: a check has one owner"
-                    ));
+                    return Err(CatalogueError::TwoOwners {
+                        file: file.to_string(),
+                        owned: owned.clone(),
+                        other,
+                        id,
+                    });
                 }
             }
             if requirements.insert(id.clone(), requirement).is_some() {
-                return Err(format!("{file}: requirement {id} is listed twice"));
+                return Err(CatalogueError::Twice {
+                    file: file.to_string(),
+                    id,
+                });
             }
         }
         Ok(Self {

@@ -213,7 +213,8 @@ impl Spec {
             .apply(&overlay_file, &mut document)
             .map_err(|e| e.to_string())?;
         check_local_refs(&document, &doc_file, &doc_text)?;
-        let catalogue = Catalogue::parse(&catalogue_file, &catalogue_text)?;
+        let catalogue =
+            Catalogue::parse(&catalogue_file, &catalogue_text).map_err(|e| e.to_string())?;
 
         let operations = index_operations(&document).map_err(|e| format!("{doc_file}: {e}"))?;
         for op in operations.values() {

@@ -1,6 +1,7 @@
 //! Fixtures shared by the self-tests: case folders in temp dirs, the built binary run on them,
 //! and wiremock servers that answer like an honest Conversations API.
 
+pub mod chat_sse;
 mod load;
 mod report;
 mod serve;
@@ -360,6 +361,16 @@ pub async fn honest_server(create: Value) -> MockServer {
     Mock::given(method("DELETE"))
         .and(path(format!("/v1/conversations/{CONV}")))
         .respond_with(json_response(200, deleted(CONV)))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A server that answers every `http_method` request with `answer` (and any other with 404).
+pub async fn answering(http_method: &str, answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method(http_method))
+        .respond_with(answer)
         .mount(&server)
         .await;
     server

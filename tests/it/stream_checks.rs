@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use common::chat_sse::{chat_stream, tool_stream};
 use common::{base, failing_by_case, Fixture};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -41,68 +42,6 @@ fn responses_stream(edit: impl Fn(&mut Vec<Value>)) -> String {
         .iter()
         .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
         .collect()
-}
-
-fn chunk(choices: Value) -> Value {
-    json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices})
-}
-
-fn choice(delta: Value, finish: Value) -> Value {
-    json!([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}])
-}
-
-fn frames(chunks: &[Value]) -> String {
-    let mut out: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
-/// A chat text stream with its usage chunk (`include_usage`), with `edit` applied.
-fn chat_stream(edit: impl Fn(&mut Vec<Value>)) -> String {
-    let mut chunks = vec![
-        chunk(choice(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )),
-        chunk(choice(json!({"content": "a"}), Value::Null)),
-        chunk(choice(json!({"content": " b"}), Value::Null)),
-        chunk(choice(json!({}), json!("stop"))),
-        chunk(json!([])),
-    ];
-    for c in &mut chunks[..4] {
-        c["usage"] = Value::Null;
-    }
-    chunks[4]["usage"] = json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4});
-    edit(&mut chunks);
-    frames(&chunks)
-}
-
-/// A chat stream calling the tool `f` with `{"a": 1}`, with `edit` applied.
-fn tool_stream(edit: impl Fn(&mut Vec<Value>)) -> String {
-    let call = |d: Value| json!({"tool_calls": [d]});
-    let mut chunks = vec![
-        chunk(choice(
-            json!({"role": "assistant", "content": null}),
-            Value::Null,
-        )),
-        chunk(choice(
-            call(
-                json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}),
-            ),
-            Value::Null,
-        )),
-        chunk(choice(
-            call(json!({"index": 0, "function": {"arguments": "{\"a\""}})),
-            Value::Null,
-        )),
-        chunk(choice(
-            call(json!({"index": 0, "function": {"arguments": ": 1}"}})),
-            Value::Null,
-        )),
-        chunk(choice(json!({}), json!("tool_calls"))),
-    ];
-    edit(&mut chunks);
-    frames(&chunks)
 }
 
 fn renumber(events: &mut [Value]) {

@@ -6,11 +6,11 @@ use super::*;
 #[tokio::test]
 async fn a_wrong_status_fails_the_case_and_names_the_requirement() {
     let fixture = Fixture::new(&[("create.yaml", CREATE_CASE)]);
-    let broken = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(json_response(201, conversation(json!({"topic": "demo"}))))
-        .mount(&broken)
-        .await;
+    let broken = answering(
+        "POST",
+        json_response(201, conversation(json!({"topic": "demo"}))),
+    )
+    .await;
     let run = fixture.run(&base(&broken), &[]).await;
     run.assert_code(1);
     run.assert_contains("CRE-02 MUST: metadata given at create is answered and persisted");
@@ -53,14 +53,11 @@ async fn a_wrong_json_value_fails_with_expected_and_actual() {
 async fn a_wrong_content_type_fails_gen_01_once_not_again_as_a_header_check() {
     let case = "requirement: GEN-01\nsteps:\n- operation: createConversation\n  expect:\n    status: 200\n    headers:\n      content-type: {pattern: '^application/json'}\n";
     let fixture = Fixture::new(&[("header.yaml", case)]);
-    let broken = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(conversation(json!({})).to_string(), "text/plain"),
-        )
-        .mount(&broken)
-        .await;
+    let broken = answering(
+        "POST",
+        ResponseTemplate::new(200).set_body_raw(conversation(json!({})).to_string(), "text/plain"),
+    )
+    .await;
     let run = fixture.run(&base(&broken), &[]).await;
     run.assert_code(1);
     run.assert_contains("GEN-01 MUST: Content-Type is `text/plain`");
@@ -188,23 +185,19 @@ async fn a_server_error_fails_gen_05_whatever_the_case_expects() {
 async fn errors_without_the_error_object_fail_gen_02_and_warn_gen_03() {
     let case = "requirement: RET-02\nsteps:\n- operation: getConversation\n  path_params: {conversation_id: conv_x}\n  expect: {status: 404}\n";
     let fixture = Fixture::new(&[("err.yaml", case)]);
-    let detail = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(404, json!({"detail": "Not Found"})))
-        .mount(&detail)
-        .await;
+    let detail = answering("GET", json_response(404, json!({"detail": "Not Found"}))).await;
     let run = fixture.run(&base(&detail), &[]).await;
     run.assert_code(1);
     run.assert_contains("GEN-02 MUST: the 404 answer does not match its schema in the spec");
 
-    let partial = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(
+    let partial = answering(
+        "GET",
+        json_response(
             404,
             json!({"error": {"message": "gone", "type": "invalid_request_error"}}),
-        ))
-        .mount(&partial)
-        .await;
+        ),
+    )
+    .await;
     let run = fixture.run(&base(&partial), &[]).await;
     run.assert_code(0);
     run.assert_contains("    GEN-03 SHOULD: the error object lacks `param` or `code`");
@@ -226,11 +219,7 @@ steps:
         list[0].id: {type: string}
 ";
     let fixture = Fixture::new(&[("things.yaml", case)]);
-    let broken = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(200, json!({"list": [{"id": "x"}]})))
-        .mount(&broken)
-        .await;
+    let broken = answering("GET", json_response(200, json!({"list": [{"id": "x"}]}))).await;
     let run = fixture.run(&base(&broken), &[]).await;
     run.assert_code(1);
     run.assert_contains("GEN-09 MUST: a: expected a value, found nothing");
@@ -240,14 +229,14 @@ steps:
     run.assert_lacks("list[1]");
     run.assert_contains("root causes: 1 ");
 
-    let honest = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(
+    let honest = answering(
+        "GET",
+        json_response(
             200,
             json!({"a": {"b": {"c": 1, "d": "x"}}, "list": [{"id": "x"}, {"id": "y"}]}),
-        ))
-        .mount(&honest)
-        .await;
+        ),
+    )
+    .await;
     let run = fixture.run(&base(&honest), &[]).await;
     run.assert_code(0);
 }
@@ -261,11 +250,11 @@ steps:
     expect: {status: 404}
 ";
     let fixture = Fixture::new(&[("unknown.yaml", case)]);
-    let broken = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(200, json!({"object": "list", "data": []})))
-        .mount(&broken)
-        .await;
+    let broken = answering(
+        "GET",
+        json_response(200, json!({"object": "list", "data": []})),
+    )
+    .await;
     let run = fixture.run(&base(&broken), &[]).await;
     run.assert_code(1);
     run.assert_contains("RET-02 MUST: expected status 404, got 200");
@@ -288,14 +277,14 @@ steps:
         output[1].id: {type: string}
 ";
     let fixture = Fixture::new(&[("kinds.yaml", case)]);
-    let broken = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(
+    let broken = answering(
+        "GET",
+        json_response(
             200,
             json!({"output": [{"type": "message", "content": []}, {"id": 7}]}),
-        ))
-        .mount(&broken)
-        .await;
+        ),
+    )
+    .await;
     let run = fixture.run(&base(&broken), &[]).await;
     run.assert_code(1);
     run.assert_contains("GEN-09 MUST: output[0].type: expected \"function_call\", got \"message\"");

@@ -323,11 +323,11 @@ async fn expectations_excuse_known_failures_and_fail_stale_or_expired_entries() 
         std::fs::write(&expectations, text).unwrap();
         ["--expectations", expectations.to_str().unwrap()]
     };
-    let broken = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(json_response(201, conversation(json!({"topic": "demo"}))))
-        .mount(&broken)
-        .await;
+    let broken = answering(
+        "POST",
+        json_response(201, conversation(json!({"topic": "demo"}))),
+    )
+    .await;
     let honest = honest_server(conversation(json!({"topic": "demo"}))).await;
 
     // Known: the failing test passes, and the failure is listed as known.
