@@ -6,11 +6,16 @@ use crate::spec::Level;
 use crate::template::TemplateError;
 use crate::yaml::{At, YamlError};
 
+/// Boxed: a load error is rare, and the results that carry one stay small.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+#[error(transparent)]
+pub struct LoadError(Box<Located>);
+
+#[derive(Debug, thiserror::Error)]
+enum Located {
     /// The file does not parse; the parser's error says where.
     #[error(transparent)]
-    Yaml(#[from] YamlError),
+    Yaml(YamlError),
     #[error("{at}: {problem}")]
     At { at: At, problem: Problem },
     /// A problem of one step, named by its label (`step 2 (update)`).
@@ -24,7 +29,17 @@ pub enum LoadError {
 
 impl LoadError {
     pub(crate) fn at(at: At, problem: Problem) -> Self {
-        LoadError::At { at, problem }
+        LoadError(Box::new(Located::At { at, problem }))
+    }
+
+    pub(crate) fn in_step(at: At, step: String, problem: Problem) -> Self {
+        LoadError(Box::new(Located::Step { at, step, problem }))
+    }
+}
+
+impl From<YamlError> for LoadError {
+    fn from(error: YamlError) -> Self {
+        LoadError(Box::new(Located::Yaml(error)))
     }
 }
 

@@ -267,8 +267,8 @@ pub fn read(
         }
     }
     let sources = on_every_core(&selected, |(path, id, file, refused)| {
-        let parsed = match refused {
-            Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(*why))),
+        let parsed = match *refused {
+            Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(why))),
             None => {
                 read_case_file(path, file).and_then(|text| Ok(crate::yaml::parse(file, &text)?))
             }

@@ -107,11 +107,7 @@ impl Validator<'_> {
             Some(name) => format!("step {number} ({name})"),
             None => format!("step {number}"),
         };
-        let fail = |problem: Problem| LoadError::Step {
-            at: at.clone(),
-            step: label.clone(),
-            problem,
-        };
+        let fail = |problem: Problem| LoadError::in_step(at.clone(), label.clone(), problem);
         let (requirement, level) = match &step.requirement {
             Some(id) => self.requirement(id)?,
             None => (case_requirement.0.to_string(), case_requirement.1),
