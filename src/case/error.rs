@@ -114,8 +114,8 @@ pub enum Problem {
     #[error("give either `operation` or both `method` and `path`")]
     OperationOrPath,
     /// A state-changing request the suite may not send; the text says how to allow it.
-    #[error("{0}")]
-    Unsafe(String),
+    #[error(transparent)]
+    Unsafe(crate::spec::unsafe_guard::Refused),
     #[error("give `body` or `raw_body`, not both")]
     BodyAndRawBody,
     /// A template of the step, under the field it is in (`path_params.id`, `body`).

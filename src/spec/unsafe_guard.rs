@@ -50,7 +50,7 @@ impl Spec {
         method: &str,
         operation: Option<&Operation>,
         path: &str,
-    ) -> Result<Allowance, String> {
+    ) -> Result<Allowance, Refused> {
         if is_safe_method(method) {
             return Ok(Allowance::ReadOnly);
         }
@@ -73,21 +73,39 @@ impl Spec {
             return Ok(Allowance::OptedIn(op.id.clone()));
         }
         Err(match operation {
-            Some(op) => format!(
-                "{} ({method} {}) may change state and declares no cleanup: declare one in {} \
-                 (x-conformance-cleanup), or opt in with --allow-unsafe {} \
-                 (x-conformance-scope.allow_unsafe for the suite)",
-                op.id,
-                op.path,
-                self.overlay_file(),
-                op.id
-            ),
-            None => format!(
-                "{method} {path} may change state and is no operation whose cleanup is declared: \
-                 send it through an operation, or below a resource the suite creates and deletes"
-            ),
+            Some(op) => Refused::Operation {
+                id: op.id.clone(),
+                method: method.to_string(),
+                path: op.path.clone(),
+                overlay: self.overlay_file().to_string(),
+            },
+            None => Refused::Path {
+                method: method.to_string(),
+                path: path.to_string(),
+            },
         })
     }
+}
+
+/// A state-changing request the suite may not send, and how to allow it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(
+        "{id} ({method} {path}) may change state and declares no cleanup: declare one in \
+         {overlay} (x-conformance-cleanup), or opt in with --allow-unsafe {id} \
+         (x-conformance-scope.allow_unsafe for the suite)"
+    )]
+    Operation {
+        id: String,
+        method: String,
+        path: String,
+        overlay: String,
+    },
+    #[error(
+        "{method} {path} may change state and is no operation whose cleanup is declared: send \
+         it through an operation, or below a resource the suite creates and deletes"
+    )]
+    Path { method: String, path: String },
 }
 
 #[cfg(test)]
@@ -126,7 +144,18 @@ mod tests {
         let raw = |method: &str, path: &str| spec.unsafe_allowance(method, None, path);
         assert!(raw("POST", "/conversations/{{conv.id}}/x").is_ok());
         let err = raw("POST", "/organization/admin_api_keys").unwrap_err();
-        assert!(err.starts_with("POST /organization/admin_api_keys may change state"));
+        insta::assert_snapshot!(err, @"POST /organization/admin_api_keys may change state and is no operation whose cleanup is declared: send it through an operation, or below a resource the suite creates and deletes");
+        let op = Operation {
+            id: "dropAll".into(),
+            method: "DELETE".into(),
+            path: "/all".into(),
+            ..spec.operation("deleteConversation").unwrap().clone()
+        };
+        let err = spec
+            .unsafe_allowance("DELETE", Some(&op), "/all")
+            .unwrap_err();
+        let err = err.to_string().replace(spec.overlay_file(), "OVERLAY");
+        insta::assert_snapshot!(err, @"dropAll (DELETE /all) may change state and declares no cleanup: declare one in OVERLAY (x-conformance-cleanup), or opt in with --allow-unsafe dropAll (x-conformance-scope.allow_unsafe for the suite)");
         assert!(raw("DELETE", "/conversations").is_err());
     }
 }
