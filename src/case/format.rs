@@ -142,6 +142,11 @@ pub struct ExpectFile {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, MatcherFile>")]
     pub json: IndexMap<String, Spanned<MatcherFile>>,
+    /// The rule a wrong status breaks here, where the status and operation do not say it
+    /// (`a value of a wrong type`, `a malformed id`): the same cause in other cases and on other
+    /// operations is the same root cause.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -197,6 +202,10 @@ pub struct MatcherFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub requirement: Option<Spanned<String>>,
+    /// The rule its failure breaks, where its field and check do not say it (`after is
+    /// applied`): matchers with the same cause, in this case or another, are one root cause.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -248,6 +248,7 @@ fn check_answer(
                         expected,
                         response.status,
                         operation.map_or("(no operation)", |op| op.id.as_str()),
+                        step.expect.cause.as_deref(),
                     )),
                     ..requirement_finding(
                         &step.requirement,
@@ -442,16 +443,41 @@ fn check_answer(
 /// status answered and the classes of those expected (`status expected 4xx got 200`: an
 /// unknown id and a malformed one both answered 200 is one defect of the requirement, a
 /// success refused is another). A 5xx keeps its operation, as GEN-05's do: one 5xx on two
-/// operations can be two bugs.
-fn status_cause(expected: &[u16], got: u16, operation: &str) -> String {
+/// operations can be two bugs. The rule the step names (its `cause`) comes first, in place of
+/// the operation of a 5xx: a malformed id answered 500 by retrieve and by update breaks one
+/// rule, a wrong type accepted is another defect than a limit not enforced.
+fn status_cause(expected: &[u16], got: u16, operation: &str, rule: Option<&str>) -> String {
+    let rule = rule.map(|r| format!("({r}) ")).unwrap_or_default();
     if got >= 500 {
-        return format!("status {operation} got {got}");
+        return match rule.is_empty() {
+            true => format!("status {operation} got {got}"),
+            false => format!("status {rule}got {got}"),
+        };
     }
     let mut classes: Vec<u16> = expected.iter().map(|s| s / 100).collect();
     classes.sort_unstable();
     classes.dedup();
     let classes: Vec<String> = classes.iter().map(|c| format!("{c}xx")).collect();
-    format!("status expected {} got {got}", classes.join(" or "))
+    format!("status {rule}expected {} got {got}", classes.join(" or "))
+}
+
+/// The cause of a status finding under a rule several rows state, each on its operations
+/// ([`crate::spec::Requirement::rule`]): a 5xx answered where the rule owes a status is one
+/// defect on any of them (a malformed id answered 500 by retrieve and by update), as any other
+/// wrong status is. Every other cause is its own.
+pub(crate) fn rule_cause(cause: &str) -> std::borrow::Cow<'_, str> {
+    let five_hundred = cause
+        .strip_prefix("status ")
+        .and_then(|rest| rest.split_once(" got "))
+        .filter(|(operation, got)| {
+            !operation.starts_with('(')
+                && !operation.starts_with("expected ")
+                && got.starts_with('5')
+        });
+    match five_hundred {
+        Some((_, got)) => format!("status got {got}").into(),
+        None => cause.into(),
+    }
 }
 
 /// A selector as the instance path of a schema error: `data[*].status` is `/data/*/status`.
@@ -696,25 +722,36 @@ mod tests {
     #[test]
     fn a_wrong_status_is_one_cause_whatever_error_was_owed_and_a_5xx_keeps_its_operation() {
         assert_eq!(
-            status_cause(&[404], 200, "getConversation"),
-            status_cause(&[400, 404], 200, "getConversation")
+            status_cause(&[404], 200, "getConversation", None),
+            status_cause(&[400, 404], 200, "getConversation", None)
         );
         assert_eq!(
-            status_cause(&[404], 200, "x"),
+            status_cause(&[404], 200, "x", None),
             "status expected 4xx got 200"
         );
         // A success refused and an error answered with another error stay apart.
         assert_ne!(
-            status_cause(&[200], 400, "x"),
-            status_cause(&[404], 400, "x")
+            status_cause(&[200], 400, "x", None),
+            status_cause(&[404], 400, "x", None)
         );
         assert_ne!(
-            status_cause(&[400], 200, "x"),
-            status_cause(&[400], 201, "x")
+            status_cause(&[400], 200, "x", None),
+            status_cause(&[400], 201, "x", None)
         );
         assert_ne!(
-            status_cause(&[400], 500, "getConversation"),
-            status_cause(&[400], 500, "updateConversation")
+            status_cause(&[400], 500, "getConversation", None),
+            status_cause(&[400], 500, "updateConversation", None)
+        );
+        // The rule a step names: one 5xx of that rule on any operation, and another defect
+        // than the same status of another rule.
+        let malformed = Some("a malformed id");
+        assert_eq!(
+            status_cause(&[400, 404], 500, "getConversation", malformed),
+            status_cause(&[400, 404], 500, "updateConversation", malformed)
+        );
+        assert_ne!(
+            status_cause(&[400], 200, "x", Some("a value of a wrong type")),
+            status_cause(&[400], 200, "x", None)
         );
     }
 

@@ -1,5 +1,7 @@
 //! Each defect once: identical findings of every case, one root cause with its count and its
-//! cases.
+//! cases. Findings of rows that state one rule on different operations (their `rule` in
+//! `specs/requirements.yaml`) are identical when their cause is: one root cause, listing every
+//! requirement it breaks.
 
 use super::CaseReport;
 use crate::verdict::Verdict;
@@ -7,9 +9,13 @@ use crate::verdict::Verdict;
 /// Identical findings (same requirement and cause) of one or more cases.
 #[derive(Debug, Clone)]
 pub struct RootCause {
-    /// `UPD-03 MUST`, `target`, `inconclusive`...
+    /// `UPD-03 MUST`, `CRE-05, UPD-06 MUST` (a rule broken on several rows), `target`,
+    /// `inconclusive`...
     pub tag: String,
+    /// The first of `requirements`.
     pub requirement: Option<String>,
+    /// Every requirement it breaks, sorted: one unless it is a rule several rows state.
+    pub requirements: Vec<String>,
     pub verdict: Verdict,
     /// The summary of its first finding, for one line.
     pub summary: String,
@@ -26,9 +32,14 @@ pub struct RootCause {
     pub at: Option<String>,
 }
 
-/// What makes findings the same defect: the requirement (or kind) and the cause; a finding
-/// without a cause stands for itself by its summary with numbers and quoted text left out.
-pub(super) fn root_cause_key(f: &crate::verdict::Finding) -> String {
+/// What makes findings the same defect: the rule its requirement states (the requirement
+/// itself, unless a `rule` of the catalogue names it with others) or the kind, and the cause; a
+/// finding without a cause stands for itself by its summary with numbers and quoted text left
+/// out.
+pub(super) fn root_cause_key(
+    f: &crate::verdict::Finding,
+    catalogue: &crate::spec::Catalogue,
+) -> String {
     let cause = f.cause.clone().unwrap_or_else(|| {
         let mut out = String::new();
         let mut quoted = false;
@@ -49,7 +60,14 @@ pub(super) fn root_cause_key(f: &crate::verdict::Finding) -> String {
         }
         out
     });
-    format!("{} | {cause}", f.tag())
+    match (&f.requirement, f.kind) {
+        (Some(id), crate::verdict::FindingKind::Requirement) if catalogue.rule_of(id) != id => {
+            let rule = catalogue.rule_of(id);
+            let cause = crate::check::rule_cause(&cause);
+            format!("{rule} {} | {cause}", f.level)
+        }
+        _ => format!("{} | {cause}", f.tag()),
+    }
 }
 
 pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
@@ -63,6 +81,7 @@ pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
                     causes.push(RootCause {
                         tag: f.tag.clone(),
                         requirement: f.requirement.clone(),
+                        requirements: Vec::new(),
                         verdict: f.verdict,
                         summary: f.summary.clone(),
                         detail: f.details.first().cloned(),
@@ -77,12 +96,26 @@ pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
             };
             cause.count += 1;
             cause.verdict = cause.verdict.max(f.verdict);
+            if let Some(id) = &f.requirement {
+                if !cause.requirements.contains(id) {
+                    cause.requirements.push(id.clone());
+                }
+            }
             if !cause.cases.contains(&case.id) {
                 cause.cases.push(case.id.clone());
             }
             if !cause.files.contains(&case.file) {
                 cause.files.push(case.file.clone());
             }
+        }
+    }
+    for cause in &mut causes {
+        cause.requirements.sort();
+        cause.requirement = cause.requirements.first().cloned();
+        if cause.requirements.len() > 1 {
+            // `UPD-06 MUST` becomes `CHT-17, CRE-05, UPD-06 MUST`.
+            let level = cause.tag.rsplit(' ').next().unwrap_or_default().to_owned();
+            cause.tag = format!("{} {level}", cause.requirements.join(", "));
         }
     }
     causes.sort_by(|a, b| {
