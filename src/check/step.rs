@@ -131,10 +131,16 @@ fn check_answer(
     // A matcher on a field whose schema already failed says nothing new when it is the same
     // requirement's, or when the field is missing (any check of it must fail then).
     // An answer that is another object altogether (its `object` broke the schema) is one
-    // finding of its requirement, not one more per field that requirement checks.
+    // finding of the step's requirement, not one more per field that it or another
+    // requirement checks of the object it should have been (a model retrieve answering the
+    // list is MDL-04's, not MDL-02's: it is no model at all).
+    let other_object = schema_paths
+        .iter()
+        .any(|(owner, _, at)| at == "/object" && *owner == step.requirement);
     let said_already = |matcher: &crate::case::Matcher, selector: &str| {
         let pointer = selector_pointer(selector);
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
+            || other_object
             || schema_paths.iter().any(|(owner, missing, at)| {
                 *owner == matcher.requirement && at == "/object"
                     || *at == pointer && (*missing || *owner == matcher.requirement)
@@ -260,6 +266,12 @@ fn check_answer(
             );
             return Err(());
         }
+    }
+    // Another object altogether gives the later steps nothing to go on: what they would
+    // check of it is blocked by this step's requirement, not failed (a model retrieve that
+    // answers the list blocks the comparison with the list).
+    if other_object {
+        return Err(());
     }
     let body = response.json_value();
     for (name, selector) in &step.capture {
@@ -766,6 +778,52 @@ mod tests {
         let owners: Vec<String> = causes(&json).into_iter().map(|(r, _)| r).collect();
         assert_eq!(owners, ["GEN-01"], "{:?}", json.findings);
     }
+
+    #[test]
+    fn another_object_altogether_is_the_steps_requirements_alone_and_blocks_what_follows() {
+        // A model retrieve that answers the model list: no model at all, so not MDL-02's
+        // broken model, and nothing of it is there for a later step to compare.
+        let case = MODEL_CASE;
+        let list = json!({"object": "list", "data": [
+            {"id": "m", "object": "model", "created": 1, "owned_by": "o"}]});
+        let listed = answer(200, "application/json", &list.to_string());
+        let outcome = judged(case, std::slice::from_ref(&listed));
+        let owners: Vec<String> = causes(&outcome).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(owners, ["MDL-04"], "{:?}", outcome.findings);
+        let spec = spec();
+        let case = crate::case::load("x", "x.yaml", case, &spec)
+            .remove(0)
+            .unwrap();
+        let mut vars = case.vars.clone();
+        let mut fresh = CaseOutcome::default();
+        let gate = check_step(&case.steps[0], &spec, &listed, &mut vars, &mut fresh, 0);
+        assert!(gate.is_err(), "the case goes no further");
+        // The model itself, with a wrong field, is MDL-02's.
+        let model = json!({"id": "m", "object": "model", "created": 1.5, "owned_by": "o"});
+        let broken = judged(
+            MODEL_CASE,
+            &[answer(200, "application/json", &model.to_string())],
+        );
+        let owners: Vec<String> = causes(&broken).into_iter().map(|(r, _)| r).collect();
+        assert!(
+            owners.iter().all(|o| o == "MDL-02"),
+            "{:?}",
+            broken.findings
+        );
+        assert!(!owners.is_empty());
+    }
+
+    const MODEL_CASE: &str = "requirement: MDL-02
+steps:
+- operation: retrieveModel
+  requirement: MDL-04
+  path_params: {model: m}
+  expect:
+    status: 200
+    json:
+      object: {equals: model, requirement: MDL-02}
+      created: {type: integer, requirement: MDL-02}
+";
 
     fn item(id: &str) -> Value {
         json!({"type": "message", "id": id, "status": "completed", "role": "user",

@@ -161,4 +161,131 @@ mod tests {
         assert_eq!(causes[0].files, ["cases/a.yaml", "cases/b.yaml"]);
         assert_eq!(causes[1].verdict, Verdict::Warn);
     }
+
+    fn catalogue() -> crate::spec::Catalogue {
+        let row = |id: &str, rule: Option<&str>| {
+            let rule = rule.map(|r| format!(", rule: {r}")).unwrap_or_default();
+            format!("  - {{id: {id}, level: MUST, area: a, source: s, text: t{rule}}}\n")
+        };
+        let text = [
+            row("UPD-06", Some("metadata-limits")),
+            row("CRE-05", Some("metadata-limits")),
+            row("RET-02", Some("unknown-conversation")),
+            row("UPD-14", Some("unknown-conversation")),
+            row("UPD-10", None),
+        ]
+        .concat();
+        crate::spec::Catalogue::parse("requirements.yaml", &format!("requirements:\n{text}"))
+            .unwrap()
+    }
+
+    #[test]
+    fn one_rule_broken_on_several_rows_is_one_root_cause_listing_them_and_nothing_else_is() {
+        let catalogue = catalogue();
+        let keyed = |requirement: &str, cause: &str| {
+            let f = crate::verdict::Finding {
+                requirement: Some(requirement.into()),
+                level: crate::spec::Level::Must,
+                kind: crate::verdict::FindingKind::Requirement,
+                summary: String::new(),
+                details: Vec::new(),
+                step: None,
+                cause: Some(cause.into()),
+            };
+            FindingReport {
+                tag: f.tag(),
+                cause: root_cause_key(&f, &catalogue),
+                ..finding(requirement, Verdict::Fail)
+            }
+        };
+        let not_enforced = "status expected 4xx got 200";
+        let cases = vec![
+            CaseReport {
+                findings: vec![keyed("UPD-06", not_enforced)],
+                ..case("update", "cases/update.yaml")
+            },
+            CaseReport {
+                findings: vec![
+                    keyed("CRE-05", not_enforced),
+                    // Another defect of the same rule: another cause.
+                    keyed(
+                        "CRE-05",
+                        "status (a value of a wrong type) expected 4xx got 200",
+                    ),
+                ],
+                ..case("create", "cases/create.yaml")
+            },
+            // The same cause under another rule, and under a row of no rule.
+            CaseReport {
+                findings: vec![keyed("RET-02", not_enforced), keyed("UPD-10", not_enforced)],
+                ..case("other", "cases/other.yaml")
+            },
+            // A 5xx of one rule on two operations is one defect.
+            CaseReport {
+                findings: vec![
+                    keyed("RET-02", "status getConversation got 500"),
+                    keyed("UPD-14", "status updateConversation got 500"),
+                    keyed("UPD-10", "status updateConversation got 500"),
+                ],
+                ..case("five", "cases/five.yaml")
+            },
+        ];
+        let causes = root_causes(&cases);
+        let listed: Vec<(&str, Vec<&str>)> = causes
+            .iter()
+            .map(|c| {
+                let ids = c.requirements.iter().map(String::as_str).collect();
+                (c.key.as_str(), ids)
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "metadata-limits MUST | status expected 4xx got 200",
+                    vec!["CRE-05", "UPD-06"]
+                ),
+                (
+                    "metadata-limits MUST | status (a value of a wrong type) expected 4xx got 200",
+                    vec!["CRE-05"]
+                ),
+                (
+                    "unknown-conversation MUST | status got 500",
+                    vec!["RET-02", "UPD-14"]
+                ),
+                (
+                    "unknown-conversation MUST | status expected 4xx got 200",
+                    vec!["RET-02"]
+                ),
+                ("UPD-10 MUST | status expected 4xx got 200", vec!["UPD-10"]),
+                (
+                    "UPD-10 MUST | status updateConversation got 500",
+                    vec!["UPD-10"]
+                ),
+            ]
+        );
+        let both = &causes[0];
+        assert_eq!(both.tag, "CRE-05, UPD-06 MUST");
+        assert_eq!(both.requirement.as_deref(), Some("CRE-05"));
+        assert_eq!((both.count, both.cases.len()), (2, 2));
+        assert_eq!(causes[4].tag, "UPD-10 MUST");
+    }
+
+    #[test]
+    fn a_rule_is_named_by_several_rows_and_is_no_requirement_id() {
+        let parse = |rows: &str| {
+            crate::spec::Catalogue::parse("requirements.yaml", &format!("requirements:\n{rows}"))
+        };
+        let row = |id: &str, rule: &str| {
+            format!("  - {{id: {id}, level: MUST, area: a, source: s, text: t, rule: {rule}}}\n")
+        };
+        let alone = parse(&row("UPD-06", "metadata-limits")).unwrap_err();
+        assert!(
+            alone.contains("UPD-06 is the only row of rule `metadata-limits`"),
+            "{alone}"
+        );
+        let id = parse(&[row("UPD-06", "UPD-07"), row("UPD-07", "UPD-07")].concat()).unwrap_err();
+        assert!(id.contains("rule `UPD-07` is a requirement ID"), "{id}");
+        assert!(parse(&[row("UPD-06", "limits"), row("CRE-05", "limits")].concat()).is_ok());
+    }
 }
