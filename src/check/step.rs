@@ -130,13 +130,13 @@ fn check_answer(
         .collect();
     // A matcher on a field whose schema already failed says nothing new when it is the same
     // requirement's, or when the field is missing (any check of it must fail then).
-    // An answer that is another object altogether (its `object` broke the schema) is one
+    // An answer that is another object altogether (it names another `object`) is one
     // finding of the step's requirement, not one more per field that it or another
     // requirement checks of the object it should have been (a model retrieve answering the
     // list is MDL-04's, not MDL-02's: it is no model at all).
     let other_object = schema_paths
         .iter()
-        .any(|(owner, _, at)| at == "/object" && *owner == step.requirement);
+        .any(|(owner, missing, at)| at == "/object" && !missing && *owner == step.requirement);
     let said_already = |matcher: &crate::case::Matcher, selector: &str| {
         let pointer = selector_pointer(selector);
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
