@@ -118,6 +118,8 @@ struct Outcome {
     degraded: Value,
     inconclusive: usize,
     output: String,
+    /// The Markdown matrix.
+    markdown: String,
 }
 
 fn command(base_url: &str, report: &std::path::Path, extra: &[&str]) -> std::process::Command {
@@ -134,7 +136,11 @@ async fn run_suite(deviations: &[Deviation], extra: &[&str]) -> Outcome {
     let server = crate::common::reference_server(KEY, deviations.to_vec()).await;
     let dir = tempfile::tempdir().expect("a temporary folder");
     let report = dir.path().join("report.json");
-    let mut command = tokio::process::Command::from(command(server.base_url(), &report, extra));
+    let matrix = dir.path().join("matrix.md");
+    let mut extra = extra.to_vec();
+    let matrix_arg = matrix.display().to_string();
+    extra.extend(["--report-md", &matrix_arg]);
+    let mut command = tokio::process::Command::from(command(server.base_url(), &report, &extra));
     command.kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(180), command.output())
         .await
@@ -183,6 +189,7 @@ async fn run_suite(deviations: &[Deviation], extra: &[&str]) -> Outcome {
             .filter(|c| c["verdict"] == "inconclusive")
             .count(),
         output: output_text,
+        markdown: std::fs::read_to_string(&matrix).unwrap_or_default(),
     }
 }
 
@@ -240,6 +247,21 @@ fn any_combination_of_defects_fails_exactly_their_requirements_each_as_one_root_
     for (half, outcome) in &halves {
         if let Err(e) = judge(half, outcome) {
             panic!("{e}");
+        }
+        // A rule broken on several rows is one root cause that names them, in the summary and
+        // in the matrix.
+        for (_, ids) in half.iter().filter(|(_, ids)| ids.len() > 1) {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            let named = ids.join(", ");
+            let line = format!("{named} MUST: ");
+            assert!(outcome.output.contains(&line), "{line}\n{}", outcome.output);
+            let row = format!("| {named} | ");
+            assert!(
+                outcome.markdown.contains(&row),
+                "{row}\n{}",
+                outcome.markdown
+            );
         }
     }
     // More combinations with PROPTEST_CASES (and the time bound with it).
