@@ -84,7 +84,10 @@
 //! that many seconds of now) and `vector_near: {to: VECTOR, tolerance: 0.01}` (a vector, as an
 //! array of numbers or base64 of little-endian float32s, of `to`'s length and each value
 //! within `tolerance` of `to`'s: an embedding's base64 form against its float form). Several
-//! in one matcher must all hold.
+//! in one matcher must all hold. `cause: TEXT` on a matcher, or in `expect` for the status,
+//! names the rule a failure breaks where the field or status does not say it (`after continues
+//! after the given item` on a page's ids and length, `a value of a wrong type` on a 400 owed):
+//! failures with the same cause are one root cause, and different causes two.
 //!
 //! **Selectors**: `metadata.topic`, `data[0].id`, `data[-1].id` (from the end),
 //! `metadata["key.with.dots"]`, `data[*].id`, and `$` for the whole answer.

@@ -2,7 +2,9 @@
 //! finding warns (fails with `--strict`), INFO observations are reported, never judged.
 //!
 //! Findings of many cases are one root cause when they are identical: the same requirement
-//! and the same [`Finding::cause`], which names the check and what it saw, never the case:
+//! (or the same rule, where rows of the catalogue state one rule on different operations: see
+//! [`crate::spec::Requirement::rule`]) and the same [`Finding::cause`], which names the check
+//! and what it saw, never the case:
 //! - a status: the classes expected and the status that came back (`status expected 4xx got
 //!   200`, whether 404 or 400 or 404 was owed), on any operation: a requirement's rule broken
 //!   the same way on retrieve and delete is one defect; a 5xx names its operation instead, and
@@ -12,7 +14,9 @@
 //! - a matcher: the field (array positions as `*`, and the `data[*]` of an answer that is a list
 //!   left out, so the role of a stored message is the same field in a list and a retrieve), what
 //!   the matcher asks (`equals`, `type`...) and the kind of value seen (`string`, `null`,
-//!   nothing);
+//!   nothing); or the rule the matcher's `cause` names (a page's ids and its length after a
+//!   cursor: `after` is applied), and a step's `cause` comes with its status likewise (a wrong
+//!   type accepted is another defect than a limit not enforced);
 //! - a 5xx: the operation and the status (one 5xx on two operations can be two bugs, and GEN-05
 //!   owns them all); the error object: the check and the paths that failed, on any operation.
 //!
@@ -26,7 +30,7 @@
 //! does not restate what it already found: when its status is not the
 //! one asked for, the schema of the answer it got is not judged again under its requirement;
 //! when the answer is another object altogether (its `object` broke the schema), the fields
-//! its requirement checks are not reported one by one.
+//! any requirement checks of it are not reported one by one, and the case goes no further.
 
 use crate::spec::Level;
 use std::collections::BTreeSet;

@@ -142,6 +142,11 @@ pub struct ExpectFile {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, MatcherFile>")]
     pub json: IndexMap<String, Spanned<MatcherFile>>,
+    /// The rule a wrong status breaks here, where the status does not say it (`a value of a
+    /// wrong type`, another defect than a limit not enforced): the same cause in other cases and
+    /// on other operations is the same root cause.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -197,6 +202,11 @@ pub struct MatcherFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub requirement: Option<Spanned<String>>,
+    /// The rule its failure breaks, where its field and check do not say it (`after continues
+    /// after the given item`, for a page's ids and its length): matchers with the same cause,
+    /// in this case or another, are one root cause.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -113,6 +113,9 @@ pub struct Expect {
     pub status: Option<Vec<u16>>,
     pub headers: Vec<(String, Matcher)>,
     pub json: Vec<(Selector, Matcher)>,
+    /// The rule a wrong status breaks, where the status and operation do not say it: the same
+    /// in another case, on any operation, is the same root cause.
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -239,6 +239,7 @@ impl Validator<'_> {
 
         let mut expect = crate::case::Expect {
             status: step.expect.status.as_ref().map(|s| s.value.to_vec()),
+            cause: step.expect.cause.clone(),
             ..Default::default()
         };
         if let Some(status) = &step.expect.status {
@@ -379,7 +380,7 @@ impl Validator<'_> {
                 }
                 None => None,
             },
-            cause: None,
+            cause: m.cause.clone(),
         };
         let checks = [
             matcher.equals.is_some(),

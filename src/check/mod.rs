@@ -7,6 +7,7 @@ mod step;
 
 pub use matchers::expect;
 pub(crate) use step::check_step;
+pub(crate) use step::rule_cause;
 pub use step::step_operation;
 
 use crate::spec::{Level, Operation, Spec};

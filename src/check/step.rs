@@ -130,11 +130,17 @@ fn check_answer(
         .collect();
     // A matcher on a field whose schema already failed says nothing new when it is the same
     // requirement's, or when the field is missing (any check of it must fail then).
-    // An answer that is another object altogether (its `object` broke the schema) is one
-    // finding of its requirement, not one more per field that requirement checks.
+    // An answer that is another object altogether (it names another `object`) is one
+    // finding of the step's requirement, not one more per field that it or another
+    // requirement checks of the object it should have been (a model retrieve answering the
+    // list is MDL-04's, not MDL-02's: it is no model at all).
+    let other_object = schema_paths
+        .iter()
+        .any(|(owner, missing, at)| at == "/object" && !missing && *owner == step.requirement);
     let said_already = |matcher: &crate::case::Matcher, selector: &str| {
         let pointer = selector_pointer(selector);
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
+            || other_object
             || schema_paths.iter().any(|(owner, missing, at)| {
                 *owner == matcher.requirement && at == "/object"
                     || *at == pointer && (*missing || *owner == matcher.requirement)
@@ -248,6 +254,7 @@ fn check_answer(
                         expected,
                         response.status,
                         operation.map_or("(no operation)", |op| op.id.as_str()),
+                        step.expect.cause.as_deref(),
                     )),
                     ..requirement_finding(
                         &step.requirement,
@@ -259,6 +266,12 @@ fn check_answer(
             );
             return Err(());
         }
+    }
+    // Another object altogether gives the later steps nothing to go on: what they would
+    // check of it is blocked by this step's requirement, not failed (a model retrieve that
+    // answers the list blocks the comparison with the list).
+    if other_object {
+        return Err(());
     }
     let body = response.json_value();
     for (name, selector) in &step.capture {
@@ -442,16 +455,41 @@ fn check_answer(
 /// status answered and the classes of those expected (`status expected 4xx got 200`: an
 /// unknown id and a malformed one both answered 200 is one defect of the requirement, a
 /// success refused is another). A 5xx keeps its operation, as GEN-05's do: one 5xx on two
-/// operations can be two bugs.
-fn status_cause(expected: &[u16], got: u16, operation: &str) -> String {
+/// operations can be two bugs. The rule the step names (its `cause`) comes first, in place of
+/// the operation of a 5xx: a malformed id answered 500 by retrieve and by update breaks one
+/// rule, a wrong type accepted is another defect than a limit not enforced.
+fn status_cause(expected: &[u16], got: u16, operation: &str, rule: Option<&str>) -> String {
+    let rule = rule.map(|r| format!("({r}) ")).unwrap_or_default();
     if got >= 500 {
-        return format!("status {operation} got {got}");
+        return match rule.is_empty() {
+            true => format!("status {operation} got {got}"),
+            false => format!("status {rule}got {got}"),
+        };
     }
     let mut classes: Vec<u16> = expected.iter().map(|s| s / 100).collect();
     classes.sort_unstable();
     classes.dedup();
     let classes: Vec<String> = classes.iter().map(|c| format!("{c}xx")).collect();
-    format!("status expected {} got {got}", classes.join(" or "))
+    format!("status {rule}expected {} got {got}", classes.join(" or "))
+}
+
+/// The cause of a status finding under a rule several rows state, each on its operations
+/// ([`crate::spec::Requirement::rule`]): a 5xx answered where the rule owes a status is one
+/// defect on any of them (a malformed id answered 500 by retrieve and by update), as any other
+/// wrong status is. Every other cause is its own.
+pub(crate) fn rule_cause(cause: &str) -> std::borrow::Cow<'_, str> {
+    let five_hundred = cause
+        .strip_prefix("status ")
+        .and_then(|rest| rest.split_once(" got "))
+        .filter(|(operation, got)| {
+            !operation.starts_with('(')
+                && !operation.starts_with("expected ")
+                && got.starts_with('5')
+        });
+    match five_hundred {
+        Some((_, got)) => format!("status got {got}").into(),
+        None => cause.into(),
+    }
 }
 
 /// A selector as the instance path of a schema error: `data[*].status` is `/data/*/status`.
@@ -696,25 +734,36 @@ mod tests {
     #[test]
     fn a_wrong_status_is_one_cause_whatever_error_was_owed_and_a_5xx_keeps_its_operation() {
         assert_eq!(
-            status_cause(&[404], 200, "getConversation"),
-            status_cause(&[400, 404], 200, "getConversation")
+            status_cause(&[404], 200, "getConversation", None),
+            status_cause(&[400, 404], 200, "getConversation", None)
         );
         assert_eq!(
-            status_cause(&[404], 200, "x"),
+            status_cause(&[404], 200, "x", None),
             "status expected 4xx got 200"
         );
         // A success refused and an error answered with another error stay apart.
         assert_ne!(
-            status_cause(&[200], 400, "x"),
-            status_cause(&[404], 400, "x")
+            status_cause(&[200], 400, "x", None),
+            status_cause(&[404], 400, "x", None)
         );
         assert_ne!(
-            status_cause(&[400], 200, "x"),
-            status_cause(&[400], 201, "x")
+            status_cause(&[400], 200, "x", None),
+            status_cause(&[400], 201, "x", None)
         );
         assert_ne!(
-            status_cause(&[400], 500, "getConversation"),
-            status_cause(&[400], 500, "updateConversation")
+            status_cause(&[400], 500, "getConversation", None),
+            status_cause(&[400], 500, "updateConversation", None)
+        );
+        // The rule a step names: one 5xx of that rule on any operation, and another defect
+        // than the same status of another rule.
+        let malformed = Some("a malformed id");
+        assert_eq!(
+            status_cause(&[400, 404], 500, "getConversation", malformed),
+            status_cause(&[400, 404], 500, "updateConversation", malformed)
+        );
+        assert_ne!(
+            status_cause(&[400], 200, "x", Some("a value of a wrong type")),
+            status_cause(&[400], 200, "x", None)
         );
     }
 
@@ -729,6 +778,52 @@ mod tests {
         let owners: Vec<String> = causes(&json).into_iter().map(|(r, _)| r).collect();
         assert_eq!(owners, ["GEN-01"], "{:?}", json.findings);
     }
+
+    #[test]
+    fn another_object_altogether_is_the_steps_requirements_alone_and_blocks_what_follows() {
+        // A model retrieve that answers the model list: no model at all, so not MDL-02's
+        // broken model, and nothing of it is there for a later step to compare.
+        let case = MODEL_CASE;
+        let list = json!({"object": "list", "data": [
+            {"id": "m", "object": "model", "created": 1, "owned_by": "o"}]});
+        let listed = answer(200, "application/json", &list.to_string());
+        let outcome = judged(case, std::slice::from_ref(&listed));
+        let owners: Vec<String> = causes(&outcome).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(owners, ["MDL-04"], "{:?}", outcome.findings);
+        let spec = spec();
+        let case = crate::case::load("x", "x.yaml", case, &spec)
+            .remove(0)
+            .unwrap();
+        let mut vars = case.vars.clone();
+        let mut fresh = CaseOutcome::default();
+        let gate = check_step(&case.steps[0], &spec, &listed, &mut vars, &mut fresh, 0);
+        assert!(gate.is_err(), "the case goes no further");
+        // The model itself, with a wrong field, is MDL-02's.
+        let model = json!({"id": "m", "object": "model", "created": 1.5, "owned_by": "o"});
+        let broken = judged(
+            MODEL_CASE,
+            &[answer(200, "application/json", &model.to_string())],
+        );
+        let owners: Vec<String> = causes(&broken).into_iter().map(|(r, _)| r).collect();
+        assert!(
+            owners.iter().all(|o| o == "MDL-02"),
+            "{:?}",
+            broken.findings
+        );
+        assert!(!owners.is_empty());
+    }
+
+    const MODEL_CASE: &str = "requirement: MDL-02
+steps:
+- operation: retrieveModel
+  requirement: MDL-04
+  path_params: {model: m}
+  expect:
+    status: 200
+    json:
+      object: {equals: model, requirement: MDL-02}
+      created: {type: integer, requirement: MDL-02}
+";
 
     fn item(id: &str) -> Value {
         json!({"type": "message", "id": id, "status": "completed", "role": "user",

@@ -62,6 +62,7 @@ pub(super) fn case_report(
     result: &CaseResult,
     strict: bool,
     expectations: Option<&Expectations>,
+    catalogue: &crate::spec::Catalogue,
     redact: &dyn Fn(&str) -> String,
 ) -> CaseReport {
     let outcome = &result.outcome;
@@ -97,7 +98,7 @@ pub(super) fn case_report(
                 request: step.map(|s| redact(&s.request_line)),
                 verdict,
                 known: known.map(|e| redact(&e.reason)),
-                cause: redact(&root_cause_key(f)),
+                cause: redact(&root_cause_key(f, catalogue)),
             }
         })
         .collect();

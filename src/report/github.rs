@@ -46,7 +46,12 @@ pub fn annotations(report: &Report) -> String {
                 ""
             }
         );
-        let title = cause.requirement.as_deref().unwrap_or(cause.tag.as_str());
+        let requirements = cause.requirements.join(", ");
+        let title = if requirements.is_empty() {
+            cause.tag.as_str()
+        } else {
+            &requirements
+        };
         command(&mut out, kind, file, line, title, &message);
     }
     for (entry, problem) in report.expectation_problems() {

@@ -66,10 +66,9 @@ pub fn render(report: &Report) -> String {
     out.push_str("</table>\n");
 
     let failures: Vec<_> = report
-        .cases
+        .root_causes
         .iter()
-        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
-        .filter(|(_, f)| matches!(f.verdict, Verdict::Fail | Verdict::Warn))
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn))
         .collect();
     let broken: Vec<_> = report.cases.iter().filter(|c| c.error.is_some()).collect();
     if !failures.is_empty() || !broken.is_empty() {
@@ -82,26 +81,17 @@ pub fn render(report: &Report) -> String {
                 link(&case.id),
             );
         }
-        // One row per root cause (the same finding in several cases), failures first.
-        let mut causes: Vec<(Verdict, &str, &str, Vec<&str>)> = Vec::new();
-        for (case, f) in failures {
-            match causes.iter_mut().find(|(v, tag, summary, _)| {
-                *v == f.verdict && *tag == f.tag && *summary == f.summary
-            }) {
-                Some((_, _, _, cases)) => cases.push(&case.id),
-                None => causes.push((f.verdict, &f.tag, &f.summary, vec![&case.id])),
-            }
-        }
-        causes.sort_by_key(|(verdict, ..)| std::cmp::Reverse(*verdict));
-        for (verdict, tag, summary, cases) in causes {
-            let links: Vec<String> = cases.iter().map(|id| link(id)).collect();
+        // One row per root cause (the same finding in several cases, and of every row of a
+        // rule it breaks), failures first.
+        for cause in failures {
+            let links: Vec<String> = cause.cases.iter().map(|id| link(id)).collect();
             let _ = writeln!(
                 out,
                 "<tr><td class=\"{v}\">{v}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(tag),
-                escape(summary),
+                escape(&cause.tag),
+                escape(&cause.summary),
                 links.join("<br>"),
-                v = verdict.as_str(),
+                v = cause.verdict.as_str(),
             );
         }
         out.push_str("</table>\n");

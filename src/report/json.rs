@@ -51,8 +51,8 @@ pub(crate) struct Document<'a> {
     cases: Vec<Case<'a>>,
     /// Every requirement of the catalogue, by id.
     requirements: Vec<Requirement<'a>>,
-    /// Each defect once: identical findings (same requirement and cause: check, operation or
-    /// object, path, kind of value) of every case, worst first.
+    /// Each defect once: identical findings (same requirement, or rule of the catalogue, and
+    /// cause: check, operation or object, path, kind of value) of every case, worst first.
     root_causes: Vec<Cause<'a>>,
     degraded: DegradedRun,
     /// Resources the cleanup could not delete, as the delete request line.
@@ -234,9 +234,14 @@ struct Requirement<'a> {
 #[schemars(deny_unknown_fields)]
 struct Cause<'a> {
     key: &'a str,
+    /// The first of `requirements`.
     #[schemars(pattern(REQUIREMENT_ID))]
     requirement: Option<&'a str>,
-    /// `UPD-03 MUST`, `target`, `snapshot` or `inconclusive`.
+    /// Every requirement it breaks, sorted: more than one where rows of the catalogue state
+    /// one rule (their `rule` in requirements.yaml) and the defect breaks it on several.
+    #[schemars(inner(pattern(REQUIREMENT_ID)))]
+    requirements: &'a [String],
+    /// `UPD-03 MUST`, `CRE-05, UPD-06 MUST`, `target`, `snapshot` or `inconclusive`.
     tag: &'a str,
     #[schemars(schema_with = "finding_verdict")]
     verdict: &'static str,
@@ -458,6 +463,7 @@ impl<'a> Cause<'a> {
         Cause {
             key: &c.key,
             requirement: c.requirement.as_deref(),
+            requirements: &c.requirements,
             tag: &c.tag,
             verdict: c.verdict.as_str(),
             summary: &c.summary,

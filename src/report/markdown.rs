@@ -33,7 +33,11 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                cell(c.requirement.as_deref().unwrap_or(&c.tag)),
+                cell(&if c.requirements.is_empty() {
+                    c.tag.clone()
+                } else {
+                    c.requirements.join(", ")
+                }),
                 shown(Some(c.verdict)),
                 cell(&c.summary),
                 c.count,

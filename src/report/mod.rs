@@ -92,7 +92,15 @@ impl Report {
         let mut cases: Vec<CaseReport> = inputs
             .results
             .iter()
-            .map(|r| case::case_report(r, inputs.strict, inputs.expectations, &redact))
+            .map(|r| {
+                case::case_report(
+                    r,
+                    inputs.strict,
+                    inputs.expectations,
+                    &inputs.spec.catalogue,
+                    &redact,
+                )
+            })
             .collect();
         cases.sort_by(|a, b| a.id.cmp(&b.id));
         let mut requirements = requirement::requirement_reports(&inputs.spec.catalogue, &cases);

@@ -91,7 +91,7 @@ pub(super) fn explain(r: &mut RequirementReport, causes: &[RootCause], cases: &[
     let Some(verdict) = r.verdict else { return };
     let mine: Vec<&RootCause> = causes
         .iter()
-        .filter(|c| c.requirement.as_deref() == Some(r.id.as_str()) && c.verdict == verdict)
+        .filter(|c| c.requirements.contains(&r.id) && c.verdict == verdict)
         .collect();
     let of_it = || cases.iter().filter(|c| r.cases.contains(&c.id));
     match verdict {
@@ -102,10 +102,14 @@ pub(super) fn explain(r: &mut RequirementReport, causes: &[RootCause], cases: &[
                 String::new()
             };
             r.reason = Some(format!("{}{more}", mine[0].summary));
+            // A rule's root cause lists the cases of every row it breaks: this row's are those
+            // that check it.
             for c in &mine {
-                for file in &c.files {
-                    if !r.files.contains(file) {
-                        r.files.push(file.clone());
+                for case in cases.iter().filter(|case| c.cases.contains(&case.id)) {
+                    if (c.requirements.len() == 1 || r.cases.contains(&case.id))
+                        && !r.files.contains(&case.file)
+                    {
+                        r.files.push(case.file.clone());
                     }
                 }
             }

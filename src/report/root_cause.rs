@@ -1,5 +1,7 @@
 //! Each defect once: identical findings of every case, one root cause with its count and its
-//! cases.
+//! cases. Findings of rows that state one rule on different operations (their `rule` in
+//! `specs/requirements.yaml`) are identical when their cause is: one root cause, listing every
+//! requirement it breaks.
 
 use super::CaseReport;
 use crate::verdict::Verdict;
@@ -7,9 +9,13 @@ use crate::verdict::Verdict;
 /// Identical findings (same requirement and cause) of one or more cases.
 #[derive(Debug, Clone)]
 pub struct RootCause {
-    /// `UPD-03 MUST`, `target`, `inconclusive`...
+    /// `UPD-03 MUST`, `CRE-05, UPD-06 MUST` (a rule broken on several rows), `target`,
+    /// `inconclusive`...
     pub tag: String,
+    /// The first of `requirements`.
     pub requirement: Option<String>,
+    /// Every requirement it breaks, sorted: one unless it is a rule several rows state.
+    pub requirements: Vec<String>,
     pub verdict: Verdict,
     /// The summary of its first finding, for one line.
     pub summary: String,
@@ -26,9 +32,14 @@ pub struct RootCause {
     pub at: Option<String>,
 }
 
-/// What makes findings the same defect: the requirement (or kind) and the cause; a finding
-/// without a cause stands for itself by its summary with numbers and quoted text left out.
-pub(super) fn root_cause_key(f: &crate::verdict::Finding) -> String {
+/// What makes findings the same defect: the rule its requirement states (the requirement
+/// itself, unless a `rule` of the catalogue names it with others) or the kind, and the cause; a
+/// finding without a cause stands for itself by its summary with numbers and quoted text left
+/// out.
+pub(super) fn root_cause_key(
+    f: &crate::verdict::Finding,
+    catalogue: &crate::spec::Catalogue,
+) -> String {
     let cause = f.cause.clone().unwrap_or_else(|| {
         let mut out = String::new();
         let mut quoted = false;
@@ -49,7 +60,14 @@ pub(super) fn root_cause_key(f: &crate::verdict::Finding) -> String {
         }
         out
     });
-    format!("{} | {cause}", f.tag())
+    match (&f.requirement, f.kind) {
+        (Some(id), crate::verdict::FindingKind::Requirement) if catalogue.rule_of(id) != id => {
+            let rule = catalogue.rule_of(id);
+            let cause = crate::check::rule_cause(&cause);
+            format!("{rule} {} | {cause}", f.level)
+        }
+        _ => format!("{} | {cause}", f.tag()),
+    }
 }
 
 pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
@@ -63,6 +81,7 @@ pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
                     causes.push(RootCause {
                         tag: f.tag.clone(),
                         requirement: f.requirement.clone(),
+                        requirements: Vec::new(),
                         verdict: f.verdict,
                         summary: f.summary.clone(),
                         detail: f.details.first().cloned(),
@@ -77,12 +96,26 @@ pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
             };
             cause.count += 1;
             cause.verdict = cause.verdict.max(f.verdict);
+            if let Some(id) = &f.requirement {
+                if !cause.requirements.contains(id) {
+                    cause.requirements.push(id.clone());
+                }
+            }
             if !cause.cases.contains(&case.id) {
                 cause.cases.push(case.id.clone());
             }
             if !cause.files.contains(&case.file) {
                 cause.files.push(case.file.clone());
             }
+        }
+    }
+    for cause in &mut causes {
+        cause.requirements.sort();
+        cause.requirement = cause.requirements.first().cloned();
+        if cause.requirements.len() > 1 {
+            // `UPD-06 MUST` becomes `CHT-17, CRE-05, UPD-06 MUST`.
+            let level = cause.tag.rsplit(' ').next().unwrap_or_default().to_owned();
+            cause.tag = format!("{} {level}", cause.requirements.join(", "));
         }
     }
     causes.sort_by(|a, b| {
@@ -127,5 +160,132 @@ mod tests {
         assert_eq!((causes[0].count, causes[0].cases.len()), (3, 2));
         assert_eq!(causes[0].files, ["cases/a.yaml", "cases/b.yaml"]);
         assert_eq!(causes[1].verdict, Verdict::Warn);
+    }
+
+    fn catalogue() -> crate::spec::Catalogue {
+        let row = |id: &str, rule: Option<&str>| {
+            let rule = rule.map(|r| format!(", rule: {r}")).unwrap_or_default();
+            format!("  - {{id: {id}, level: MUST, area: a, source: s, text: t{rule}}}\n")
+        };
+        let text = [
+            row("UPD-06", Some("metadata-limits")),
+            row("CRE-05", Some("metadata-limits")),
+            row("RET-02", Some("unknown-conversation")),
+            row("UPD-14", Some("unknown-conversation")),
+            row("UPD-10", None),
+        ]
+        .concat();
+        crate::spec::Catalogue::parse("requirements.yaml", &format!("requirements:\n{text}"))
+            .unwrap()
+    }
+
+    #[test]
+    fn one_rule_broken_on_several_rows_is_one_root_cause_listing_them_and_nothing_else_is() {
+        let catalogue = catalogue();
+        let keyed = |requirement: &str, cause: &str| {
+            let f = crate::verdict::Finding {
+                requirement: Some(requirement.into()),
+                level: crate::spec::Level::Must,
+                kind: crate::verdict::FindingKind::Requirement,
+                summary: String::new(),
+                details: Vec::new(),
+                step: None,
+                cause: Some(cause.into()),
+            };
+            FindingReport {
+                tag: f.tag(),
+                cause: root_cause_key(&f, &catalogue),
+                ..finding(requirement, Verdict::Fail)
+            }
+        };
+        let not_enforced = "status expected 4xx got 200";
+        let cases = vec![
+            CaseReport {
+                findings: vec![keyed("UPD-06", not_enforced)],
+                ..case("update", "cases/update.yaml")
+            },
+            CaseReport {
+                findings: vec![
+                    keyed("CRE-05", not_enforced),
+                    // Another defect of the same rule: another cause.
+                    keyed(
+                        "CRE-05",
+                        "status (a value of a wrong type) expected 4xx got 200",
+                    ),
+                ],
+                ..case("create", "cases/create.yaml")
+            },
+            // The same cause under another rule, and under a row of no rule.
+            CaseReport {
+                findings: vec![keyed("RET-02", not_enforced), keyed("UPD-10", not_enforced)],
+                ..case("other", "cases/other.yaml")
+            },
+            // A 5xx of one rule on two operations is one defect.
+            CaseReport {
+                findings: vec![
+                    keyed("RET-02", "status getConversation got 500"),
+                    keyed("UPD-14", "status updateConversation got 500"),
+                    keyed("UPD-10", "status updateConversation got 500"),
+                ],
+                ..case("five", "cases/five.yaml")
+            },
+        ];
+        let causes = root_causes(&cases);
+        let listed: Vec<(&str, Vec<&str>)> = causes
+            .iter()
+            .map(|c| {
+                let ids = c.requirements.iter().map(String::as_str).collect();
+                (c.key.as_str(), ids)
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "metadata-limits MUST | status expected 4xx got 200",
+                    vec!["CRE-05", "UPD-06"]
+                ),
+                (
+                    "metadata-limits MUST | status (a value of a wrong type) expected 4xx got 200",
+                    vec!["CRE-05"]
+                ),
+                (
+                    "unknown-conversation MUST | status got 500",
+                    vec!["RET-02", "UPD-14"]
+                ),
+                (
+                    "unknown-conversation MUST | status expected 4xx got 200",
+                    vec!["RET-02"]
+                ),
+                ("UPD-10 MUST | status expected 4xx got 200", vec!["UPD-10"]),
+                (
+                    "UPD-10 MUST | status updateConversation got 500",
+                    vec!["UPD-10"]
+                ),
+            ]
+        );
+        let both = &causes[0];
+        assert_eq!(both.tag, "CRE-05, UPD-06 MUST");
+        assert_eq!(both.requirement.as_deref(), Some("CRE-05"));
+        assert_eq!((both.count, both.cases.len()), (2, 2));
+        assert_eq!(causes[4].tag, "UPD-10 MUST");
+    }
+
+    #[test]
+    fn a_rule_is_named_by_several_rows_and_is_no_requirement_id() {
+        let parse = |rows: &str| {
+            crate::spec::Catalogue::parse("requirements.yaml", &format!("requirements:\n{rows}"))
+        };
+        let row = |id: &str, rule: &str| {
+            format!("  - {{id: {id}, level: MUST, area: a, source: s, text: t, rule: {rule}}}\n")
+        };
+        let alone = parse(&row("UPD-06", "metadata-limits")).unwrap_err();
+        assert!(
+            alone.contains("UPD-06 is the only row of rule `metadata-limits`"),
+            "{alone}"
+        );
+        let id = parse(&[row("UPD-06", "UPD-07"), row("UPD-07", "UPD-07")].concat()).unwrap_err();
+        assert!(id.contains("rule `UPD-07` is a requirement ID"), "{id}");
+        assert!(parse(&[row("UPD-06", "limits"), row("CRE-05", "limits")].concat()).is_ok());
     }
 }

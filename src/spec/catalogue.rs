@@ -53,6 +53,11 @@ pub struct Requirement {
     /// captures of a set-up step calling it), `check NAME` (an implicit check of every answer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owns: Vec<String>,
+    /// The rule this row states, where other rows state the same rule on other operations
+    /// (`unknown-conversation-404`: RET-02, UPD-14, DEL-02, ITM-09): one defect breaking it
+    /// is one root cause listing every row it breaks, each of which still fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 fn general() -> String {
@@ -136,6 +141,24 @@ impl Catalogue {
                 });
             }
         }
+        let mut rules: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for requirement in requirements.values() {
+            if let Some(rule) = &requirement.rule {
+                rules.entry(rule).or_default().push(&requirement.id);
+            }
+        }
+        for (rule, ids) in &rules {
+            if requirements.contains_key(*rule) {
+                return Err(format!(
+                    "{file}: rule `{rule}` is a requirement ID: name the rule, not a row"
+                ));
+            }
+            if let [id] = ids[..] {
+                return Err(format!(
+                    "{file}: {id} is the only row of rule `{rule}`: a rule names what several rows state"
+                ));
+            }
+        }
         Ok(Self {
             requirements,
             owners,
@@ -145,6 +168,11 @@ impl Catalogue {
 
     pub fn get(&self, id: &str) -> Option<&Requirement> {
         self.requirements.get(id)
+    }
+
+    /// The rule a requirement states, as root causes group it: its `rule`, else its ID.
+    pub fn rule_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.get(id).and_then(|r| r.rule.as_deref()).unwrap_or(id)
     }
 
     /// The requirement that owns a check: `owner("schema", "Message")`.

@@ -688,6 +688,9 @@ mod tests {
                 );
             }
             let constraint = probe.constraint.split_once('/').map_or("", |(_, c)| c);
+            if constraint == "type" || constraint.ends_with(".type") {
+                expect.insert("cause".into(), json!(to_case::WRONG_TYPE));
+            }
             if let Some(code) = error_code(spec, constraint) {
                 checks.insert(
                     "error.code".into(),

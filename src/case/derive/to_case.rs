@@ -76,6 +76,13 @@ impl<'s> Builder<'s> {
                 expect.json.push(equals(param, "error.param"));
             }
             let constraint = probe.constraint.split_once('/').map_or("", |(_, c)| c);
+            // A wrong type accepted and a limit not enforced are two defects (many servers
+            // check the types their framework declares and none of the prose limits): one
+            // wrong type on any field or operation, and the hand-written cases that send one,
+            // are one.
+            if constraint == "type" || constraint.ends_with(".type") {
+                expect.cause = Some(WRONG_TYPE.into());
+            }
             if let Some(code) = error_code(spec, constraint) {
                 expect.json.push(equals(code, "error.code"));
             }
@@ -252,6 +259,9 @@ pub(super) fn tail_and_kind(probe: &Probe) -> (&str, Kind) {
     };
     (tail, kind)
 }
+
+/// The cause of a wrong type accepted (the `cause` of a case's `expect` that sends one).
+pub const WRONG_TYPE: &str = "a value of a wrong type";
 
 /// The requirement of a derived case: the `x-conformance-derive.requirements` entry with the
 /// longest prefix of `<field>/<constraint>/<variant>` naming one of this kind, else the
