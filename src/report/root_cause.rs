@@ -279,12 +279,16 @@ mod tests {
         let row = |id: &str, rule: &str| {
             format!("  - {{id: {id}, level: MUST, area: a, source: s, text: t, rule: {rule}}}\n")
         };
-        let alone = parse(&row("UPD-06", "metadata-limits")).unwrap_err();
+        let alone = parse(&row("UPD-06", "metadata-limits"))
+            .unwrap_err()
+            .to_string();
         assert!(
             alone.contains("UPD-06 is the only row of rule `metadata-limits`"),
             "{alone}"
         );
-        let id = parse(&[row("UPD-06", "UPD-07"), row("UPD-07", "UPD-07")].concat()).unwrap_err();
+        let id = parse(&[row("UPD-06", "UPD-07"), row("UPD-07", "UPD-07")].concat())
+            .unwrap_err()
+            .to_string();
         assert!(id.contains("rule `UPD-07` is a requirement ID"), "{id}");
         assert!(parse(&[row("UPD-06", "limits"), row("CRE-05", "limits")].concat()).is_ok());
     }

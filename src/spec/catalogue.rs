@@ -105,6 +105,14 @@ pub enum CatalogueError {
     },
     #[error("{file}: requirement {id} is listed twice")]
     Twice { file: String, id: String },
+    #[error("{file}: rule `{rule}` is a requirement ID: name the rule, not a row")]
+    RuleIsAnId { file: String, rule: String },
+    #[error("{file}: {id} is the only row of rule `{rule}`: a rule names what several rows state")]
+    RuleOfOneRow {
+        file: String,
+        id: String,
+        rule: String,
+    },
 }
 
 impl Catalogue {
@@ -149,14 +157,17 @@ impl Catalogue {
         }
         for (rule, ids) in &rules {
             if requirements.contains_key(*rule) {
-                return Err(format!(
-                    "{file}: rule `{rule}` is a requirement ID: name the rule, not a row"
-                ));
+                return Err(CatalogueError::RuleIsAnId {
+                    file: file.to_string(),
+                    rule: rule.to_string(),
+                });
             }
             if let [id] = ids[..] {
-                return Err(format!(
-                    "{file}: {id} is the only row of rule `{rule}`: a rule names what several rows state"
-                ));
+                return Err(CatalogueError::RuleOfOneRow {
+                    file: file.to_string(),
+                    id: id.to_string(),
+                    rule: rule.to_string(),
+                });
             }
         }
         Ok(Self {
