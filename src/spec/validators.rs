@@ -3,6 +3,7 @@
 
 use super::{encode_fragment, CompiledOnce, Spec, DOCUMENT_URI};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 impl Spec {
@@ -60,15 +61,18 @@ impl Spec {
 
     /// Whether validating against the schema at `pointer` would compile it first.
     pub fn needs_compiling(&self, pointer: &str) -> bool {
+        let pointer = self.canonical(pointer);
         self.validators
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(pointer)
+            .get(pointer.as_ref())
             .is_none_or(|cell| cell.get().is_none())
     }
 
     /// The cell of a schema's validator, compiled.
     pub(super) fn compiled(&self, pointer: &str) -> Arc<CompiledOnce> {
+        let pointer = self.canonical(pointer);
+        let pointer = pointer.as_ref();
         // Read-locked on the hot path: after the first answers every pointer is there.
         let known = self
             .validators
@@ -82,6 +86,28 @@ impl Spec {
         });
         cell.get_or_init(|| self.compile(pointer));
         cell
+    }
+
+    /// `pointer` through the `$ref`s of schemas that are only a `$ref`: the answers of many
+    /// operations (create, retrieve and update of one object) are one component's, compiled
+    /// once.
+    fn canonical<'p>(&self, pointer: &'p str) -> Cow<'p, str> {
+        let mut canonical = Cow::Borrowed(pointer);
+        for _ in 0..16 {
+            let only_a_ref = canonical
+                .strip_prefix('#')
+                .and_then(|p| self.document.pointer(p))
+                .and_then(Value::as_object)
+                .filter(|schema| schema.len() == 1)
+                .and_then(|schema| schema.get("$ref"))
+                .and_then(Value::as_str)
+                .filter(|target| target.starts_with("#/"));
+            match only_a_ref {
+                Some(target) => canonical = Cow::Owned(target.to_string()),
+                None => break,
+            }
+        }
+        canonical
     }
 
     pub(super) fn compile(&self, pointer: &str) -> Result<jsonschema::Validator, String> {
