@@ -61,18 +61,15 @@ impl Spec {
 
     /// Whether validating against the schema at `pointer` would compile it first.
     pub fn needs_compiling(&self, pointer: &str) -> bool {
-        let pointer = self.canonical(pointer);
         self.validators
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(pointer.as_ref())
+            .get(pointer)
             .is_none_or(|cell| cell.get().is_none())
     }
 
     /// The cell of a schema's validator, compiled.
     pub(super) fn compiled(&self, pointer: &str) -> Arc<CompiledOnce> {
-        let pointer = self.canonical(pointer);
-        let pointer = pointer.as_ref();
         // Read-locked on the hot path: after the first answers every pointer is there.
         let known = self
             .validators
@@ -81,10 +78,14 @@ impl Spec {
             .get(pointer)
             .cloned();
         let cell = known.unwrap_or_else(|| {
+            // The cell of the schema the pointer leads to, under both names.
+            let canonical = self.canonical(pointer);
             let mut map = self.validators.write().unwrap_or_else(|e| e.into_inner());
-            map.entry(pointer.to_string()).or_default().clone()
+            let cell = map.entry(canonical.to_string()).or_default().clone();
+            map.insert(pointer.to_string(), Arc::clone(&cell));
+            cell
         });
-        cell.get_or_init(|| self.compile(pointer));
+        cell.get_or_init(|| self.compile(&self.canonical(pointer)));
         cell
     }
 
