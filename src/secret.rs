@@ -18,6 +18,11 @@ pub struct Secrets {
     values: Vec<String>,
     /// Short secrets (and their JSON spelling), replaced where they stand as a whole word.
     words: Vec<String>,
+    /// The first two bytes of every value and word, sorted: a text in which none of them
+    /// occurs holds no secret, found in one pass instead of a search for every spelling.
+    openings: Vec<[u8; 2]>,
+    /// A word shorter than two bytes: every text may hold it.
+    tiny_word: bool,
 }
 
 impl Secrets {
@@ -37,6 +42,7 @@ impl Secrets {
                     self.words.push(form);
                 }
             }
+            self.index_openings();
             return;
         }
         let mut forms = vec![
@@ -67,10 +73,35 @@ impl Secrets {
         }
         // Longest first, so a secret that contains another is replaced whole.
         self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        self.index_openings();
+    }
+
+    fn index_openings(&mut self) {
+        let spellings = || self.values.iter().chain(&self.words);
+        let mut openings: Vec<[u8; 2]> = spellings()
+            .filter_map(|s| s.as_bytes().get(..2))
+            .map(|b| [b[0], b[1]])
+            .collect();
+        openings.sort_unstable();
+        openings.dedup();
+        self.tiny_word = spellings().any(|s| s.len() < 2);
+        self.openings = openings;
+    }
+
+    /// Whether some spelling of a secret may occur in `text` (`false`: none does).
+    fn may_hold_one(&self, text: &str) -> bool {
+        self.tiny_word
+            || text
+                .as_bytes()
+                .windows(2)
+                .any(|pair| self.openings.binary_search(&[pair[0], pair[1]]).is_ok())
     }
 
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
+        if !self.may_hold_one(text) {
+            return out;
+        }
         for secret in &self.values {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), REDACTED);
@@ -209,6 +240,31 @@ fn base64_cores(secret: &[u8], alphabet: &[u8; 64]) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_secret_at_either_end_of_a_text_is_found_and_a_text_without_one_is_kept() {
+        let mut secrets = Secrets::default();
+        secrets.add("sk-test-0123456789abcdef");
+        secrets.add("pw1");
+        assert_eq!(secrets.redact("sk-test-0123456789abcdef"), REDACTED);
+        assert_eq!(
+            secrets.redact("a sk-test-0123456789abcdef"),
+            format!("a {REDACTED}")
+        );
+        let encoded = base64(b"Bearer sk-test-0123456789abcdef", STANDARD);
+        assert_eq!(
+            secrets.redact(&format!("x {encoded}")),
+            format!("x {REDACTED}")
+        );
+        assert_eq!(
+            secrets.redact("pw1 and pw12"),
+            format!("{REDACTED} and pw12")
+        );
+        assert_eq!(secrets.redact("nothing here"), "nothing here");
+        let mut tiny = Secrets::default();
+        tiny.add("q");
+        assert_eq!(tiny.redact("a q b"), format!("a {REDACTED} b"));
+    }
 
     #[test]
     fn replaces_every_occurrence_in_text_and_json() {

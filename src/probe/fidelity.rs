@@ -60,7 +60,10 @@ pub fn probes(context: &Context, out: &mut Probes) {
     for (field, field_pointer) in super::unknown_fields::properties(spec, pointer) {
         // The schema decides: a field that takes the corpus map, and no map of a number, is a
         // map of strings (metadata); an open object (options, settings) is not stored as such.
-        let accepts = |value: &Value| matches!(spec.validate(&field_pointer, value), Ok(errors) if errors.is_empty());
+        let accepts = |value: &Value| {
+            !super::glance::rejects(spec, &field_pointer, value)
+                && matches!(spec.validate(&field_pointer, value), Ok(errors) if errors.is_empty())
+        };
         if !accepts(&corpus) || accepts(&serde_json::json!({"k": 1})) {
             continue;
         }
@@ -139,7 +142,11 @@ pub fn probe(context: &Context, sent: Sent, out: &mut Probes) {
     let mut written = body.clone();
     written.insert(field.to_string(), map.clone());
     let id = format!("{}{}/fidelity/{variant}", super::PREFIX, context.op.id);
-    match spec.validate(pointer, &Value::Object(written.clone())) {
+    let premise = match spec.is_embedded() {
+        true => Ok(Vec::new()),
+        false => spec.validate(pointer, &Value::Object(written.clone())),
+    };
+    match premise {
         Ok(errors) if errors.is_empty() => {}
         Ok(errors) => {
             let first = errors.first().cloned().unwrap_or_default();

@@ -13,6 +13,7 @@ use super::{status, step, Context, Probes};
 use crate::case::Body;
 use crate::spec::Spec;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// The requirement every method probe checks.
 pub const REQUIREMENT: &str = "GEN-07";
@@ -52,15 +53,19 @@ pub fn undeclared(spec: &Spec) -> Vec<Undeclared> {
 }
 
 pub fn probes(spec: &Spec, out: &mut Probes) {
-    for undeclared in undeclared(spec).into_iter().filter(|u| u.safe) {
+    let undeclared = undeclared(spec);
+    // Set up once per path: loading the setup steps is most of the work.
+    let mut contexts: BTreeMap<&str, Option<Context>> = BTreeMap::new();
+    for undeclared in undeclared.iter().filter(|u| u.safe) {
         let path = &undeclared.path;
         let method = undeclared.method;
         // The first operation on the path that can be set up names the probe and makes what
         // the path addresses.
-        let context = spec
-            .operations()
-            .filter(|o| &o.path == path)
-            .find_map(|o| Context::of(spec, o).ok());
+        let context = contexts.entry(path).or_insert_with(|| {
+            spec.operations()
+                .filter(|o| &o.path == path)
+                .find_map(|o| Context::of(spec, o).ok())
+        });
         let Some(context) = context else {
             let id = format!("{}{path} {method}", super::PREFIX);
             out.inconsistent

@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod defaults;
 pub mod fidelity;
+mod glance;
 pub mod isolation;
 pub mod methods;
 mod pointer;
@@ -152,7 +153,11 @@ impl<'s> Context<'s> {
             Some(pointer) => {
                 let body = crate::case::derive::sample(spec, op, pointer)
                     .ok_or_else(|| format!("cannot build a valid body from {pointer}"))?;
-                let errors = spec.validate(pointer, &body)?;
+                // The embedded spec's premises are checked by tests (see `Spec::is_embedded`).
+                let errors = match spec.is_embedded() {
+                    true => Vec::new(),
+                    false => spec.validate(pointer, &body)?,
+                };
                 if let Some(first) = errors.first() {
                     return Err(format!("the base body does not validate: {first}"));
                 }
@@ -306,6 +311,20 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn the_embedded_spec_probes_the_same_without_checking_the_premises() {
+        let embedded = || Spec::load(&crate::bundle::root().join("specs")).unwrap();
+        let unchecked = embedded();
+        assert!(unchecked.is_embedded());
+        let checked = generate(&embedded().checked_at_run_time());
+        assert!(checked.iter().all(Result::is_ok), "a premise does not hold");
+        assert_eq!(
+            format!("{checked:?}"),
+            format!("{:?}", generate(&unchecked))
+        );
+        assert!(checked.len() > 50, "{}", checked.len());
     }
 
     #[test]

@@ -296,7 +296,8 @@ pub(super) fn under_some_branch(spec: &Spec, pointer: &str, value: &Value) -> bo
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     if branches == 0 {
-        return matches!(spec.validate(&pointer, value), Ok(errors) if errors.is_empty());
+        return !super::glance::rejects(spec, &pointer, value)
+            && matches!(spec.validate(&pointer, value), Ok(errors) if errors.is_empty());
     }
     (0..branches).any(|i| under_some_branch(spec, &format!("{pointer}/oneOf/{i}"), value))
 }

@@ -151,6 +151,8 @@ pub struct Spec {
     /// Operations opted in to state-changing requests without a declared cleanup.
     allow_unsafe: std::collections::BTreeSet<String>,
     preflight: Option<Preflight>,
+    /// The spec embedded in this binary (see [`Spec::is_embedded`]).
+    embedded: bool,
     registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
     validators: RwLock<HashMap<String, Arc<CompiledOnce>>>,
 }
@@ -173,6 +175,7 @@ impl Spec {
 
     /// Loads the document at `document` with the overlay and catalogue of `dir`.
     pub fn load_document(document: &Path, dir: &Path) -> Result<Self, String> {
+        let embedded = crate::bundle::is_bundled(document) && crate::bundle::is_bundled(dir);
         let read = |name: &str| {
             let path = if name == "openapi.yaml" {
                 document.to_path_buf()
@@ -265,9 +268,25 @@ impl Spec {
             overlay_file,
             allow_unsafe,
             preflight,
+            embedded,
             registry: OnceLock::new(),
             validators: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Whether this is the spec embedded in this binary. What follows from the spec alone (the
+    /// overlay's examples validating, the probes' premises holding) was then fixed when the
+    /// binary was built, and this crate's tests check it: a run does not compile the request
+    /// schemas again to find out.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded
+    }
+
+    /// The spec, checked at run time as if it were not the embedded one.
+    #[cfg(test)]
+    pub(crate) fn checked_at_run_time(mut self) -> Self {
+        self.embedded = false;
+        self
     }
 
     /// The request sent alone before any case; `None` when the scope has no GET to send.

@@ -3,6 +3,7 @@
 
 use super::{encode_fragment, CompiledOnce, Spec, DOCUMENT_URI};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 impl Spec {
@@ -90,11 +91,37 @@ impl Spec {
             .get(pointer)
             .cloned();
         let cell = known.unwrap_or_else(|| {
+            // The cell of the schema the pointer leads to, under both names.
+            let canonical = self.canonical(pointer);
             let mut map = self.validators.write().unwrap_or_else(|e| e.into_inner());
-            map.entry(pointer.to_string()).or_default().clone()
+            let cell = map.entry(canonical.to_string()).or_default().clone();
+            map.insert(pointer.to_string(), Arc::clone(&cell));
+            cell
         });
-        cell.get_or_init(|| self.compile(pointer));
+        cell.get_or_init(|| self.compile(&self.canonical(pointer)));
         cell
+    }
+
+    /// `pointer` through the `$ref`s of schemas that are only a `$ref`: the answers of many
+    /// operations (create, retrieve and update of one object) are one component's, compiled
+    /// once.
+    fn canonical<'p>(&self, pointer: &'p str) -> Cow<'p, str> {
+        let mut canonical = Cow::Borrowed(pointer);
+        for _ in 0..16 {
+            let only_a_ref = canonical
+                .strip_prefix('#')
+                .and_then(|p| self.document.pointer(p))
+                .and_then(Value::as_object)
+                .filter(|schema| schema.len() == 1)
+                .and_then(|schema| schema.get("$ref"))
+                .and_then(Value::as_str)
+                .filter(|target| target.starts_with("#/"));
+            match only_a_ref {
+                Some(target) => canonical = Cow::Owned(target.to_string()),
+                None => break,
+            }
+        }
+        canonical
     }
 
     pub(super) fn compile(&self, pointer: &str) -> Result<jsonschema::Validator, String> {

@@ -33,9 +33,12 @@ impl<'s> Generator<'s> {
     }
 
     /// The `x-conformance-example` of a schema, if it validates against that schema (a wrong
-    /// one is recorded: the self-check reports it).
+    /// one is recorded: the self-check reports it; the embedded spec's are checked by tests).
     pub(super) fn example(&self, pointer: &str, node: &Value) -> Option<Value> {
         let example = node.get(EXAMPLE)?;
+        if self.spec.is_embedded() {
+            return Some(example.clone());
+        }
         let why = match self.spec.validate(pointer, example) {
             Ok(errors) if errors.is_empty() => return Some(example.clone()),
             Ok(errors) => format!(
