@@ -17,8 +17,9 @@
 //!   nothing); or the rule the matcher's `cause` names (a page's ids and its length after a
 //!   cursor: `after` is applied), and a step's `cause` comes with its status likewise (a wrong
 //!   type accepted is another defect than a limit not enforced);
-//! - a 5xx: the operation and the status (one 5xx on two operations can be two bugs, and GEN-05
-//!   owns them all); the error object: the check and the paths that failed, on any operation.
+//! - a 5xx: the operation and the status (one 5xx on two operations can be two bugs), whichever
+//!   requirement's step met it (one root cause listing them); the error object: the check and
+//!   the paths that failed, on any operation.
 //!
 //! - a check of a stream: the rule broken, not the event or chunk it was seen on nor the
 //!   values seen there.

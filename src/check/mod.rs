@@ -7,8 +7,8 @@ mod step;
 
 pub use matchers::expect;
 pub(crate) use step::check_step;
-pub(crate) use step::rule_cause;
 pub use step::step_operation;
+pub(crate) use step::{operation_5xx, rule_cause};
 
 use crate::spec::{Level, Operation, Spec};
 use crate::untrusted::compact;

@@ -455,17 +455,14 @@ fn check_answer(
 /// status answered and the classes of those expected (`status expected 4xx got 200`: an
 /// unknown id and a malformed one both answered 200 is one defect of the requirement, a
 /// success refused is another). A 5xx keeps its operation, as GEN-05's do: one 5xx on two
-/// operations can be two bugs. The rule the step names (its `cause`) comes first, in place of
-/// the operation of a 5xx: a malformed id answered 500 by retrieve and by update breaks one
-/// rule, a wrong type accepted is another defect than a limit not enforced.
+/// operations can be two bugs, and one on one operation is one whatever the request was
+/// ([`operation_5xx`]). The rule the step names (its `cause`) comes first: a wrong type
+/// accepted is another defect than a limit not enforced.
 fn status_cause(expected: &[u16], got: u16, operation: &str, rule: Option<&str>) -> String {
-    let rule = rule.map(|r| format!("({r}) ")).unwrap_or_default();
     if got >= 500 {
-        return match rule.is_empty() {
-            true => format!("status {operation} got {got}"),
-            false => format!("status {rule}got {got}"),
-        };
+        return format!("status {operation} got {got}");
     }
+    let rule = rule.map(|r| format!("({r}) ")).unwrap_or_default();
     let mut classes: Vec<u16> = expected.iter().map(|s| s / 100).collect();
     classes.sort_unstable();
     classes.dedup();
@@ -478,18 +475,22 @@ fn status_cause(expected: &[u16], got: u16, operation: &str, rule: Option<&str>)
 /// defect on any of them (a malformed id answered 500 by retrieve and by update), as any other
 /// wrong status is. Every other cause is its own.
 pub(crate) fn rule_cause(cause: &str) -> std::borrow::Cow<'_, str> {
-    let five_hundred = cause
-        .strip_prefix("status ")
-        .and_then(|rest| rest.split_once(" got "))
-        .filter(|(operation, got)| {
-            !operation.starts_with('(')
-                && !operation.starts_with("expected ")
-                && got.starts_with('5')
-        });
-    match five_hundred {
+    match operation_5xx(cause) {
         Some((_, got)) => format!("status got {got}").into(),
         None => cause.into(),
     }
+}
+
+/// The operation and the status of a 5xx answered where a status is owed (`status getResponse
+/// got 500`) or seen by GEN-05 (`no-5xx getResponse 500`): one defect of that operation,
+/// whichever requirement's step met it.
+pub(crate) fn operation_5xx(cause: &str) -> Option<(&str, &str)> {
+    let (operation, got) = match cause.strip_prefix("no-5xx ") {
+        Some(rest) => rest.rsplit_once(' ')?,
+        None => cause.strip_prefix("status ")?.split_once(" got ")?,
+    };
+    (!operation.starts_with('(') && !operation.starts_with("expected ") && got.starts_with('5'))
+        .then_some((operation, got))
 }
 
 /// A selector as the instance path of a schema error: `data[*].status` is `/data/*/status`.
@@ -754,12 +755,12 @@ mod tests {
             status_cause(&[400], 500, "getConversation", None),
             status_cause(&[400], 500, "updateConversation", None)
         );
-        // The rule a step names: one 5xx of that rule on any operation, and another defect
-        // than the same status of another rule.
-        let malformed = Some("a malformed id");
+        // The rule a step names: another defect than the same status of another rule; a 5xx
+        // is its operation's whatever the request.
+        let wrong_type = Some("a value of a wrong type");
         assert_eq!(
-            status_cause(&[400, 404], 500, "getConversation", malformed),
-            status_cause(&[400, 404], 500, "updateConversation", malformed)
+            status_cause(&[400], 500, "createResponse", wrong_type),
+            status_cause(&[400], 500, "createResponse", None)
         );
         assert_ne!(
             status_cause(&[400], 200, "x", Some("a value of a wrong type")),

@@ -66,6 +66,16 @@ pub(super) fn root_cause_key(
             let cause = crate::check::rule_cause(&cause);
             format!("{rule} {} | {cause}", f.level)
         }
+        // A 5xx of one operation is one defect, whichever requirement's step met it; each
+        // of those requirements is still red.
+        (Some(_), crate::verdict::FindingKind::Requirement) => {
+            match crate::check::operation_5xx(&cause) {
+                Some((operation, got)) => {
+                    format!("5xx {} | status {operation} got {got}", f.level)
+                }
+                None => format!("{} | {cause}", f.tag()),
+            }
+        }
         _ => format!("{} | {cause}", f.tag()),
     }
 }
@@ -180,6 +190,75 @@ mod tests {
     }
 
     #[test]
+    fn a_5xx_of_one_operation_is_one_root_cause_whichever_requirement_met_it() {
+        let catalogue = catalogue();
+        let keyed = |requirement: &str, cause: &str| {
+            let f = crate::verdict::Finding {
+                requirement: Some(requirement.into()),
+                level: crate::spec::Level::Must,
+                kind: crate::verdict::FindingKind::Requirement,
+                summary: String::new(),
+                details: Vec::new(),
+                step: None,
+                cause: Some(cause.into()),
+            };
+            FindingReport {
+                tag: f.tag(),
+                cause: root_cause_key(&f, &catalogue),
+                ..finding(requirement, Verdict::Fail)
+            }
+        };
+        let cases = vec![
+            CaseReport {
+                findings: vec![
+                    keyed("DER-01", "status getResponse got 500"),
+                    keyed("DER-02", "status listInputItems got 500"),
+                ],
+                ..case("derived", "cases/derived.yaml")
+            },
+            CaseReport {
+                findings: vec![
+                    keyed("RSP-14", "status getResponse got 500"),
+                    keyed("GEN-05", "no-5xx getResponse 500"),
+                    // Another status, and a 4xx: other defects.
+                    keyed("RSP-14", "status getResponse got 503"),
+                    keyed("RSP-14", "status expected 2xx got 404"),
+                ],
+                ..case("retrieve", "cases/retrieve.yaml")
+            },
+        ];
+        let causes = root_causes(&cases);
+        let mut listed: Vec<(&str, Vec<&str>)> = causes
+            .iter()
+            .map(|c| {
+                let ids = c.requirements.iter().map(String::as_str).collect();
+                (c.key.as_str(), ids)
+            })
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "5xx MUST | status getResponse got 500",
+                    vec!["DER-01", "GEN-05", "RSP-14"]
+                ),
+                ("5xx MUST | status getResponse got 503", vec!["RSP-14"]),
+                ("5xx MUST | status listInputItems got 500", vec!["DER-02"]),
+                ("RSP-14 MUST | status expected 2xx got 404", vec!["RSP-14"]),
+            ]
+        );
+        assert_eq!(
+            causes
+                .iter()
+                .find(|c| c.requirements.len() == 3)
+                .unwrap()
+                .tag,
+            "DER-01, GEN-05, RSP-14 MUST"
+        );
+    }
+
+    #[test]
     fn one_rule_broken_on_several_rows_is_one_root_cause_listing_them_and_nothing_else_is() {
         let catalogue = catalogue();
         let keyed = |requirement: &str, cause: &str| {
@@ -259,7 +338,7 @@ mod tests {
                 ),
                 ("UPD-10 MUST | status expected 4xx got 200", vec!["UPD-10"]),
                 (
-                    "UPD-10 MUST | status updateConversation got 500",
+                    "5xx MUST | status updateConversation got 500",
                     vec!["UPD-10"]
                 ),
             ]

@@ -4,6 +4,7 @@
 use crate::case::{Body, Step};
 use crate::target::Target;
 use crate::template::{self, TemplateError, Vars};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 /// Why a step's request cannot be built from its variables.
@@ -143,20 +144,18 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
     })
 }
 
-/// Percent-encodes a path segment or a query component (RFC 3986 unreserved stay as they are;
-/// `[]` stay readable in query keys like `include[]`).
+/// RFC 3986 unreserved characters stay as they are in a path segment or a query component.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// `[]` stay readable in query keys like `include[]`.
+const QUERY: &AsciiSet = &COMPONENT.remove(b'[').remove(b']');
+
+/// Percent-encodes a path segment or a query component.
 fn encode(text: &str, query: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
-            b'[' | b']' if query => out.push(byte as char),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(text, if query { QUERY } else { COMPONENT }).to_string()
 }
 
 fn shell_quote(text: &str) -> String {
@@ -173,6 +172,8 @@ mod tests {
         assert_eq!(encode("a b/c", false), "a%20b%2Fc");
         assert_eq!(encode("include[]", true), "include[]");
         assert_eq!(encode("é", true), "%C3%A9");
+        assert_eq!(encode("a~b-c.d_e", false), "a~b-c.d_e");
+        assert_eq!(encode("[x]", false), "%5Bx%5D");
     }
 
     #[test]

@@ -42,8 +42,7 @@ const KEY: &str = "sk-many-defects-6c1d";
 ///   that deletes an item stops at `item-delete-answers-deleted-object`'s other object, before
 ///   the retrieve of the deleted item where the placeholder shows as ITM-08's.
 /// - More than one root cause alone, each a defect a server can have without the other:
-///   `invalid-json-500` (a body that is not JSON, UPD-16, and a JSON body that is not an object,
-///   GEN-05); `previous-response-id-ignored` (the id not echoed and an unknown one not refused,
+///   `previous-response-id-ignored` (the id not echoed and an unknown one not refused,
 ///   two checks of RSP-07); `chat-created-float` and `chat-finish-reason-tool-call` (the
 ///   completion and the stream chunk are two objects, built apart); `non-string-values-accepted`
 ///   (also CRE-01: the stored number breaks the Conversation's shape); `limits-count-bytes`
@@ -103,6 +102,8 @@ const POOL: &[(Deviation, &[&str])] = &[
     (Deviation::MalformedId500, &["RET-02", "UPD-15"]),
     (Deviation::AfterIgnored, &["ITM-04"]),
     (Deviation::ItemCountNotLimited, &["CRE-06", "ITM-02"]),
+    // One 5xx of updateConversation, whichever requirement's step met it.
+    (Deviation::InvalidJson500, &["GEN-05", "UPD-16"]),
 ];
 
 /// What a run reported, from its JSON report.
