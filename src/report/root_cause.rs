@@ -189,25 +189,28 @@ mod tests {
             .unwrap()
     }
 
+    /// A MUST finding of `requirement` with `cause`, as the report keys it.
+    fn keyed(catalogue: &crate::spec::Catalogue, requirement: &str, cause: &str) -> FindingReport {
+        let f = crate::verdict::Finding {
+            requirement: Some(requirement.into()),
+            level: crate::spec::Level::Must,
+            kind: crate::verdict::FindingKind::Requirement,
+            summary: String::new(),
+            details: Vec::new(),
+            step: None,
+            cause: Some(cause.into()),
+        };
+        FindingReport {
+            tag: f.tag(),
+            cause: root_cause_key(&f, catalogue),
+            ..finding(requirement, Verdict::Fail)
+        }
+    }
+
     #[test]
     fn a_5xx_of_one_operation_is_one_root_cause_whichever_requirement_met_it() {
         let catalogue = catalogue();
-        let keyed = |requirement: &str, cause: &str| {
-            let f = crate::verdict::Finding {
-                requirement: Some(requirement.into()),
-                level: crate::spec::Level::Must,
-                kind: crate::verdict::FindingKind::Requirement,
-                summary: String::new(),
-                details: Vec::new(),
-                step: None,
-                cause: Some(cause.into()),
-            };
-            FindingReport {
-                tag: f.tag(),
-                cause: root_cause_key(&f, &catalogue),
-                ..finding(requirement, Verdict::Fail)
-            }
-        };
+        let keyed = |requirement: &str, cause: &str| keyed(&catalogue, requirement, cause);
         let cases = vec![
             CaseReport {
                 findings: vec![
@@ -261,22 +264,7 @@ mod tests {
     #[test]
     fn one_rule_broken_on_several_rows_is_one_root_cause_listing_them_and_nothing_else_is() {
         let catalogue = catalogue();
-        let keyed = |requirement: &str, cause: &str| {
-            let f = crate::verdict::Finding {
-                requirement: Some(requirement.into()),
-                level: crate::spec::Level::Must,
-                kind: crate::verdict::FindingKind::Requirement,
-                summary: String::new(),
-                details: Vec::new(),
-                step: None,
-                cause: Some(cause.into()),
-            };
-            FindingReport {
-                tag: f.tag(),
-                cause: root_cause_key(&f, &catalogue),
-                ..finding(requirement, Verdict::Fail)
-            }
-        };
+        let keyed = |requirement: &str, cause: &str| keyed(&catalogue, requirement, cause);
         let not_enforced = "status expected 4xx got 200";
         let cases = vec![
             CaseReport {
