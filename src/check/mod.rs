@@ -67,6 +67,32 @@ impl Response {
     }
 }
 
+/// The schema errors of a success answer but those at a place where the request sent a value
+/// its own schema refuses (a number in `metadata` answered back as sent): a body the answer
+/// mirrors (a conversation's metadata) has its paths in both.
+fn without_echoes(
+    spec: &Spec,
+    operation: Option<&Operation>,
+    sent: impl Fn() -> Option<Value>,
+    errors: Vec<crate::spec::SchemaError>,
+) -> Vec<crate::spec::SchemaError> {
+    let refused: Vec<String> = operation
+        .and_then(|op| op.request_schema.as_deref())
+        .zip(sent())
+        .and_then(|(pointer, body)| spec.schema_errors(pointer, &body).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.at)
+        .filter(|at| at != "/")
+        .collect();
+    let echoes = |at: &str| {
+        refused.iter().any(|r| {
+            at == r || at.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    errors.into_iter().filter(|e| !echoes(&e.at)).collect()
+}
+
 fn finding(requirement: &str, level: Level, summary: String, details: Vec<String>) -> Finding {
     Finding {
         requirement: Some(requirement.to_string()),
@@ -85,12 +111,15 @@ fn finding(requirement: &str, level: Level, summary: String, details: Vec<String
 /// the operation and status, each error under the owner of the object it lies in (`schema
 /// NAME`; `step` when none owns it or the answer is another object altogether); on a 4xx the
 /// error object (`check error-envelope`, GEN-02, and `check error-param-code`, GEN-03), and
-/// nothing else.
+/// nothing else. A success that answers back a value of the request the request schema refuses
+/// (`sent`, the body the step sent) is the acceptance's defect, owned where the case says the
+/// value must be refused, not a broken shape of the answer.
 pub fn implicit(
     spec: &Spec,
     operation: Option<&Operation>,
     response: &Response,
     step: (&str, Level),
+    sent: impl Fn() -> Option<Value>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let owner = |check: &str, fallback: &'static str| -> (String, Level) {
@@ -176,6 +205,7 @@ pub fn implicit(
                     ));
                 }
                 Ok(errors) => {
+                    let errors = without_echoes(spec, operation, sent, errors);
                     // An answer that is another object altogether (its `object` is wrong) is
                     // the operation's fault, not a broken shape of the object it should be.
                     let other_object = errors.iter().any(|e| e.at == "/object");

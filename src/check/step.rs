@@ -104,7 +104,17 @@ fn check_answer(
         })
     };
     outcome.checked.insert(step.requirement.clone());
-    let implicit = check::implicit(spec, operation, response, (&step.requirement, step.level));
+    let sent = || match &step.body {
+        crate::case::Body::Json(body) => crate::template::expand(body, vars).ok(),
+        _ => None,
+    };
+    let implicit = check::implicit(
+        spec,
+        operation,
+        response,
+        (&step.requirement, step.level),
+        sent,
+    );
     // What the implicit checks already said, so that a matcher does not report it again: the
     // broken error object is GEN-02's alone, a field that breaks its schema is the schema's.
     let envelope_broken = implicit.iter().any(|f| {
@@ -456,18 +466,27 @@ fn check_answer(
 /// unknown id and a malformed one both answered 200 is one defect of the requirement, a
 /// success refused is another). A 5xx keeps its operation, as GEN-05's do: one 5xx on two
 /// operations can be two bugs, and one on one operation is one whatever the request was
-/// ([`operation_5xx`]). The rule the step names (its `cause`) comes first: a wrong type
-/// accepted is another defect than a limit not enforced.
-fn status_cause(expected: &[u16], got: u16, operation: &str, rule: Option<&str>) -> String {
+/// ([`operation_5xx`]). The cause the step names stands for itself, as a matcher's does
+/// ([`declared_cause`]): a wrong type accepted is another defect than a limit not enforced.
+fn status_cause(expected: &[u16], got: u16, operation: &str, declared: Option<&str>) -> String {
     if got >= 500 {
         return format!("status {operation} got {got}");
     }
-    let rule = rule.map(|r| format!("({r}) ")).unwrap_or_default();
+    if let Some(declared) = declared {
+        return declared_cause(declared);
+    }
     let mut classes: Vec<u16> = expected.iter().map(|s| s / 100).collect();
     classes.sort_unstable();
     classes.dedup();
     let classes: Vec<String> = classes.iter().map(|c| format!("{c}xx")).collect();
-    format!("status {rule}expected {} got {got}", classes.join(" or "))
+    format!("status expected {} got {got}", classes.join(" or "))
+}
+
+/// The cause a case names for a check (`cause:` on a step's `expect` or on a matcher): the
+/// checks that name it test one thing, and a server that breaks them all has one defect (a
+/// `previous_response_id` ignored is neither echoed nor checked).
+fn declared_cause(declared: &str) -> String {
+    format!("cause {declared}")
 }
 
 /// The cause of a status finding under a rule several rows state, each on its operations
@@ -538,7 +557,7 @@ fn matcher_cause(
     found: Option<&Value>,
 ) -> String {
     if let Some(cause) = &matcher.cause {
-        return format!("match {cause}");
+        return declared_cause(cause);
     }
     let selector = if in_list {
         let unwrapped = selector.trim_start_matches("$.");

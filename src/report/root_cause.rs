@@ -277,7 +277,7 @@ mod tests {
                     // Another defect of the same rule: another cause.
                     keyed(
                         "CRE-05",
-                        "status (a value of a wrong type) expected 4xx got 200",
+                        "cause a value of a wrong type",
                     ),
                 ],
                 ..case("create", "cases/create.yaml")
