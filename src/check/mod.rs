@@ -4,6 +4,7 @@
 
 pub mod matchers;
 mod step;
+pub(crate) mod stored;
 
 pub use matchers::expect;
 pub(crate) use step::check_step;
@@ -87,7 +88,10 @@ fn without_echoes(
         .collect();
     let echoes = |at: &str| {
         refused.iter().any(|r| {
-            at == r || at.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/'))
+            at == r
+                || at
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
         })
     };
     errors.into_iter().filter(|e| !echoes(&e.at)).collect()

@@ -22,7 +22,23 @@ pub(crate) fn check_step(
     let from = outcome.findings.len();
     let gate = check_answer(step, spec, response, vars, outcome, index);
     follows_from_wrong_values(step, outcome, from, index);
+    reads_back_what_was_answered(outcome, from);
     gate
+}
+
+/// A read that shows a map changed as an earlier answer of its case already showed it (the
+/// retrieve after a create that dropped the pairs) finds that answer's defect again.
+fn reads_back_what_was_answered(outcome: &mut CaseOutcome, from: usize) {
+    let (earlier, new) = outcome.findings.split_at_mut(from);
+    for finding in new {
+        let answered = finding
+            .cause
+            .as_deref()
+            .and_then(check::stored::as_answered);
+        if answered.is_some() && earlier.iter().any(|f| f.cause == answered) {
+            finding.cause = answered;
+        }
+    }
 }
 
 /// A step that sends (or expects) a value an earlier answer of the case got wrong under a
@@ -408,13 +424,27 @@ fn check_answer(
                         }
                         None => {
                             failed.push((requirement, selector.to_string()));
+                            let in_list = is_list(body);
+                            let stored =
+                                found.filter(|_| matcher.cause.is_none()).and_then(|found| {
+                                    let (sent, exact) = match (&matcher.equals, &matcher.contains) {
+                                        (Some(sent), _) => (sent, true),
+                                        (None, Some(sent)) => (sent, false),
+                                        (None, None) => return None,
+                                    };
+                                    let sent = crate::template::expand(sent, vars).ok()?;
+                                    check::stored::cause(
+                                        &field(&text, in_list),
+                                        sent.as_object()?,
+                                        found,
+                                        exact,
+                                        step.method.eq_ignore_ascii_case("GET"),
+                                    )
+                                });
                             Finding {
-                                cause: Some(matcher_cause(
-                                    &selector.to_string(),
-                                    is_list(body),
-                                    matcher,
-                                    found,
-                                )),
+                                cause: Some(stored.unwrap_or_else(|| {
+                                    matcher_cause(&text, in_list, matcher, found)
+                                })),
                                 ..requirement_finding(
                                     requirement,
                                     matcher.level,
@@ -559,29 +589,7 @@ fn matcher_cause(
     if let Some(cause) = &matcher.cause {
         return declared_cause(cause);
     }
-    let selector = if in_list {
-        let unwrapped = selector.trim_start_matches("$.");
-        unwrapped
-            .strip_prefix("data[")
-            .and_then(|rest| rest.split_once("]."))
-            .map_or(selector, |(_, field)| field)
-    } else {
-        selector
-    };
-    // The field, array positions left out: `content[*].text`.
-    let mut field = String::with_capacity(selector.len());
-    let mut in_index = false;
-    for c in selector.chars() {
-        match c {
-            '[' => {
-                in_index = true;
-                field.push_str("[*]");
-            }
-            ']' => in_index = false,
-            _ if in_index => {}
-            c => field.push(c),
-        }
-    }
+    let field = field(selector, in_list);
     let asks: Vec<&str> = [
         ("equals", matcher.equals.is_some()),
         ("one_of", matcher.one_of.is_some()),
@@ -606,6 +614,34 @@ fn matcher_cause(
         Some(Value::Object(_)) => "object",
     };
     format!("match {field} {} {kind}", asks.join("+"))
+}
+
+/// A matcher's field as the same field wherever it is answered: array positions and a list's
+/// `data[*]` wrapper left out (`content[*].text`).
+fn field(selector: &str, in_list: bool) -> String {
+    let selector = if in_list {
+        let unwrapped = selector.trim_start_matches("$.");
+        unwrapped
+            .strip_prefix("data[")
+            .and_then(|rest| rest.split_once("]."))
+            .map_or(selector, |(_, field)| field)
+    } else {
+        selector
+    };
+    let mut field = String::with_capacity(selector.len());
+    let mut in_index = false;
+    for c in selector.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                field.push_str("[*]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            c => field.push(c),
+        }
+    }
+    field
 }
 
 /// The operation a step sends: the one it names, or the one its method and path match.
@@ -724,6 +760,77 @@ mod tests {
     }
 
     const ERROR: &str = r#"{"error": {"message": "m", "type": "invalid_request_error", "param": null, "code": null}}"#;
+
+    fn conversation(metadata: &str) -> Response {
+        let body = format!(
+            r#"{{"id": "conv_1", "object": "conversation", "created_at": 1, "metadata": {metadata}}}"#
+        );
+        answer(200, "application/json", &body)
+    }
+
+    #[test]
+    fn a_cause_a_case_names_is_one_cause_for_its_statuses_and_matchers() {
+        let yaml = "requirement: UPD-03\nsteps:\n- operation: updateConversation\n  path_params: {conversation_id: conv_1}\n  body: {metadata: {a: b}}\n  expect: {status: 200, json: {metadata.a: {equals: c, cause: the pair is kept}}}\n- operation: updateConversation\n  path_params: {conversation_id: conv_1}\n  body: {metadata: {a: b}}\n  expect: {status: 400, cause: the pair is kept}\n";
+        let outcome = judged(yaml, &[conversation(r#"{"a": "b"}"#), conversation("{}")]);
+        assert_eq!(
+            causes(&outcome),
+            [
+                ("UPD-03".into(), "cause the pair is kept".into()),
+                ("UPD-03".into(), "cause the pair is kept".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_map_read_back_as_its_case_answered_it_is_that_answer_s_cause() {
+        let yaml = |create: &str| {
+            format!(
+                "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {{metadata: {{a: b}}}}\n  expect: {{status: 200, json: {{metadata: {{equals: {{a: b}}}}}}}}\n  capture: {{conv: $}}\n- operation: getConversation\n  path_params: {{conversation_id: '{{{{conv.id}}}}'}}\n  expect: {{status: 200, json: {{metadata: {{equals: {{a: b}}}}}}}}\n{create}"
+            )
+        };
+        let dropped = judged(&yaml(""), &[conversation("{}"), conversation("{}")]);
+        let answered = "stored metadata answered without pairs sent";
+        assert_eq!(
+            causes(&dropped),
+            [
+                ("CRE-02".into(), answered.into()),
+                ("CRE-02".into(), answered.into())
+            ]
+        );
+        // Answered right, read back changed: the store's other defect.
+        let lost = judged(
+            &yaml(""),
+            &[conversation(r#"{"a": "b"}"#), conversation("{}")],
+        );
+        assert_eq!(
+            causes(&lost),
+            [(
+                "CRE-02".into(),
+                "stored metadata read back without pairs sent".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_value_answered_back_that_should_have_been_refused_is_no_broken_shape() {
+        let yaml = "requirement: GEN-05\nsteps:\n- operation: updateConversation\n  path_params: {conversation_id: conv_1}\n  body: {metadata: {k: 1}}\n  expect: {}\n";
+        let echoed = judged(yaml, &[conversation(r#"{"k": 1}"#)]);
+        assert_eq!(causes(&echoed), []);
+        // A broken shape elsewhere in the answer is still the schema's.
+        let broken = judged(
+            yaml,
+            &[answer(
+                200,
+                "application/json",
+                r#"{"id": 1, "object": "conversation", "created_at": 1, "metadata": {"k": 1}}"#,
+            )],
+        );
+        let causes = causes(&broken);
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert!(causes[0].1.starts_with("schema"), "{causes:?}");
+        assert!(causes[0].1.contains("/id"), "{causes:?}");
+        assert!(!causes[0].1.contains("/metadata"), "{causes:?}");
+    }
 
     #[test]
     fn a_5xx_where_the_step_owes_a_status_is_that_status_finding_alone() {

@@ -61,6 +61,13 @@ pub(super) fn root_cause_key(
         out
     });
     match (&f.requirement, f.kind) {
+        // A map of strings stored changed is one defect of the store, whichever requirement's
+        // check saw it; each of those requirements is still red.
+        (Some(_), crate::verdict::FindingKind::Requirement)
+            if cause.starts_with(crate::check::stored::STORED) =>
+        {
+            format!("{} | {cause}", f.level)
+        }
         (Some(id), crate::verdict::FindingKind::Requirement) if catalogue.rule_of(id) != id => {
             let rule = catalogue.rule_of(id);
             let cause = crate::check::rule_cause(&cause);
@@ -208,6 +215,51 @@ mod tests {
     }
 
     #[test]
+    fn a_map_stored_changed_is_one_root_cause_whichever_requirement_saw_it() {
+        let catalogue = catalogue();
+        let keyed = |requirement: &str, cause: &str| keyed(&catalogue, requirement, cause);
+        let cut = "stored metadata answered with values cut short";
+        let cases = vec![
+            CaseReport {
+                findings: vec![keyed("CRE-05", cut), keyed("UPD-06", cut)],
+                ..case("limits", "cases/limits.yaml")
+            },
+            CaseReport {
+                findings: vec![
+                    keyed("GEN-09", cut),
+                    // Another change, and a store read back changed: other defects.
+                    keyed("GEN-09", "stored metadata answered with values trimmed"),
+                    keyed("UPD-03", "stored metadata read back without pairs sent"),
+                ],
+                ..case("probe", "cases/probe.yaml")
+            },
+        ];
+        let mut listed: Vec<(String, Vec<String>)> = root_causes(&cases)
+            .into_iter()
+            .map(|c| (c.key, c.requirements))
+            .collect();
+        listed.sort();
+        let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            listed,
+            [
+                (
+                    format!("MUST | {cut}"),
+                    ids(&["CRE-05", "GEN-09", "UPD-06"])
+                ),
+                (
+                    "MUST | stored metadata answered with values trimmed".into(),
+                    ids(&["GEN-09"])
+                ),
+                (
+                    "MUST | stored metadata read back without pairs sent".into(),
+                    ids(&["UPD-03"])
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn a_5xx_of_one_operation_is_one_root_cause_whichever_requirement_met_it() {
         let catalogue = catalogue();
         let keyed = |requirement: &str, cause: &str| keyed(&catalogue, requirement, cause);
@@ -275,10 +327,7 @@ mod tests {
                 findings: vec![
                     keyed("CRE-05", not_enforced),
                     // Another defect of the same rule: another cause.
-                    keyed(
-                        "CRE-05",
-                        "cause a value of a wrong type",
-                    ),
+                    keyed("CRE-05", "cause a value of a wrong type"),
                 ],
                 ..case("create", "cases/create.yaml")
             },
@@ -313,7 +362,7 @@ mod tests {
                     vec!["CRE-05", "UPD-06"]
                 ),
                 (
-                    "metadata-limits MUST | status (a value of a wrong type) expected 4xx got 200",
+                    "metadata-limits MUST | cause a value of a wrong type",
                     vec!["CRE-05"]
                 ),
                 (
