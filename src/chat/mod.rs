@@ -54,16 +54,35 @@ impl Findings<'_> {
         self.push_keyed(check, &cause, summary, details);
     }
 
+    /// [`Findings::push`] of a chunk that breaks its schema at `path_and_keyword`
+    /// (`/created type`): the cause is that of a completion broken alike (`schema COMPONENT
+    /// /created type`), so that under the rule CHT-01 states for both one field broken alike
+    /// is one defect.
+    fn push_schema(
+        &mut self,
+        check: &str,
+        path_and_keyword: &str,
+        summary: String,
+        details: Vec<String>,
+    ) {
+        let cause = format!("schema CreateChatCompletionStreamResponse {path_and_keyword}");
+        self.push_cause(check, cause, summary, details);
+    }
+
     /// [`Findings::push`] with the cause given, where two summaries say one defect.
     fn push_keyed(&mut self, check: &str, cause: &str, summary: String, details: Vec<String>) {
+        // Findings of one check on chunks of different runs are the same defect.
+        self.push_cause(check, format!("{check} {cause}"), summary, details);
+    }
+
+    fn push_cause(&mut self, check: &str, cause: String, summary: String, details: Vec<String>) {
         let id = self
             .spec
             .catalogue
             .owner("check", check)
             .unwrap_or("CHT-05");
         let level = self.spec.catalogue.get(id).map_or(Level::Must, |r| r.level);
-        // Findings of one check on chunks of different runs are the same defect.
-        let cause = Some(format!("{check} {cause}"));
+        let cause = Some(cause);
         self.out.push(Finding {
             requirement: Some(id.to_owned()),
             level,

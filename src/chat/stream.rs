@@ -110,8 +110,9 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
                     })
                     .collect();
                 if let Some(first) = errors.first() {
-                    findings.push(
+                    findings.push_schema(
                         "chat-stream-chunk-schema",
+                        &format!("{} {}", crate::check::normalize(&first.at), first.keyword),
                         format!(
                             "chunk {i}: breaks CreateChatCompletionStreamResponse at {}: {}",
                             if first.at.is_empty() { "/" } else { &first.at },
@@ -177,10 +178,19 @@ pub fn check_stream(spec: &Spec, content_type: &str, body: &str, include_usage: 
                         }
                     }
                 }
-                Some(other) => Some(format!(
-                    "`finish_reason` {other} is none of {}",
-                    allowed.join(", ")
-                )),
+                Some(other) => {
+                    // A value out of the enum is the field's shape, as a completion's is.
+                    if !invariant_broken {
+                        findings.push_schema(
+                            "chat-stream-invariants",
+                            "/choices/*/finish_reason enum",
+                            format!("chunk {i}: `finish_reason` {other} is none of {}", allowed.join(", ")),
+                            around(i),
+                        );
+                        invariant_broken = true;
+                    }
+                    None
+                }
             };
             if let (Some(problem), false) = (problem, invariant_broken) {
                 findings.push(

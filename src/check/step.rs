@@ -138,7 +138,7 @@ fn check_answer(
             .as_deref()
             .is_some_and(|c| c.starts_with("error-envelope"))
     });
-    let schema_paths: Vec<(String, bool, String)> = implicit
+    let mut schema_paths: Vec<(String, bool, String)> = implicit
         .iter()
         .filter(|f| {
             f.cause
@@ -154,8 +154,27 @@ fn check_answer(
             })
         })
         .collect();
+    // A stream's chunks broken at a field (`schema COMPONENT PATH KEYWORD`) are that field of
+    // the completion they stand for broken.
+    schema_paths.extend(
+        outcome
+            .findings
+            .iter()
+            .filter(|f| f.step == Some(index))
+            .filter_map(|f| {
+                let (_, rest) = f
+                    .cause
+                    .as_deref()?
+                    .strip_prefix("schema ")?
+                    .split_once(' ')?;
+                let (at, _) = rest.split_once(' ')?;
+                Some((f.requirement.clone()?, false, at.to_owned()))
+            }),
+    );
     // A matcher on a field whose schema already failed says nothing new when it is the same
-    // requirement's, or when the field is missing (any check of it must fail then).
+    // requirement's, when the field is missing (any check of it must fail then), or when it
+    // asks for a value written in the case (the spec's own value, which the broken one is
+    // not: `finish_reason: tool_calls` where the answer has a value out of the enum).
     // An answer that is another object altogether (it names another `object`) is one
     // finding of the step's requirement, not one more per field that it or another
     // requirement checks of the object it should have been (a model retrieve answering the
@@ -168,8 +187,12 @@ fn check_answer(
         (envelope_broken && body_lacks_error_object(response) && pointer.starts_with("/error"))
             || other_object
             || schema_paths.iter().any(|(owner, missing, at)| {
+                let written = matcher
+                    .equals
+                    .as_ref()
+                    .is_some_and(|v| crate::template::references(v).is_empty());
                 *owner == matcher.requirement && at == "/object"
-                    || *at == pointer && (*missing || *owner == matcher.requirement)
+                    || *at == pointer && (*missing || *owner == matcher.requirement || written)
             })
     };
     // The implicit checks ran for their owners too, whether they found anything or not.
@@ -524,8 +547,19 @@ fn declared_cause(declared: &str) -> String {
 /// defect on any of them (a malformed id answered 500 by retrieve and by update), as any other
 /// wrong status is. Every other cause is its own.
 pub(crate) fn rule_cause(cause: &str) -> std::borrow::Cow<'_, str> {
-    match operation_5xx(cause) {
-        Some((_, got)) => format!("status got {got}").into(),
+    if let Some((_, got)) = operation_5xx(cause) {
+        return format!("status got {got}").into();
+    }
+    // A schema error is its path and keyword, in whichever object the rows of the rule answer
+    // (a chat completion's `created` and a chunk's).
+    match cause.strip_prefix("schema ") {
+        Some(keys) => {
+            let keys: Vec<&str> = keys
+                .split(", ")
+                .map(|key| key.split_once(' ').map_or(key, |(_, at)| at))
+                .collect();
+            format!("schema {}", keys.join(", ")).into()
+        }
         None => cause.into(),
     }
 }
