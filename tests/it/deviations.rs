@@ -61,18 +61,19 @@ fn expectations() -> Vec<Expectation> {
             // same map: its update (CHT-17) and its answer (CHT-01) break too.
             CHAT_METADATA,
         ),
-        // The probes of the strings at the limit find it on the creates that have no derived
-        // cases, a boundary the schema declares (DER-02).
+        // The probes of the strings at the limit find it on the chat and responses creates
+        // too, whose rows state the same limits (CHT-19, RSP-17).
         e(
             D::LimitsCountBytes,
-            Must(&["UPD-05", "CRE-05"]),
-            &["CHT-01", "CHT-17", "DER-02"],
+            Must(&["UPD-05", "CRE-05", "CHT-19", "RSP-17"]),
+            &["CHT-01", "CHT-17"],
         ),
         e(
             D::NonStringValuesAccepted,
             Must(&["UPD-07", "CRE-05"]),
-            // A stored non-string is answered: the answer is no longer a valid Conversation.
-            &["CRE-01", "CHT-01", "CHT-17"],
+            // A stored non-string answered back is the acceptance's defect, not a broken
+            // Conversation (CRE-01).
+            &["CHT-01", "CHT-17"],
         ),
         e(D::EmptyUpdateAccepted, Must(&["UPD-10"]), &[]),
         e(D::NullMetadataRejected, Must(&["UPD-12"]), &[]),

@@ -15,8 +15,7 @@ const KEY: &str = "sk-many-defects-6c1d";
 /// Deviations that each break what they break with one root cause (listing every requirement
 /// of the rule they break: the metadata limits are CHT-17's, CRE-05's and UPD-06's), on
 /// different checks: the pool the combinations are drawn from. Every deviation that fails a
-/// MUST requirement is here but those that interact with another of the pool, or are more than
-/// one root cause on their own:
+/// MUST requirement is here but those that interact with another of the pool:
 /// - `null-metadata-rejected`: with `empty-update-accepted`, which takes `{}` as
 ///   `metadata: null`, the server rejects `{}` again: the pair has one defect less than its parts.
 /// - `create-metadata-null`: a conversation with `metadata: null` hides what the other
@@ -41,14 +40,13 @@ const KEY: &str = "sk-many-defects-6c1d";
 ///   (`items-across-conversations`) is, from outside, an unknown item answered; and the case
 ///   that deletes an item stops at `item-delete-answers-deleted-object`'s other object, before
 ///   the retrieve of the deleted item where the placeholder shows as ITM-08's.
-/// - More than one root cause alone, each a defect a server can have without the other:
-///   `previous-response-id-ignored` (the id not echoed and an unknown one not refused,
-///   two checks of RSP-07); `chat-created-float` and `chat-finish-reason-tool-call` (the
-///   completion and the stream chunk are two objects, built apart); `non-string-values-accepted`
-///   (also CRE-01: the stored number breaks the Conversation's shape); `limits-count-bytes`
-///   (also DER-02, the catch-all of every boundary: chat and responses metadata have no row of
-///   their own); `create-ignores-metadata` and `long-values-truncated` (also CRE-02 and GEN-09,
-///   rows of other rules that see the same metadata).
+/// - `long-values-truncated`: nothing is stored on create with `create-ignores-metadata`, and
+///   multibyte values at the limit are refused with `limits-count-bytes`, so its cut values
+///   show under fewer requirements there.
+/// - `limits-count-bytes`: with `metadata-limits-not-enforced` no length is refused at all.
+/// - `chat-created-float` and `chat-finish-reason-tool-call`: a completion that breaks two
+///   fields of its schema is one finding of its answer, so with `chat-without-refusal` their
+///   completion's field is that answer's finding (their chunks' stays their own).
 const POOL: &[(Deviation, &[&str])] = &[
     (Deviation::EmptyUpdateAccepted, &["UPD-10"]),
     (Deviation::CreateWithoutBodyRejected, &["CRE-01"]),
@@ -104,6 +102,14 @@ const POOL: &[(Deviation, &[&str])] = &[
     (Deviation::ItemCountNotLimited, &["CRE-06", "ITM-02"]),
     // One 5xx of updateConversation, whichever requirement's step met it.
     (Deviation::InvalidJson500, &["GEN-05", "UPD-16"]),
+    // One store dropping the pairs, seen by three rows.
+    (Deviation::CreateIgnoresMetadata, &["CRE-02", "CRE-05", "GEN-09"]),
+    (
+        Deviation::NonStringValuesAccepted,
+        &["CHT-17", "CRE-05", "UPD-07"],
+    ),
+    // Neither echoed nor checked: one field ignored.
+    (Deviation::PreviousResponseIdIgnored, &["RSP-07"]),
 ];
 
 /// What a run reported, from its JSON report.
