@@ -194,10 +194,11 @@ impl Finding {
 /// requirements, and what is not a requirement's finding, stay as they are. `findings` are
 /// those of one step's answer.
 pub fn fold_one_answer(findings: &mut Vec<Finding>) {
-    // The check a cause names (`match ...`, `absent ...`: the case's matchers).
+    // The check a cause names (`match ...`, `absent ...`, a map `stored ...` changed, a
+    // `cause ...` the case names: the case's matchers; a status is checked before them).
     fn check(f: &Finding) -> Option<&str> {
         match f.cause.as_deref().and_then(|c| c.split(' ').next()) {
-            Some("absent") => Some("match"),
+            Some("absent" | "stored" | "cause") => Some("match"),
             other => other,
         }
     }

@@ -141,9 +141,11 @@ fn check_answer(
     let mut schema_paths: Vec<(String, bool, String)> = implicit
         .iter()
         .filter(|f| {
-            f.cause
-                .as_deref()
-                .is_some_and(|c| c.starts_with("schema") || c.starts_with("error-envelope"))
+            f.cause.as_deref().is_some_and(|c| {
+                ["schema", "error-envelope", "error-param-code"]
+                    .iter()
+                    .any(|check| c.starts_with(check))
+            })
         })
         .flat_map(|f| {
             let requirement = f.requirement.clone().unwrap_or_default();

@@ -103,7 +103,10 @@ const POOL: &[(Deviation, &[&str])] = &[
     // One 5xx of updateConversation, whichever requirement's step met it.
     (Deviation::InvalidJson500, &["GEN-05", "UPD-16"]),
     // One store dropping the pairs, seen by three rows.
-    (Deviation::CreateIgnoresMetadata, &["CRE-02", "CRE-05", "GEN-09"]),
+    (
+        Deviation::CreateIgnoresMetadata,
+        &["CRE-02", "CRE-05", "GEN-09"],
+    ),
     (
         Deviation::NonStringValuesAccepted,
         &["CHT-17", "CRE-05", "UPD-07"],
