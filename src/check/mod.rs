@@ -9,7 +9,7 @@ pub(crate) mod stored;
 pub use matchers::expect;
 pub(crate) use step::check_step;
 pub use step::step_operation;
-pub(crate) use step::{operation_5xx, rule_cause};
+pub(crate) use step::{operation_status, rule_cause};
 
 use crate::spec::{Level, Operation, Spec};
 use crate::untrusted::compact;

@@ -519,22 +519,25 @@ fn check_answer(
 /// What makes a wrong status the same defect in another case (with its requirement): the
 /// status answered and the classes of those expected (`status expected 4xx got 200`: an
 /// unknown id and a malformed one both answered 200 is one defect of the requirement, a
-/// success refused is another). A 5xx keeps its operation, as GEN-05's do: one 5xx on two
-/// operations can be two bugs, and one on one operation is one whatever the request was
-/// ([`operation_5xx`]). The cause the step names stands for itself, as a matcher's does
-/// ([`declared_cause`]): a wrong type accepted is another defect than a limit not enforced.
+/// success refused is another). A 5xx, and a 404 or 405 where neither is owed, keep their
+/// operation, as GEN-05's do: the operation fails, or is not served, whatever the request was,
+/// and one on two operations can be two bugs ([`operation_status`]). The cause the step names
+/// stands for itself where the request was taken, as a matcher's does ([`declared_cause`]): a
+/// wrong type accepted is another defect than a limit not enforced.
 fn status_cause(expected: &[u16], got: u16, operation: &str, declared: Option<&str>) -> String {
-    if got >= 500 {
+    if got >= 500 || matches!(got, 404 | 405) {
         return format!("status {operation} got {got}");
-    }
-    if let Some(declared) = declared {
-        return declared_cause(declared);
     }
     let mut classes: Vec<u16> = expected.iter().map(|s| s / 100).collect();
     classes.sort_unstable();
     classes.dedup();
     let classes: Vec<String> = classes.iter().map(|c| format!("{c}xx")).collect();
-    format!("status expected {} got {got}", classes.join(" or "))
+    let status = format!("status expected {} got {got}", classes.join(" or "));
+    match declared {
+        Some(declared) if (200..300).contains(&got) => declared_cause(declared),
+        Some(declared) => format!("{}: {status}", declared_cause(declared)),
+        None => status,
+    }
 }
 
 /// The cause a case names for a check (`cause:` on a step's `expect` or on a matcher): the
@@ -549,7 +552,7 @@ fn declared_cause(declared: &str) -> String {
 /// defect on any of them (a malformed id answered 500 by retrieve and by update), as any other
 /// wrong status is. Every other cause is its own.
 pub(crate) fn rule_cause(cause: &str) -> std::borrow::Cow<'_, str> {
-    if let Some((_, got)) = operation_5xx(cause) {
+    if let Some((_, got)) = operation_status(cause) {
         return format!("status got {got}").into();
     }
     // A schema error is its path and keyword, in whichever object the rows of the rule answer
@@ -566,15 +569,16 @@ pub(crate) fn rule_cause(cause: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The operation and the status of a 5xx answered where a status is owed (`status getResponse
-/// got 500`) or seen by GEN-05 (`no-5xx getResponse 500`): one defect of that operation,
-/// whichever requirement's step met it.
-pub(crate) fn operation_5xx(cause: &str) -> Option<(&str, &str)> {
+/// The operation and the status of a 5xx, 404 or 405 answered where another status is owed
+/// (`status getResponse got 500`), or of a 5xx seen by GEN-05 (`no-5xx getResponse 500`): one
+/// defect of that operation, whichever requirement's step met it.
+pub(crate) fn operation_status(cause: &str) -> Option<(&str, &str)> {
     let (operation, got) = match cause.strip_prefix("no-5xx ") {
         Some(rest) => rest.rsplit_once(' ')?,
         None => cause.strip_prefix("status ")?.split_once(" got ")?,
     };
-    (!operation.starts_with('(') && !operation.starts_with("expected ") && got.starts_with('5'))
+    let failed = got.starts_with('5') || got == "404" || got == "405";
+    (!operation.starts_with('(') && !operation.starts_with("expected ") && failed)
         .then_some((operation, got))
 }
 
@@ -928,6 +932,26 @@ mod tests {
             status_cause(&[400], 200, "x", Some("a value of a wrong type")),
             status_cause(&[400], 200, "x", None)
         );
+        // Taken where a refusal was owed is the named cause, statuses apart; refused with
+        // another status is another defect, and an operation not served is the operation's.
+        assert_eq!(
+            status_cause(&[400], 200, "x", wrong_type),
+            status_cause(&[400], 201, "y", wrong_type)
+        );
+        assert_eq!(
+            status_cause(&[400], 422, "x", wrong_type),
+            "cause a value of a wrong type: status expected 4xx got 422"
+        );
+        for got in [404, 405] {
+            assert_eq!(
+                status_cause(&[200], got, "getResponse", None),
+                format!("status getResponse got {got}")
+            );
+            assert_eq!(
+                status_cause(&[400], got, "getResponse", wrong_type),
+                format!("status getResponse got {got}")
+            );
+        }
     }
 
     #[test]

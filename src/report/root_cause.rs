@@ -60,28 +60,29 @@ pub(super) fn root_cause_key(
         }
         out
     });
-    match (&f.requirement, f.kind) {
+    let operation = crate::check::operation_status(&cause);
+    let requirement = matches!(
+        (&f.requirement, f.kind),
+        (Some(_), crate::verdict::FindingKind::Requirement)
+    );
+    let rule = f
+        .requirement
+        .as_deref()
+        .map(|id| catalogue.rule_of(id))
+        .filter(|rule| Some(*rule) != f.requirement.as_deref());
+    match (requirement, operation, rule) {
         // A map of strings stored changed is one defect of the store, whichever requirement's
         // check saw it; each of those requirements is still red.
-        (Some(_), crate::verdict::FindingKind::Requirement)
-            if cause.starts_with(crate::check::stored::STORED) =>
-        {
-            format!("{} | {cause}", f.level)
+        (true, _, _) if cause.starts_with(crate::check::stored::STORED) => cause,
+        // An operation that is not served (404, 405), or a 5xx of one, is one defect of it,
+        // whichever requirement's step met it, at any level; each of those requirements is
+        // still red. A 5xx where a rule owes a status is one on any operation of the rule.
+        (true, Some((operation, got)), rule) if !got.starts_with('5') || rule.is_none() => {
+            format!("operation | status {operation} got {got}")
         }
-        (Some(id), crate::verdict::FindingKind::Requirement) if catalogue.rule_of(id) != id => {
-            let rule = catalogue.rule_of(id);
+        (true, _, Some(rule)) => {
             let cause = crate::check::rule_cause(&cause);
             format!("{rule} {} | {cause}", f.level)
-        }
-        // A 5xx of one operation is one defect, whichever requirement's step met it; each
-        // of those requirements is still red.
-        (Some(_), crate::verdict::FindingKind::Requirement) => {
-            match crate::check::operation_5xx(&cause) {
-                Some((operation, got)) => {
-                    format!("5xx {} | status {operation} got {got}", f.level)
-                }
-                None => format!("{} | {cause}", f.tag()),
-            }
         }
         _ => format!("{} | {cause}", f.tag()),
     }
@@ -112,7 +113,15 @@ pub(super) fn root_causes(cases: &[CaseReport]) -> Vec<RootCause> {
                 }
             };
             cause.count += 1;
-            cause.verdict = cause.verdict.max(f.verdict);
+            // A defect met at several levels (an operation not served to a MUST step and a
+            // SHOULD probe) is shown by its worst finding.
+            if f.verdict > cause.verdict {
+                cause.tag.clone_from(&f.tag);
+                cause.summary.clone_from(&f.summary);
+                cause.detail = f.details.first().cloned();
+                cause.at.clone_from(&f.at);
+                cause.verdict = f.verdict;
+            }
             if let Some(id) = &f.requirement {
                 if !cause.requirements.contains(id) {
                     cause.requirements.push(id.clone());
@@ -243,16 +252,13 @@ mod tests {
         assert_eq!(
             listed,
             [
+                (cut.to_string(), ids(&["CRE-05", "GEN-09", "UPD-06"])),
                 (
-                    format!("MUST | {cut}"),
-                    ids(&["CRE-05", "GEN-09", "UPD-06"])
-                ),
-                (
-                    "MUST | stored metadata answered with values trimmed".into(),
+                    "stored metadata answered with values trimmed".into(),
                     ids(&["GEN-09"])
                 ),
                 (
-                    "MUST | stored metadata read back without pairs sent".into(),
+                    "stored metadata read back without pairs sent".into(),
                     ids(&["UPD-03"])
                 ),
             ]
@@ -277,9 +283,22 @@ mod tests {
                     keyed("GEN-05", "no-5xx getResponse 500"),
                     // Another status, and a 4xx: other defects.
                     keyed("RSP-14", "status getResponse got 503"),
-                    keyed("RSP-14", "status expected 2xx got 404"),
+                    keyed("RSP-14", "status expected 2xx got 400"),
                 ],
                 ..case("retrieve", "cases/retrieve.yaml")
+            },
+            // An operation not served is one defect too, whatever level its steps have (a
+            // SHOULD probe met it first), shown at its worst.
+            CaseReport {
+                findings: vec![
+                    FindingReport {
+                        verdict: Verdict::Warn,
+                        tag: "GEN-04 SHOULD".into(),
+                        ..keyed("GEN-04", "status getResponse got 404")
+                    },
+                    keyed("RSP-06", "status getResponse got 404"),
+                ],
+                ..case("unserved", "cases/unserved.yaml")
             },
         ];
         let causes = root_causes(&cases);
@@ -294,14 +313,27 @@ mod tests {
         assert_eq!(
             listed,
             [
+                ("RSP-14 MUST | status expected 2xx got 400", vec!["RSP-14"]),
                 (
-                    "5xx MUST | status getResponse got 500",
+                    "operation | status getResponse got 404",
+                    vec!["GEN-04", "RSP-06"]
+                ),
+                (
+                    "operation | status getResponse got 500",
                     vec!["DER-01", "GEN-05", "RSP-14"]
                 ),
-                ("5xx MUST | status getResponse got 503", vec!["RSP-14"]),
-                ("5xx MUST | status listInputItems got 500", vec!["DER-02"]),
-                ("RSP-14 MUST | status expected 2xx got 404", vec!["RSP-14"]),
+                ("operation | status getResponse got 503", vec!["RSP-14"]),
+                ("operation | status listInputItems got 500", vec!["DER-02"]),
             ]
+        );
+        let unserved = causes
+            .iter()
+            .find(|c| c.key == "operation | status getResponse got 404")
+            .unwrap();
+        assert_eq!(unserved.requirements, ["GEN-04", "RSP-06"]);
+        assert_eq!(
+            (unserved.verdict, unserved.tag.as_str()),
+            (Verdict::Fail, "GEN-04, RSP-06 MUST")
         );
         assert_eq!(
             causes
@@ -375,7 +407,7 @@ mod tests {
                 ),
                 ("UPD-10 MUST | status expected 4xx got 200", vec!["UPD-10"]),
                 (
-                    "5xx MUST | status updateConversation got 500",
+                    "operation | status updateConversation got 500",
                     vec!["UPD-10"]
                 ),
             ]
