@@ -20,6 +20,16 @@ impl At {
         }
     }
 
+    /// Its line, unless it is the whole file.
+    pub fn line(&self) -> Option<u64> {
+        self.line_col.map(|(line, _)| line)
+    }
+
+    /// The file and line, for annotations; `None` for the whole file.
+    pub fn file_line(&self) -> Option<(&str, u64)> {
+        Some((&self.file, self.line()?))
+    }
+
     /// Where the parser put a value.
     pub fn of(file: &str, location: &serde_saphyr::Location) -> Self {
         At {

@@ -32,6 +32,14 @@ impl LoadError {
         LoadError(Box::new(Located::At { at, problem }))
     }
 
+    /// Where the problem is.
+    pub(crate) fn place(&self) -> &At {
+        match &*self.0 {
+            Located::Yaml(error) => &error.at,
+            Located::At { at, .. } | Located::Step { at, .. } => at,
+        }
+    }
+
     pub(crate) fn in_step(at: At, step: String, problem: Problem) -> Self {
         LoadError(Box::new(Located::Step { at, step, problem }))
     }

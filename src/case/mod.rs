@@ -7,6 +7,7 @@ mod error;
 pub(crate) mod format;
 mod validator;
 
+use crate::place::Place;
 use crate::selector::Selector;
 use crate::spec::{Level, Spec};
 use crate::template::{self, Vars};
@@ -36,15 +37,15 @@ pub struct Case {
     pub cleanup: Vec<Step>,
     pub ignored: Option<String>,
     /// Derived cases this case stands for (`derived/...` ids), each with where it is named.
-    pub covers: Vec<(String, String)>,
+    pub covers: Vec<(String, At)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Step {
     /// `step 2 (update)`: how messages name the step.
     pub label: String,
-    /// `file:line:col` of the step.
-    pub at: String,
+    /// Where the step is written: `file:line:col`, or the spec's place for a built step.
+    pub at: Place,
     pub requirement: String,
     pub level: Level,
     pub operation: Option<String>,
@@ -72,7 +73,7 @@ impl Step {
     /// expects `expect`, for `requirement`: what a generated step starts from.
     pub fn request(
         label: String,
-        at: String,
+        at: Place,
         (requirement, level): (String, Level),
         method: &str,
         path: &str,
@@ -187,6 +188,19 @@ pub struct Broken {
     pub id: String,
     pub file: String,
     pub error: String,
+    /// Where in the file the error is, when it is in a file.
+    pub at: Option<At>,
+}
+
+impl Broken {
+    fn of(id: &str, file: &str, error: &LoadError) -> Self {
+        Broken {
+            id: id.to_string(),
+            file: file.to_string(),
+            error: error.to_string(),
+            at: Some(error.place().clone()),
+        }
+    }
 }
 
 /// What discovery found.
@@ -312,11 +326,7 @@ pub fn validate(sources: Vec<Read>, spec: &Spec) -> Vec<Result<Case, Broken>> {
 fn cases_of_source(source: &Source, spec: &Spec) -> Vec<Result<Case, Broken>> {
     match &source.parsed {
         Ok(parsed) => cases_of(&source.id, &source.file, parsed, spec),
-        Err(error) => vec![Err(Broken {
-            id: source.id.clone(),
-            file: source.file.clone(),
-            error: error.to_string(),
-        })],
+        Err(error) => vec![Err(Broken::of(&source.id, &source.file, error))],
     }
 }
 
@@ -402,24 +412,14 @@ fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
 pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, Broken>> {
     match crate::yaml::parse(file, text) {
         Ok(parsed) => cases_of(id, file, &parsed, spec),
-        Err(error) => vec![Err(Broken {
-            id: id.to_string(),
-            file: file.to_string(),
-            error: error.to_string(),
-        })],
+        Err(error) => vec![Err(Broken::of(id, file, &error.into()))],
     }
 }
 
 fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<Case, Broken>> {
     let rows = match rows(file, parsed) {
         Ok(rows) => rows,
-        Err(error) => {
-            return vec![Err(Broken {
-                id: id.to_string(),
-                file: file.to_string(),
-                error: error.to_string(),
-            })]
-        }
+        Err(error) => return vec![Err(Broken::of(id, file, &error))],
     };
     rows.into_iter()
         .map(|(suffix, vars)| {
@@ -433,11 +433,7 @@ fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<
                     case.id = id.clone();
                     case
                 })
-                .map_err(|error| Broken {
-                    id,
-                    file: file.to_string(),
-                    error: error.to_string(),
-                })
+                .map_err(|error| Broken::of(&id, file, &error))
         })
         .collect()
 }
