@@ -102,12 +102,11 @@ fn locate(file: &str, error: &serde_saphyr::Error, text: &str) -> YamlError {
     let message = crate::untrusted::excerpt(message, 300);
     match error.location() {
         Some(l) if l.line() > 0 => {
-            let line_no = usize::try_from(l.line()).unwrap_or(usize::MAX);
-            let column = usize::try_from(l.column()).unwrap_or(1);
+            let at = At::of(file, &l);
             YamlError {
-                at: At::of(file, &l),
+                excerpt: excerpt(text, &at),
+                at,
                 message,
-                excerpt: excerpt(text, line_no, column),
             }
         }
         _ => YamlError {
@@ -118,28 +117,32 @@ fn locate(file: &str, error: &serde_saphyr::Error, text: &str) -> YamlError {
     }
 }
 
-/// The line at fault, and only it, with a caret under the column: at most [`EXCERPT_CHARS`]
-/// of it around the column, escaped (a file may be anything, even a stream of secrets).
-fn excerpt(text: &str, line: usize, column: usize) -> Option<String> {
+/// The line at `at`, and only it, with a caret under the column, drawn as rustc draws its
+/// own: at most [`EXCERPT_CHARS`] of it around the column, escaped (a file may be anything,
+/// even a stream of secrets).
+pub fn excerpt(text: &str, at: &At) -> Option<String> {
+    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+    let (line, column) = at.line_col?;
+    let (line, column) = (usize::try_from(line).ok()?, usize::try_from(column).ok()?);
     let chars: Vec<char> = text.lines().nth(line.checked_sub(1)?)?.chars().collect();
     let start = column.saturating_sub(EXCERPT_CHARS / 2).min(chars.len());
     let end = (start + EXCERPT_CHARS).min(chars.len());
-    let mut shown = String::new();
-    let mut caret = 0;
+    let mut shown = String::from(if start > 0 { "…" } else { "" });
+    let mut caret = shown.len();
     for (i, &c) in chars[start..end].iter().enumerate() {
-        let escaped = crate::untrusted::escape(&c.to_string());
+        shown.push_str(&crate::untrusted::escape(&c.to_string()));
         if start + i + 1 < column {
-            caret += escaped.chars().count();
+            caret = shown.len();
         }
-        shown.push_str(&escaped);
     }
-    let gutter = " ".repeat(line.to_string().len());
-    Some(format!(
-        "{gutter} |\n{line} | {}{shown}{}\n{gutter} | {}^",
-        if start > 0 { "…" } else { "" },
-        if end < chars.len() { "…" } else { "" },
-        " ".repeat(caret + usize::from(start > 0)),
-    ))
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let snippet = Snippet::source(&shown)
+        .line_start(line)
+        .annotation(AnnotationKind::Primary.span(caret..caret));
+    let report = [Group::with_level(Level::ERROR).element(snippet)];
+    Some(Renderer::plain().render(&report))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -153,6 +156,7 @@ pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -180,6 +184,23 @@ mod tests {
             .to_string();
         assert!(!err.contains('\u{1b}') && !err.contains("secret"), "{err}");
         assert!(err.lines().all(|l| l.chars().count() < 320), "{err}");
+    }
+
+    #[test]
+    fn the_caret_stands_under_the_column_past_wide_characters_and_a_cut() {
+        let wide = parse::<Value>("x.yaml", "{中文: 1, a: [}\n").unwrap_err();
+        let cut = format!("{{a: \"{}\", b: [}}\n", "x".repeat(100));
+        let cut = parse::<Value>("x.yaml", &cut).unwrap_err();
+        insta::assert_snapshot!(format!("{wide}\n{cut}"), @r#"
+        x.yaml:1:12: mismatched bracket '[' closed by '}'
+          |
+        1 | {中文: 1, a: [}
+          |              ^
+        x.yaml:1:112: mismatched bracket '[' closed by '}'
+          |
+        1 | …xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", b: [}
+          |                                                             ^
+        "#);
     }
 
     #[test]

@@ -40,6 +40,19 @@ impl LoadError {
         }
     }
 
+    /// The message and, under it, the line of `text` (the file's) at fault; the parser's
+    /// errors show theirs already.
+    pub(crate) fn render(&self, text: Option<&str>) -> String {
+        let excerpt = match (&*self.0, text) {
+            (Located::Yaml(_), _) | (_, None) => None,
+            (_, Some(text)) => crate::yaml::excerpt(text, self.place()),
+        };
+        match excerpt {
+            Some(excerpt) => format!("{self}\n{excerpt}"),
+            None => self.to_string(),
+        }
+    }
+
     pub(crate) fn in_step(at: At, step: String, problem: Problem) -> Self {
         LoadError(Box::new(Located::Step { at, step, problem }))
     }
