@@ -67,7 +67,7 @@ impl From<YamlError> for LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
     #[error("cannot read: {0}")]
-    Read(String),
+    Read(std::io::Error),
     #[error("larger than {kib} KiB: a case file is small; split it")]
     TooLarge { kib: u64 },
     #[error("not UTF-8: save the file as UTF-8")]

@@ -392,8 +392,7 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<&'static str>)>) -> std::i
 /// Reads a case file: at most [`MAX_CASE_FILE_BYTES`], and UTF-8 (else where it is not).
 fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
     use std::io::Read as _;
-    let cannot_read =
-        |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e.to_string()));
+    let cannot_read = |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e));
     if crate::bundle::is_bundled(path) {
         return crate::bundle::read_to_string(path).map_err(cannot_read);
     }
