@@ -48,6 +48,13 @@ impl fmt::Display for At {
     }
 }
 
+/// In the reports, as the text shows it.
+impl serde::Serialize for At {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// A file that does not parse: where, the parser's message, and the line at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
