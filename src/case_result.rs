@@ -13,8 +13,8 @@ pub struct CaseResult {
     pub requirement: Option<String>,
     pub level: Option<Level>,
     pub outcome: CaseOutcome,
-    /// The case file did not load: this is the error.
-    pub broken: Option<String>,
+    /// The case file did not load: this is why, redacted.
+    pub broken: Option<crate::case::Broken>,
     /// The case is ignored and did not run: this is why.
     pub skipped: Option<String>,
     /// For each finding, the expectation entry that excuses it.

@@ -36,18 +36,14 @@ pub enum ExpectationsError {
     #[error("{at}: expires: {source}")]
     Expires { at: At, source: NotADate },
     #[error("{at}: `{id}` has an empty reason: say why the target fails it")]
-    NoReason { at: String, id: String },
+    NoReason { at: At, id: String },
     #[error(
         "{at}: unknown ID `{id}`: use a requirement ID of specs/requirements.yaml or a case ID \
          (`conformance --list` shows them)"
     )]
-    UnknownId { at: String, id: String },
+    UnknownId { at: At, id: String },
     #[error("{at}: `{id}` is listed twice (first at {first})")]
-    Twice {
-        at: String,
-        id: String,
-        first: String,
-    },
+    Twice { at: At, id: String, first: At },
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,9 +76,8 @@ pub struct Entry {
     pub expires: Option<Date>,
     /// Its expiry date is past: it excuses nothing and fails the run.
     pub expired: bool,
-    /// `file:line:col` of its `id`.
-    pub at: String,
-    pub line: usize,
+    /// Where its `id` is written.
+    pub at: At,
     /// A requirement ID; otherwise a case ID (or a folder of cases).
     pub is_requirement: bool,
 }
@@ -126,8 +121,7 @@ impl Expectations {
         let parsed: ExpectationsFile = crate::yaml::parse(&file, &text)?;
         let mut entries: Vec<Entry> = Vec::new();
         for entry in parsed.known_failures {
-            let location = &entry.id.referenced;
-            let at = At::of(&file, location).to_string();
+            let at = At::of(&file, &entry.id.referenced);
             let id = entry.id.value.trim().to_string();
             let is_requirement = spec.catalogue.get(&id).is_some();
             let entry = Entry {
@@ -144,7 +138,6 @@ impl Expectations {
                     .transpose()?,
                 expired: false,
                 reason: entry.reason.value.trim().to_string(),
-                line: location.line() as usize,
                 id,
                 at,
             };

@@ -186,6 +186,7 @@ fn refuse_snapshot_collisions(cases: Vec<Result<Case, Broken>>) -> Vec<Result<Ca
                 ),
                 id: case.id,
                 file: case.file,
+                at: None,
             }),
             other => other,
         })

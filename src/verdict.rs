@@ -75,7 +75,7 @@ pub enum FindingKind {
 #[derive(Debug, Clone)]
 pub struct StepRecord {
     pub label: String,
-    pub at: String,
+    pub at: crate::place::Place,
     pub request_line: String,
     pub curl: String,
     pub status: Option<u16>,

@@ -20,6 +20,16 @@ impl At {
         }
     }
 
+    /// Its line, unless it is the whole file.
+    pub fn line(&self) -> Option<u64> {
+        self.line_col.map(|(line, _)| line)
+    }
+
+    /// The file and line, for annotations; `None` for the whole file.
+    pub fn file_line(&self) -> Option<(&str, u64)> {
+        Some((&self.file, self.line()?))
+    }
+
     /// Where the parser put a value.
     pub fn of(file: &str, location: &serde_saphyr::Location) -> Self {
         At {
@@ -35,6 +45,13 @@ impl fmt::Display for At {
             Some((line, column)) => write!(f, "{}:{line}:{column}", self.file),
             None => f.write_str(&self.file),
         }
+    }
+}
+
+/// In the reports, as the text shows it.
+impl serde::Serialize for At {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -92,12 +109,11 @@ fn locate(file: &str, error: &serde_saphyr::Error, text: &str) -> YamlError {
     let message = crate::untrusted::excerpt(message, 300);
     match error.location() {
         Some(l) if l.line() > 0 => {
-            let line_no = usize::try_from(l.line()).unwrap_or(usize::MAX);
-            let column = usize::try_from(l.column()).unwrap_or(1);
+            let at = At::of(file, &l);
             YamlError {
-                at: At::of(file, &l),
+                excerpt: excerpt(text, &at),
+                at,
                 message,
-                excerpt: excerpt(text, line_no, column),
             }
         }
         _ => YamlError {
@@ -108,28 +124,32 @@ fn locate(file: &str, error: &serde_saphyr::Error, text: &str) -> YamlError {
     }
 }
 
-/// The line at fault, and only it, with a caret under the column: at most [`EXCERPT_CHARS`]
-/// of it around the column, escaped (a file may be anything, even a stream of secrets).
-fn excerpt(text: &str, line: usize, column: usize) -> Option<String> {
+/// The line at `at`, and only it, with a caret under the column, drawn as rustc draws its
+/// own: at most [`EXCERPT_CHARS`] of it around the column, escaped (a file may be anything,
+/// even a stream of secrets).
+pub fn excerpt(text: &str, at: &At) -> Option<String> {
+    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+    let (line, column) = at.line_col?;
+    let (line, column) = (usize::try_from(line).ok()?, usize::try_from(column).ok()?);
     let chars: Vec<char> = text.lines().nth(line.checked_sub(1)?)?.chars().collect();
     let start = column.saturating_sub(EXCERPT_CHARS / 2).min(chars.len());
     let end = (start + EXCERPT_CHARS).min(chars.len());
-    let mut shown = String::new();
-    let mut caret = 0;
+    let mut shown = String::from(if start > 0 { "…" } else { "" });
+    let mut caret = shown.len();
     for (i, &c) in chars[start..end].iter().enumerate() {
-        let escaped = crate::untrusted::escape(&c.to_string());
+        shown.push_str(&crate::untrusted::escape(&c.to_string()));
         if start + i + 1 < column {
-            caret += escaped.chars().count();
+            caret = shown.len();
         }
-        shown.push_str(&escaped);
     }
-    let gutter = " ".repeat(line.to_string().len());
-    Some(format!(
-        "{gutter} |\n{line} | {}{shown}{}\n{gutter} | {}^",
-        if start > 0 { "…" } else { "" },
-        if end < chars.len() { "…" } else { "" },
-        " ".repeat(caret + usize::from(start > 0)),
-    ))
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let snippet = Snippet::source(&shown)
+        .line_start(line)
+        .annotation(AnnotationKind::Primary.span(caret..caret));
+    let report = [Group::with_level(Level::ERROR).element(snippet)];
+    Some(Renderer::plain().render(&report))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -143,6 +163,7 @@ pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -170,6 +191,23 @@ mod tests {
             .to_string();
         assert!(!err.contains('\u{1b}') && !err.contains("secret"), "{err}");
         assert!(err.lines().all(|l| l.chars().count() < 320), "{err}");
+    }
+
+    #[test]
+    fn the_caret_stands_under_the_column_past_wide_characters_and_a_cut() {
+        let wide = parse::<Value>("x.yaml", "{中文: 1, a: [}\n").unwrap_err();
+        let cut = format!("{{a: \"{}\", b: [}}\n", "x".repeat(100));
+        let cut = parse::<Value>("x.yaml", &cut).unwrap_err();
+        insta::assert_snapshot!(format!("{wide}\n{cut}"), @r#"
+        x.yaml:1:12: mismatched bracket '[' closed by '}'
+          |
+        1 | {中文: 1, a: [}
+          |              ^
+        x.yaml:1:112: mismatched bracket '[' closed by '}'
+          |
+        1 | …xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", b: [}
+          |                                                             ^
+        "#);
     }
 
     #[test]

@@ -32,6 +32,27 @@ impl LoadError {
         LoadError(Box::new(Located::At { at, problem }))
     }
 
+    /// Where the problem is.
+    pub(crate) fn place(&self) -> &At {
+        match &*self.0 {
+            Located::Yaml(error) => &error.at,
+            Located::At { at, .. } | Located::Step { at, .. } => at,
+        }
+    }
+
+    /// The message and, under it, the line of `text` (the file's) at fault; the parser's
+    /// errors show theirs already.
+    pub(crate) fn render(&self, text: Option<&str>) -> String {
+        let excerpt = match (&*self.0, text) {
+            (Located::Yaml(_), _) | (_, None) => None,
+            (_, Some(text)) => crate::yaml::excerpt(text, self.place()),
+        };
+        match excerpt {
+            Some(excerpt) => format!("{self}\n{excerpt}"),
+            None => self.to_string(),
+        }
+    }
+
     pub(crate) fn in_step(at: At, step: String, problem: Problem) -> Self {
         LoadError(Box::new(Located::Step { at, step, problem }))
     }
@@ -46,7 +67,7 @@ impl From<YamlError> for LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
     #[error("cannot read: {0}")]
-    Read(String),
+    Read(std::io::Error),
     #[error("larger than {kib} KiB: a case file is small; split it")]
     TooLarge { kib: u64 },
     #[error("not UTF-8: save the file as UTF-8")]

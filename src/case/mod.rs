@@ -7,6 +7,7 @@ mod error;
 pub(crate) mod format;
 mod validator;
 
+use crate::place::Place;
 use crate::selector::Selector;
 use crate::spec::{Level, Spec};
 use crate::template::{self, Vars};
@@ -36,15 +37,15 @@ pub struct Case {
     pub cleanup: Vec<Step>,
     pub ignored: Option<String>,
     /// Derived cases this case stands for (`derived/...` ids), each with where it is named.
-    pub covers: Vec<(String, String)>,
+    pub covers: Vec<(String, At)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Step {
     /// `step 2 (update)`: how messages name the step.
     pub label: String,
-    /// `file:line:col` of the step.
-    pub at: String,
+    /// Where the step is written: `file:line:col`, or the spec's place for a built step.
+    pub at: Place,
     pub requirement: String,
     pub level: Level,
     pub operation: Option<String>,
@@ -72,7 +73,7 @@ impl Step {
     /// expects `expect`, for `requirement`: what a generated step starts from.
     pub fn request(
         label: String,
-        at: String,
+        at: Place,
         (requirement, level): (String, Level),
         method: &str,
         path: &str,
@@ -187,6 +188,21 @@ pub struct Broken {
     pub id: String,
     pub file: String,
     pub error: String,
+    /// Where in the file the error is, when it is in a file.
+    pub at: Option<At>,
+}
+
+impl Broken {
+    /// The case file `file` does not load; `text` is what it holds, when it is at hand, for
+    /// the excerpt of the line at fault.
+    fn of(id: &str, file: &str, error: &LoadError, text: &dyn Fn() -> Option<String>) -> Self {
+        Broken {
+            id: id.to_string(),
+            file: file.to_string(),
+            error: error.render(text().as_deref()),
+            at: Some(error.place().clone()),
+        }
+    }
 }
 
 /// What discovery found.
@@ -218,6 +234,9 @@ pub fn discover(
 pub struct Source {
     id: String,
     file: String,
+    /// Where it is read from: read again for the excerpt of an error, as the text is not kept
+    /// while the spec loads.
+    path: PathBuf,
     parsed: Result<CaseFile, LoadError>,
 }
 
@@ -279,6 +298,7 @@ pub fn read(
         let source = Source {
             id: id.clone(),
             file: file.clone(),
+            path: path.clone(),
             parsed,
         };
         match spec.get() {
@@ -311,12 +331,11 @@ pub fn validate(sources: Vec<Read>, spec: &Spec) -> Vec<Result<Case, Broken>> {
 
 fn cases_of_source(source: &Source, spec: &Spec) -> Vec<Result<Case, Broken>> {
     match &source.parsed {
-        Ok(parsed) => cases_of(&source.id, &source.file, parsed, spec),
-        Err(error) => vec![Err(Broken {
-            id: source.id.clone(),
-            file: source.file.clone(),
-            error: error.to_string(),
-        })],
+        Ok(parsed) => {
+            let text = || read_case_file(&source.path, &source.file).ok();
+            cases_of(&source.id, &source.file, parsed, spec, &text)
+        }
+        Err(error) => vec![Err(Broken::of(&source.id, &source.file, error, &|| None))],
     }
 }
 
@@ -373,8 +392,7 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<&'static str>)>) -> std::i
 /// Reads a case file: at most [`MAX_CASE_FILE_BYTES`], and UTF-8 (else where it is not).
 fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
     use std::io::Read as _;
-    let cannot_read =
-        |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e.to_string()));
+    let cannot_read = |e: std::io::Error| LoadError::at(At::file(file), Problem::Read(e));
     if crate::bundle::is_bundled(path) {
         return crate::bundle::read_to_string(path).map_err(cannot_read);
     }
@@ -401,25 +419,21 @@ fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
 /// Parses and validates one case file: one case, or one per parameter row.
 pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, Broken>> {
     match crate::yaml::parse(file, text) {
-        Ok(parsed) => cases_of(id, file, &parsed, spec),
-        Err(error) => vec![Err(Broken {
-            id: id.to_string(),
-            file: file.to_string(),
-            error: error.to_string(),
-        })],
+        Ok(parsed) => cases_of(id, file, &parsed, spec, &|| Some(text.to_string())),
+        Err(error) => vec![Err(Broken::of(id, file, &error.into(), &|| None))],
     }
 }
 
-fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<Case, Broken>> {
+fn cases_of(
+    id: &str,
+    file: &str,
+    parsed: &CaseFile,
+    spec: &Spec,
+    text: &dyn Fn() -> Option<String>,
+) -> Vec<Result<Case, Broken>> {
     let rows = match rows(file, parsed) {
         Ok(rows) => rows,
-        Err(error) => {
-            return vec![Err(Broken {
-                id: id.to_string(),
-                file: file.to_string(),
-                error: error.to_string(),
-            })]
-        }
+        Err(error) => return vec![Err(Broken::of(id, file, &error, text))],
     };
     rows.into_iter()
         .map(|(suffix, vars)| {
@@ -433,11 +447,7 @@ fn cases_of(id: &str, file: &str, parsed: &CaseFile, spec: &Spec) -> Vec<Result<
                     case.id = id.clone();
                     case
                 })
-                .map_err(|error| Broken {
-                    id,
-                    file: file.to_string(),
-                    error: error.to_string(),
-                })
+                .map_err(|error| Broken::of(&id, file, &error, text))
         })
         .collect()
 }
@@ -564,24 +574,69 @@ mod tests {
         4 |   bdy: {}
           |   ^
         cases/x.yaml:3:3: step 1: path_params.conversation_id: undefined variable `conv` in `{{conv.id}}` (defined here: embedding_model, model)
+          |
+        3 | - operation: getConversation
+          |   ^
         cases/x.yaml:6:16: bad selector `data[`: expected an index, a quoted key or * after `[` at column 6
+          |
+        6 |       'data[': {absent: true}
+          |                ^
         cases/x.yaml:6:11: this expectation checks nothing: give equals, one_of, type, pattern, absent, length, contains, near_now or vector_near
+          |
+        6 |       id: {}
+          |           ^
         cases/x.yaml:6:11: bad pattern `(`: regex parse error:
             (
             ^
         error: unclosed group
+          |
+        6 |       id: {pattern: '('}
+          |           ^
         cases/x.yaml:5:13: 99 is not an HTTP status
+          |
+        5 |     status: 99
+          |             ^
         cases/x.yaml:3:3: step 1: `index` is reserved for generators
+          |
+        3 | - operation: createConversation
+          |   ^
         cases/x.yaml:3:3: step 1: give `body` or `raw_body`, not both
+          |
+        3 | - operation: createConversation
+          |   ^
         cases/x.yaml:4:9: a path starts with `/` and is relative to the base URL
+          |
+        4 |   path: conversations
+          |         ^
         cases/x.yaml:3:3: step 1 (list): `G E T` is not an HTTP method
+          |
+        3 | - name: list
+          |   ^
         cases/x.yaml:4:9: body: undefined variable `nope` in `{{nope}}` (defined here: embedding_model, model)
+          |
+        4 |   body: {a: '{{nope}}'}
+          |         ^
         cases/x.yaml:4:13: snapshot: bad selector `a[`: expected an index, a quoted key or * after `[` at column 3
+          |
+        4 |   snapshot: {redact: {'a[': x}}
+          |             ^
         cases/x.yaml:1:14: unknown requirement `NOPE-1`: use an ID of specs/requirements.yaml
+          |
+        1 | requirement: NOPE-1
+          |              ^
         cases/x.yaml:2:8: level SHOULD does not match the catalogue, which says UPD-01 is MUST
+          |
+        2 | level: SHOULD
+          |        ^
         cases/x.yaml: a case needs at least one step
         cases/x.yaml:2:10: covers `x`: name a derived case (`derived/<operation>/...`, listed by `--list derived/`)
+          |
+        2 | covers: [x]
+          |          ^
         cases/x.yaml:3:3: a parameter row needs a `name` (it names the test)
+          |
+        3 | - {value: 1}
+          |   ^
         ");
     }
 

@@ -56,8 +56,7 @@ impl Validator<'_> {
                     Problem::CoversNotDerived(covered.value.clone()),
                 );
             }
-            let at = self.at(&covered.referenced).to_string();
-            covers.push((covered.value.clone(), at));
+            covers.push((covered.value.clone(), self.at(&covered.referenced)));
         }
         let mut known: BTreeSet<String> = vars.keys().cloned().collect();
         known.extend(MODEL_VARIABLES.iter().map(|v| v.to_string()));
@@ -291,7 +290,7 @@ impl Validator<'_> {
 
         Ok(Step {
             label,
-            at: at.to_string(),
+            at: at.into(),
             requirement,
             level,
             operation,

@@ -16,6 +16,7 @@ use super::pointer::resolve;
 use super::structure::{array_items, candidates, roles, under_some_branch};
 use super::{equals, status, success_statuses, Context, Probes};
 use crate::case::{Body, Step};
+use crate::place::Place;
 use crate::selector::Selector;
 use crate::spec::{Operation, Spec};
 use serde_json::Value;
@@ -210,7 +211,7 @@ fn children_writes(context: &Context, children: usize) -> Result<Vec<Step>, Stri
             write.operation = Some(creator.id.clone());
             write.method = creator.method.clone();
             write.body = Body::Json(body);
-            write.at = format!("{} ({} {})", creator.pointer, creator.method, creator.path);
+            write.at = Place::operation(creator);
             writes.push(write);
             made += count;
         }

@@ -28,6 +28,7 @@ pub mod structure;
 pub mod unknown_fields;
 
 use crate::case::{Body, Broken, Case, Expect, Matcher, Step};
+use crate::place::Place;
 use crate::spec::{Level, Operation, Spec};
 use serde_json::{json, Value};
 
@@ -73,6 +74,7 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
             id: SELF_CHECK_ID.to_string(),
             file: "generated from the spec (openapi.yaml and overlay.yaml)".to_string(),
             error,
+            at: None,
         }));
     }
     cases
@@ -223,7 +225,7 @@ impl<'s> Context<'s> {
         step.operation = Some(self.op.id.clone());
         step.path_params = self.path_params.clone();
         step.body = self.body.clone().map_or(Body::None, Body::Json);
-        step.at = format!("{} ({} {})", self.op.pointer, self.op.method, self.op.path);
+        step.at = Place::operation(self.op);
         step
     }
 }
@@ -244,7 +246,9 @@ fn setup_steps(spec: &Spec, operation: &str, setup: &[Value]) -> Result<Vec<Step
         Some(Ok(mut case)) => {
             case.steps.pop();
             for step in &mut case.steps {
-                step.at = file.clone();
+                step.at = Place::DeriveSetup {
+                    operation: operation.to_string(),
+                };
             }
             Ok(case.steps)
         }
@@ -272,7 +276,10 @@ pub fn step(
 ) -> Step {
     Step::request(
         format!("step {number} ({name})"),
-        format!("{method} {path}"),
+        Place::Request {
+            method: method.to_string(),
+            path: path.to_string(),
+        },
         requirement_of(spec, requirement),
         method,
         path,

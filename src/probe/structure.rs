@@ -12,6 +12,7 @@
 use super::pointer::{resolve, resolved_pointer};
 use super::{equals, status, success_statuses, Context, Probes};
 use crate::case::{Body, Matcher, Step};
+use crate::place::Place;
 use crate::selector::Selector;
 use crate::spec::{Operation, Spec};
 use serde_json::{json, Value};
@@ -282,7 +283,7 @@ fn read(
     step.method = read.method.clone();
     step.path = read.path.clone();
     step.body = Body::None;
-    step.at = format!("{} ({} {})", read.pointer, read.method, read.path);
+    step.at = Place::operation(read);
     step
 }
 

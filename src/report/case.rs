@@ -2,8 +2,10 @@
 //! requests, every text redacted; and the names JUnit and the annotations give it.
 
 use super::root_cause::root_cause_key;
+use crate::case::Broken;
 use crate::case_result::CaseResult;
 use crate::expectation::Expectations;
+use crate::place::Place;
 use crate::spec::Level;
 use crate::verdict::{Blocked, FindingKind, Observation, StepRecord, Verdict};
 use std::collections::BTreeSet;
@@ -24,7 +26,7 @@ pub struct CaseReport {
     /// The full message of its findings (the test's failure message when it failed).
     pub message: Option<String>,
     /// The case file did not load: why.
-    pub error: Option<String>,
+    pub error: Option<Broken>,
     /// Why it did not run (`ignore:` in the case).
     pub skipped: Option<String>,
     /// Requirements whose checks ran in this case.
@@ -46,8 +48,8 @@ pub struct FindingReport {
     pub kind: FindingKind,
     pub summary: String,
     pub details: Vec<String>,
-    /// `file:line:col` of the step it belongs to.
-    pub at: Option<String>,
+    /// Where the step it belongs to is written.
+    pub at: Option<Place>,
     /// The request line of that step.
     pub request: Option<String>,
     /// `fail`, `warn`, `info` or `known-failure`.
@@ -130,7 +132,10 @@ pub(super) fn case_report(
             .collect(),
         notes: outcome.notes.iter().map(|n| redact(n)).collect(),
         message: result.message.as_deref().map(redact),
-        error: result.broken.as_deref().map(redact),
+        error: result.broken.as_ref().map(|b| Broken {
+            error: redact(&b.error),
+            ..b.clone()
+        }),
         skipped: result.skipped.as_deref().map(redact),
         checked: outcome.checked.clone(),
         blocked: outcome.blocked.clone(),
@@ -159,14 +164,6 @@ pub fn class_and_name(case: &CaseReport) -> (String, String) {
         _ if root.is_empty() => ("conformance".into(), case.id.clone()),
         _ => (root, case.id.clone()),
     }
-}
-
-/// `file` and `line` of a `file:line:col` location.
-pub fn file_and_line(at: &str) -> Option<(&str, usize)> {
-    let mut parts = at.rsplitn(3, ':');
-    let _col: usize = parts.next()?.parse().ok()?;
-    let line = parts.next()?.parse().ok()?;
-    Some((parts.next()?, line))
 }
 
 /// Cases and findings to build tests on.
@@ -239,14 +236,5 @@ mod tests {
             named("create", "cases/create.yaml"),
             ("cases".into(), "create".into())
         );
-    }
-
-    #[test]
-    fn locations_split_into_file_and_line() {
-        assert_eq!(
-            file_and_line("cases/a:b.yaml:12:5"),
-            Some(("cases/a:b.yaml", 12))
-        );
-        assert_eq!(file_and_line("cases/a.yaml"), None);
     }
 }

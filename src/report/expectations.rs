@@ -3,6 +3,7 @@
 
 use crate::case_result::CaseResult;
 use crate::expectation::Expectations;
+use crate::yaml::At;
 
 #[derive(Debug, Clone)]
 pub struct ExpectationsReport {
@@ -15,8 +16,7 @@ pub struct EntryReport {
     pub id: String,
     pub reason: String,
     pub expires: Option<String>,
-    pub at: String,
-    pub line: usize,
+    pub at: At,
     pub status: EntryStatus,
     /// Cases whose findings it excused.
     pub cases: Vec<String>,
@@ -112,7 +112,6 @@ pub(super) fn expectations_report(
                 reason: redact(&entry.reason),
                 expires: entry.expires.map(|d| d.to_string()),
                 at: entry.at.clone(),
-                line: entry.line,
                 status,
                 cases: used,
             }

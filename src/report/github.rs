@@ -2,17 +2,22 @@
 //! (`::error file=cases/x.yaml,line=12,title=…::…`), which GitHub shows as annotations on the
 //! run and on the files. The Markdown matrix goes to `$GITHUB_STEP_SUMMARY` (see the harness).
 
-use super::{file_and_line, Report};
+use super::Report;
+use crate::place::Place;
 use crate::verdict::Verdict;
+use crate::yaml::At;
 use std::fmt::Write as _;
 
 pub fn annotations(report: &Report) -> String {
     let mut out = String::new();
     for case in &report.cases {
-        if let Some(error) = &case.error {
-            let at = error.split(": ").next().unwrap_or_default();
-            let (file, line) = file_and_line(at).unwrap_or((case.file.as_str(), 1));
-            command(&mut out, "error", file, line, &case.id, error);
+        if let Some(broken) = &case.error {
+            let (file, line) = broken
+                .at
+                .as_ref()
+                .and_then(At::file_line)
+                .unwrap_or((case.file.as_str(), 1));
+            command(&mut out, "error", file, line, &case.id, &broken.error);
         }
     }
     // One annotation per root cause, where it was first seen, not one per finding.
@@ -26,8 +31,8 @@ pub fn annotations(report: &Report) -> String {
         let first_file = cause.files.first().map_or("", String::as_str);
         let (file, line) = cause
             .at
-            .as_deref()
-            .and_then(file_and_line)
+            .as_ref()
+            .and_then(Place::file_line)
             .unwrap_or((first_file, 1));
         let mut message = format!("{}: {}", cause.tag, cause.summary);
         if let Some(detail) = &cause.detail {
@@ -60,7 +65,7 @@ pub fn annotations(report: &Report) -> String {
             &mut out,
             "error",
             file,
-            entry.line,
+            entry.at.line().unwrap_or(1),
             "expectations",
             &problem,
         );
@@ -68,7 +73,7 @@ pub fn annotations(report: &Report) -> String {
     out
 }
 
-fn command(out: &mut String, kind: &str, file: &str, line: usize, title: &str, message: &str) {
+fn command(out: &mut String, kind: &str, file: &str, line: u64, title: &str, message: &str) {
     // An annotation on a file the repository does not have (a case embedded in the binary)
     // is shown on no file, not on a wrong one.
     if !std::path::Path::new(file).is_file() {

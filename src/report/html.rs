@@ -77,7 +77,7 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "<tr><td class=\"fail\">fail</td><td></td><td>{}</td><td>{}</td></tr>",
-                escape(case.error.as_deref().unwrap_or_default()),
+                escape(case.error.as_ref().map_or("", |b| b.error.as_str())),
                 link(&case.id),
             );
         }
@@ -157,7 +157,8 @@ pub fn render(report: &Report) -> String {
             }
             out.push_str("</table>\n");
         }
-        for text in [&case.message, &case.error, &case.skipped]
+        let error = case.error.as_ref().map(|b| &b.error);
+        for text in [case.message.as_ref(), error, case.skipped.as_ref()]
             .into_iter()
             .flatten()
         {

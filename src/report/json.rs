@@ -4,8 +4,10 @@
 //! or goes away (new fields may appear).
 
 use super::{CaseReport, Degraded, EntryReport, Report, RootCause, Score, TargetInfo};
+use crate::place::Place;
 use crate::spec::Level;
 use crate::verdict::{FindingKind, Verdict};
+use crate::yaml::At;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use std::time::Duration;
@@ -168,7 +170,8 @@ struct Finding<'a> {
     summary: &'a str,
     details: &'a [String],
     /// `file:line:col` of the case file's step.
-    at: Option<&'a str>,
+    #[schemars(with = "Option<String>")]
+    at: Option<&'a Place>,
     request: Option<&'a str>,
     /// The reason of the expectation that excuses it.
     known_failure: Option<&'a str>,
@@ -188,7 +191,8 @@ struct Request<'a> {
     /// e.g. `step 2 (update)`.
     label: &'a str,
     /// `file:line:col` of the case file's step.
-    at: &'a str,
+    #[schemars(with = "String")]
+    at: &'a Place,
     /// Method and URL.
     request: &'a str,
     /// Null when no answer came.
@@ -252,7 +256,8 @@ struct Cause<'a> {
     cases: &'a [String],
     files: &'a [String],
     /// `file:line:col` of its first step.
-    at: Option<&'a str>,
+    #[schemars(with = "Option<String>")]
+    at: Option<&'a Place>,
 }
 
 /// How the target held up; `degraded` is true when any count is not 0.
@@ -284,7 +289,8 @@ struct Entry<'a> {
     #[schemars(pattern(r"^\d{4}-\d{2}-\d{2}$"))]
     expires: Option<&'a str>,
     /// file:line:col of the entry.
-    at: &'a str,
+    #[schemars(with = "String")]
+    at: &'a At,
     /// used: it excused a finding; stale: a complete run found nothing for it to excuse (fails
     /// the run); expired: past its date (fails the run, excuses nothing); unchecked: the run
     /// selected nothing it covers.
@@ -420,7 +426,7 @@ impl<'a> Case<'a> {
                     verdict: f.verdict.as_str(),
                     summary: &f.summary,
                     details: &f.details,
-                    at: f.at.as_deref(),
+                    at: f.at.as_ref(),
                     request: f.request.as_deref(),
                     known_failure: f.known.as_deref(),
                 })
@@ -452,7 +458,7 @@ impl<'a> Case<'a> {
             inconclusive: case.inconclusive.as_deref(),
             left_behind: &case.left_behind,
             message: case.message.as_deref(),
-            error: case.error.as_deref(),
+            error: case.error.as_ref().map(|b| b.error.as_str()),
             skipped: case.skipped.as_deref(),
         }
     }
@@ -471,7 +477,7 @@ impl<'a> Cause<'a> {
             count: c.count,
             cases: &c.cases,
             files: &c.files,
-            at: c.at.as_deref(),
+            at: c.at.as_ref(),
         }
     }
 }

@@ -60,8 +60,10 @@ pub fn render(report: &Report) -> String {
         let mut case = TestCase::new(xml(&entry.id), status);
         case.set_classname("expectations").set_time(Duration::ZERO);
         case.extra.insert("file".into(), xml(file));
-        case.extra
-            .insert("line".into(), entry.line.to_string().into());
+        case.extra.insert(
+            "line".into(),
+            entry.at.line().unwrap_or(1).to_string().into(),
+        );
         suite.add_test_case(case);
     }
     // The root causes, each once, then the run's notes.
@@ -112,7 +114,7 @@ fn testcase(case: &CaseReport) -> TestCase {
             NonSuccessKind::Error,
             "the case does not load",
             "case",
-            case.error.as_deref().unwrap_or_default(),
+            case.error.as_ref().map_or("", |b| b.error.as_str()),
         ),
         Verdict::Fail => non_success(
             NonSuccessKind::Failure,

@@ -19,7 +19,7 @@ mod requirement;
 mod root_cause;
 mod score;
 
-pub use case::{class_and_name, file_and_line, CaseReport, FindingReport};
+pub use case::{class_and_name, CaseReport, FindingReport};
 pub use degraded::Degraded;
 pub use expectations::{EntryReport, EntryStatus, ExpectationsReport};
 pub use requirement::RequirementReport;

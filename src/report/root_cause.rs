@@ -28,8 +28,8 @@ pub struct RootCause {
     pub cases: Vec<String>,
     /// Their case files, each once.
     pub files: Vec<String>,
-    /// `file:line:col` of its first step.
-    pub at: Option<String>,
+    /// Where its first step is written.
+    pub at: Option<crate::place::Place>,
 }
 
 /// What makes findings the same defect: the rule its requirement states (the requirement

@@ -154,7 +154,7 @@ pub(super) async fn cleanup(
         };
         let step = Step {
             label: format!("cleanup ({})", op.id),
-            at: case.file.clone(),
+            at: crate::place::Place::File(crate::yaml::At::file(&case.file)),
             requirement: case.requirement.clone(),
             level: case.level,
             operation: Some(op.id.clone()),

@@ -66,7 +66,7 @@ pub(crate) struct Overlay {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OverlayAction {
     /// `specs/overlay.yaml:12:11`.
-    pub at: String,
+    pub at: At,
     pub target: String,
     pub description: Option<String>,
 }
@@ -121,7 +121,7 @@ impl Overlay {
         self.actions
             .iter()
             .map(|action| OverlayAction {
-                at: At::of(file, &action.target.referenced).to_string(),
+                at: At::of(file, &action.target.referenced),
                 target: action.target.value.clone(),
                 description: action.description.clone(),
             })

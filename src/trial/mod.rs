@@ -6,7 +6,7 @@
 mod signals;
 mod workers;
 
-use crate::case::Case;
+use crate::case::{Broken, Case};
 use crate::case_result::CaseResult;
 use crate::config::Settings;
 use crate::exit;
@@ -420,13 +420,17 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
                 let trial = Trial::test(broken.id.clone(), move || {
                     // A file may hold anything, even a secret next to its error.
                     let error = record.settings.target.secrets().redact(&broken.error);
+                    let redacted = Broken {
+                        error: error.clone(),
+                        ..broken.clone()
+                    };
                     record.record(CaseResult {
                         id: broken.id.clone(),
                         file: broken.file.clone(),
                         requirement: None,
                         level: None,
                         outcome: CaseOutcome::default(),
-                        broken: Some(error.clone()),
+                        broken: Some(redacted),
                         skipped: None,
                         excused: Vec::new(),
                         message: None,

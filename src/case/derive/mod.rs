@@ -264,6 +264,7 @@ pub fn merge_built(
                         "{at}: covers `{id}`, which is not a derived case of this spec \
                          (list them with `--list {PREFIX}`)"
                     ),
+                    at: Some(at.clone()),
                     id: case.id,
                     file: case.file,
                 });
@@ -290,6 +291,7 @@ pub fn merge_built(
             id: SELF_CHECK_ID.to_string(),
             file: "derived from the spec (openapi.yaml and overlay.yaml)".to_string(),
             error,
+            at: None,
         }));
     }
     out
@@ -424,7 +426,7 @@ mod tests {
         assert_eq!(over.requirement, "UPD-06");
         let probe_step = over.steps.last().unwrap();
         assert_eq!(
-            probe_step.at,
+            probe_step.at.to_string(),
             "#/components/schemas/Metadata/anyOf/0/maxProperties"
         );
         assert_eq!(probe_step.expect.status, Some(vec![400]));
@@ -744,9 +746,11 @@ mod tests {
             let last = loaded.steps.len() - 1;
             for (i, step) in loaded.steps.iter_mut().enumerate() {
                 step.at = if i == last {
-                    probe.schema_at.clone()
+                    crate::place::Place::Schema(probe.schema_at.clone())
                 } else {
-                    format!("x-conformance-derive of {} (setup)", op.id)
+                    crate::place::Place::DeriveSetup {
+                        operation: op.id.clone(),
+                    }
                 };
             }
             let built = builder.case(probe).unwrap();

@@ -2,6 +2,7 @@
 
 use super::{Probe, PREFIX};
 use crate::case::{Broken, Case};
+use crate::place::Place;
 use crate::spec::{DeriveConfig, Operation, Spec};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +37,7 @@ impl<'s> Builder<'s> {
             id: probe.id.clone(),
             file: file.clone(),
             error,
+            at: None,
         };
         let spec = self.spec;
         let Some(op) = spec.operation(&probe.operation) else {
@@ -132,7 +134,7 @@ impl<'s> Builder<'s> {
             ..crate::case::Step::request(
                 label,
                 // Failures point at the constraint, not at generated text.
-                probe.schema_at.clone(),
+                Place::Schema(probe.schema_at.clone()),
                 (requirement.clone(), level),
                 &op.method,
                 &op.path,
@@ -209,7 +211,9 @@ impl<'s> Builder<'s> {
                 }
                 None => return Err("the setup steps do not load".into()),
             };
-            let at = format!("x-conformance-derive of {} (setup)", op.id);
+            let at = Place::DeriveSetup {
+                operation: op.id.clone(),
+            };
             for step in &mut case.steps {
                 step.at = at.clone();
                 // Every setup step comes before the derived one: each is a set-up step of

@@ -37,7 +37,8 @@ async fn each_broken_case_file_fails_alone_with_its_location() {
         (
             "undefined_variable",
             "cases/undefined_variable.yaml:3:3: step 1: path_params.conversation_id: undefined variable \
-             `conv` in `{{conv.id}}` (defined here: embedding_model, model)\n",
+             `conv` in `{{conv.id}}` (defined here: embedding_model, model)\n  |\n\
+             3 | - operation: getConversation\n  |   ^\n",
         ),
     ] {
         run.assert_test(name, "FAILED");
