@@ -2,14 +2,15 @@
 //! the spec's schema, the error object, here), the case's own expectations ([`matchers`]),
 //! and a step's checks in their order (`step`).
 
+mod cause;
 pub mod matchers;
 mod step;
 pub(crate) mod stored;
 
+pub(crate) use cause::{operation_status, rule_cause};
 pub use matchers::expect;
 pub(crate) use step::check_step;
 pub use step::step_operation;
-pub(crate) use step::{operation_status, rule_cause};
 
 use crate::spec::{Level, Operation, Spec};
 use crate::untrusted::compact;
