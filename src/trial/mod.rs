@@ -76,7 +76,15 @@ impl Run {
             .map_err(Clone::clone)
     }
 
-    fn record(&self, result: CaseResult) {
+    fn record(&self, mut result: CaseResult) {
+        // Once the message is rendered, only the HTML report shows each request's curl line
+        // and answer: without it they are dropped, not kept for every request of the run.
+        if self.settings.reports.html.is_none() {
+            for step in &mut result.outcome.steps {
+                step.curl = String::new();
+                step.answer = None;
+            }
+        }
         self.results
             .lock()
             .unwrap_or_else(|e| e.into_inner())
