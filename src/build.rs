@@ -8,7 +8,8 @@
 //!   installed). This package is its own workspace: tell insta so at compile time.
 //! - Parsing `specs/openapi.yaml` is most of the start-up. The build parses it once, with the
 //!   same loader, into `$OUT_DIR/openapi.json`; `Spec::load` uses that only when the file it
-//!   reads is byte for byte the one built with, and parses the YAML itself otherwise.
+//!   reads is byte for byte the one built with, and parses the YAML itself otherwise. The
+//!   embedded spec's fingerprint (`$OUT_DIR/spec.hash`) is computed here too.
 
 #[allow(dead_code)]
 #[path = "yaml.rs"]
@@ -21,6 +22,9 @@ mod secret;
 #[allow(dead_code)]
 #[path = "untrusted.rs"]
 mod untrusted;
+
+#[path = "spec/hash.rs"]
+mod hash;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +40,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/yaml.rs");
     println!("cargo:rerun-if-changed=src/secret.rs");
     println!("cargo:rerun-if-changed=src/untrusted.rs");
+    println!("cargo:rerun-if-changed=src/spec/hash.rs");
     println!("cargo:rerun-if-changed=specs/openapi.yaml");
     let Ok(out) = std::env::var("OUT_DIR") else {
         return;
@@ -72,6 +77,16 @@ fn main() {
         .map(|value| value.to_string())
         .unwrap_or_default();
     write(&Path::new(&out).join("openapi.json"), &parsed);
+
+    // The embedded spec's fingerprint, as `Spec::load` computes it of any other.
+    let text =
+        |name: &str| std::fs::read_to_string(root.join("specs").join(name)).unwrap_or_default();
+    let fingerprint = hash::fnv1a([
+        &text("openapi.yaml"),
+        &text("overlay.yaml"),
+        &text("requirements.yaml"),
+    ]);
+    write(&Path::new(&out).join("spec.hash"), &fingerprint);
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -14,6 +14,7 @@
 
 mod catalogue;
 pub(crate) mod extract;
+mod hash;
 mod index;
 pub(crate) mod overlay;
 mod schema_errors;
@@ -28,7 +29,6 @@ pub use scope::OperationRef;
 use index::{check_derive, index_operations, preflight_of};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -215,7 +215,11 @@ impl Spec {
         overlay
             .apply(&overlay_file, &mut document)
             .map_err(|e| e.to_string())?;
-        check_local_refs(&document, &doc_file, &doc_text)?;
+        // The embedded document's `$ref`s were fixed with the binary, and this crate's tests
+        // check them (`the_embedded_documents_refs_all_resolve`).
+        if !embedded {
+            check_local_refs(&document, &doc_file, &doc_text)?;
+        }
         let catalogue =
             Catalogue::parse(&catalogue_file, &catalogue_text).map_err(|e| e.to_string())?;
 
@@ -243,7 +247,10 @@ impl Spec {
             })?,
             None => BTreeMap::new(),
         };
-        let hash = fnv1a([&doc_text, &overlay_text, &catalogue_text]);
+        let hash = match embedded {
+            true => EMBEDDED_HASH.to_string(),
+            false => hash::fnv1a([&doc_text, &overlay_text, &catalogue_text]),
+        };
         let mut allow_unsafe = std::collections::BTreeSet::new();
         for id in scoped_unsafe {
             if !operations.contains_key(&id.value) {
@@ -412,6 +419,10 @@ fn in_scope(
     Ok((kept, outside))
 }
 
+/// The fingerprint of the embedded `openapi.yaml`, `overlay.yaml` and `requirements.yaml`,
+/// computed by the build (see `build.rs`).
+const EMBEDDED_HASH: &str = include_str!(concat!(env!("OUT_DIR"), "/spec.hash"));
+
 /// `specs/openapi.yaml` as the build parsed it (see `build.rs`), when `text` is exactly the
 /// file built with: parsing its JSON form takes a tenth of the time of the YAML.
 fn parsed_at_build(text: &str) -> Option<Value> {
@@ -530,19 +541,6 @@ fn check_local_refs(document: &Value, file: &str, text: &str) -> Result<(), Stri
     Ok(())
 }
 
-fn fnv1a(parts: [&str; 3]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for byte in part.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    let mut out = String::new();
-    let _ = write!(out, "{hash:016x}");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,6 +548,37 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    fn embedded() -> Spec {
+        let spec = Spec::load(&crate::bundle::root().join("specs")).unwrap();
+        assert!(spec.is_embedded());
+        spec
+    }
+
+    #[test]
+    fn the_embedded_documents_refs_all_resolve() {
+        let embedded = embedded();
+        assert_eq!(
+            check_local_refs(embedded.document(), "openapi.yaml", ""),
+            Ok(())
+        );
+        // The same document loaded from the folder, not embedded, is checked at load.
+        assert!(!spec().is_embedded());
+    }
+
+    #[test]
+    fn the_embedded_fingerprint_is_the_one_computed_of_its_files() {
+        let text = |name: &str| {
+            crate::bundle::read_to_string(&crate::bundle::root().join("specs").join(name)).unwrap()
+        };
+        let computed = hash::fnv1a([
+            &text("openapi.yaml"),
+            &text("overlay.yaml"),
+            &text("requirements.yaml"),
+        ]);
+        assert_eq!(embedded().hash, computed);
+        assert_eq!(spec().hash, computed, "the same files on disk");
     }
 
     #[test]

@@ -76,7 +76,12 @@ impl Run {
             .map_err(Clone::clone)
     }
 
-    fn record(&self, result: CaseResult) {
+    fn record(&self, mut result: CaseResult) {
+        // Once the message is rendered, only the HTML report shows each request's curl line
+        // and answer: without it they are dropped, not kept for every request of the run.
+        if self.settings.reports.html.is_none() {
+            keep_for_the_message(&mut result.outcome, false);
+        }
         self.results
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -236,6 +241,22 @@ impl Run {
                 Err(crate::colour::failure(&message).into())
             }
             None => Ok(()),
+        }
+    }
+}
+
+/// Drops what only the HTML report shows of each request: the answer, and the curl line
+/// (kept, with `for_findings`, for the requests a finding points at: the failure message
+/// shows them).
+fn keep_for_the_message(outcome: &mut CaseOutcome, for_findings: bool) {
+    let shown: Vec<usize> = match for_findings {
+        true => outcome.findings.iter().filter_map(|f| f.step).collect(),
+        false => Vec::new(),
+    };
+    for (index, step) in outcome.steps.iter_mut().enumerate() {
+        step.answer = None;
+        if !shown.contains(&index) {
+            step.curl = String::new();
         }
     }
 }
@@ -582,4 +603,52 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         tests_failed: conclusion.has_failed(),
     });
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::StepRecord;
+    use std::time::Duration;
+
+    fn outcome() -> CaseOutcome {
+        let step = |n: usize| StepRecord {
+            label: format!("step {n}"),
+            at: format!("x.yaml:{n}:1"),
+            request_line: format!("GET /x/{n}"),
+            curl: format!("curl http://host/x/{n}"),
+            status: Some(200),
+            answer: Some("{}".into()),
+            elapsed: Duration::ZERO,
+        };
+        CaseOutcome {
+            findings: vec![Finding {
+                requirement: Some("GEN-01".into()),
+                level: Level::Must,
+                kind: FindingKind::Target,
+                summary: "wrong".into(),
+                details: Vec::new(),
+                step: Some(1),
+                cause: None,
+            }],
+            steps: vec![step(0), step(1)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_waiting_outcome_keeps_the_curl_lines_its_message_shows_and_no_answer() {
+        let mut waiting = outcome();
+        keep_for_the_message(&mut waiting, true);
+        let curls: Vec<&str> = waiting.steps.iter().map(|s| s.curl.as_str()).collect();
+        assert_eq!(curls, ["", "curl http://host/x/1"]);
+        assert!(waiting.steps.iter().all(|s| s.answer.is_none()));
+        // What the reports read stays.
+        assert_eq!(waiting.steps[1].request_line, "GET /x/1");
+        assert_eq!(waiting.steps[1].status, Some(200));
+
+        let mut recorded = outcome();
+        keep_for_the_message(&mut recorded, false);
+        assert!(recorded.steps.iter().all(|s| s.curl.is_empty()));
+    }
 }

@@ -35,6 +35,9 @@ impl Run {
             .then_some(crate::concurrency::REFERENCE));
         let controller = Arc::new(crate::concurrency::Controller::new(fixed));
         let retried: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        // An outcome waits for the test thread to collect it, in the order of the listing, not
+        // of the run: it keeps only what the message and the reports asked for read.
+        let for_html = self.settings.reports.html.is_some();
         let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..fixed.unwrap_or(crate::concurrency::MAX) {
             let (queue, target) = (Arc::clone(&queue), Arc::clone(target));
@@ -48,7 +51,7 @@ impl Run {
                     let slot = controller.slot().await;
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((case, sender)) = next else { break };
-                    let executed = run::execute(
+                    let mut executed = run::execute(
                         Arc::clone(&case),
                         Arc::clone(&target),
                         Arc::clone(&spec),
@@ -79,6 +82,9 @@ impl Run {
                             .unwrap_or_else(|e| e.into_inner())
                             .push_back((case, sender));
                         continue;
+                    }
+                    if !for_html {
+                        super::keep_for_the_message(&mut executed.outcome, true);
                     }
                     // The receiver is gone only when the run is being torn down.
                     let _ = sender.send(executed);
