@@ -614,7 +614,10 @@ mod tests {
     fn outcome() -> CaseOutcome {
         let step = |n: usize| StepRecord {
             label: format!("step {n}"),
-            at: format!("x.yaml:{n}:1"),
+            at: crate::place::Place::File(crate::yaml::At {
+                file: "x.yaml".into(),
+                line_col: Some((n as u64, 1)),
+            }),
             request_line: format!("GET /x/{n}"),
             curl: format!("curl http://host/x/{n}"),
             status: Some(200),
