@@ -15,7 +15,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// Cases at a time before anything is known of the target.
 pub const START: usize = 2;
 /// The most cases at a time the controller grows to.
-pub const MAX: usize = 32;
+pub const MAX: usize = 64;
 /// Cases at a time against the embedded server: it shares the machine with the harness.
 pub const REFERENCE: usize = 8;
 /// A case whose requests took longer than this on average is slow, whatever the baseline.
@@ -274,8 +274,8 @@ mod tests {
             c.report(flat);
         }
         assert_eq!(c.limit(), 4, "one round of flat answers doubles");
-        // 4 + 8 + 16 more flat cases reach the max: 30 cases in all, about five round trips.
-        for _ in 0..28 {
+        // 4 + 8 + 16 + 32 more flat cases reach the max: 62 cases in all, six round trips.
+        for _ in 0..60 {
             c.report(flat);
         }
         assert_eq!(c.limit(), MAX);
