@@ -26,6 +26,9 @@ mod untrusted;
 #[path = "spec/hash.rs"]
 mod hash;
 
+#[path = "spec/prose.rs"]
+mod prose;
+
 use std::path::{Path, PathBuf};
 
 /// The folders embedded in the binary, relative to the package root.
@@ -41,6 +44,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/secret.rs");
     println!("cargo:rerun-if-changed=src/untrusted.rs");
     println!("cargo:rerun-if-changed=src/spec/hash.rs");
+    println!("cargo:rerun-if-changed=src/spec/prose.rs");
     println!("cargo:rerun-if-changed=specs/openapi.yaml");
     let Ok(out) = std::env::var("OUT_DIR") else {
         return;
@@ -74,7 +78,10 @@ fn main() {
     let parsed = std::fs::read_to_string(&source)
         .ok()
         .and_then(|text| yaml::parse::<serde_json::Value>("openapi.yaml", &text).ok())
-        .map(|value| value.to_string())
+        .map(|mut value| {
+            prose::without_prose(&mut value);
+            value.to_string()
+        })
         .unwrap_or_default();
     write(&Path::new(&out).join("openapi.json"), &parsed);
 

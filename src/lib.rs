@@ -173,6 +173,7 @@ mod date;
 mod exit;
 mod expectation;
 mod panic_line;
+mod parallel;
 mod place;
 mod preflight;
 mod probe;

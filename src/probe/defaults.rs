@@ -170,11 +170,17 @@ fn children_writes(context: &Context, children: usize) -> Result<Vec<Step>, Stri
         let Some(role) = roles(spec, &items_pointer).into_iter().next() else {
             continue;
         };
+        let shaped = |i: usize| candidates(&role, &[format!("child {i} of {children}")]);
+        // The children differ only in their text: the shape that validates is found with the
+        // first. Each child is checked too, but under the embedded spec, whose choices the
+        // crate's tests check (`the_embedded_spec_probes_the_same_without_checking_the_premises`).
+        let shape = shaped(0)
+            .iter()
+            .position(|m| under_some_branch(spec, &items_pointer, m));
         let child = |i: usize| {
-            let texts = [format!("child {i} of {children}")];
-            candidates(&role, &texts)
-                .into_iter()
-                .find(|m| under_some_branch(spec, &items_pointer, m))
+            let message = shaped(i).swap_remove(shape?);
+            (spec.is_embedded() || under_some_branch(spec, &items_pointer, &message))
+                .then_some(message)
         };
         let most = resolve(spec, &field_pointer)
             .and_then(|schema| schema.get("maxItems"))

@@ -339,7 +339,8 @@ mod tests {
             .operations()
             .find(|o| o.id == "createConversation")
             .unwrap();
-        let context = Context::of(&spec, op).unwrap();
+        let declared = crate::probe::unknown_fields::Declared::default();
+        let context = Context::of(&spec, op, &declared).unwrap();
         let mut out = Probes::default();
         let sent = Sent {
             field: "metadata",

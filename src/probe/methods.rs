@@ -56,6 +56,7 @@ pub fn probes(spec: &Spec, out: &mut Probes) {
     let undeclared = undeclared(spec);
     // Set up once per path: loading the setup steps is most of the work.
     let mut contexts: BTreeMap<&str, Option<Context>> = BTreeMap::new();
+    let declared = super::unknown_fields::Declared::default();
     for undeclared in undeclared.iter().filter(|u| u.safe) {
         let path = &undeclared.path;
         let method = undeclared.method;
@@ -64,7 +65,7 @@ pub fn probes(spec: &Spec, out: &mut Probes) {
         let context = contexts.entry(path).or_insert_with(|| {
             spec.operations()
                 .filter(|o| &o.path == path)
-                .find_map(|o| Context::of(spec, o).ok())
+                .find_map(|o| Context::of(spec, o, &declared).ok())
         });
         let Some(context) = context else {
             let id = format!("{}{path} {method}", super::PREFIX);

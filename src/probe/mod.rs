@@ -41,18 +41,12 @@ pub const SELF_CHECK_ID: &str = "probe/generator-self-check";
 /// probe is generated only when the catalogue has its requirement: a suite of its own (another
 /// API, another catalogue) opts in to an obligation by stating it.
 pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
-    // One thread per operation: checking the premises compiles request schemas (milliseconds
-    // each), and the run waits for the probes before its first request.
-    let per_operation: Vec<Probes> = std::thread::scope(|scope| {
-        let workers: Vec<_> = spec
-            .operations()
-            .map(|op| scope.spawn(move || operation_probes(spec, op)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    // On every core: checking the premises compiles request schemas (milliseconds each), and
+    // the run waits for the probes before its first request.
+    let operations: Vec<&crate::spec::Operation> = spec.operations().collect();
+    let declared = unknown_fields::Declared::default();
+    let per_operation =
+        crate::parallel::map(&operations, |op| operation_probes(spec, op, &declared));
     let mut out = Probes::default();
     for mut one in per_operation {
         out.cases.append(&mut one.cases);
@@ -81,9 +75,9 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
 }
 
 /// The probes of one operation.
-fn operation_probes(spec: &Spec, op: &Operation) -> Probes {
+fn operation_probes(spec: &Spec, op: &Operation, declared: &unknown_fields::Declared) -> Probes {
     let mut out = Probes::default();
-    let context = match Context::of(spec, op) {
+    let context = match Context::of(spec, op, declared) {
         Ok(context) => context,
         Err(why) => {
             out.inconsistent.push((format!("{PREFIX}{}", op.id), why));
@@ -125,10 +119,16 @@ pub struct Context<'s> {
     pub path_params: Vec<(String, Value)>,
     /// A valid body (the derived cases' base), when the operation takes one.
     pub body: Option<Value>,
+    /// The body fields of every operation, for the unknown-field probes.
+    pub declared: &'s unknown_fields::Declared,
 }
 
 impl<'s> Context<'s> {
-    fn of(spec: &'s Spec, op: &'s Operation) -> Result<Self, String> {
+    fn of(
+        spec: &'s Spec,
+        op: &'s Operation,
+        declared: &'s unknown_fields::Declared,
+    ) -> Result<Self, String> {
         let (setup, path_params) = if op.path_params.is_empty() {
             (Vec::new(), Vec::new())
         } else {
@@ -173,6 +173,7 @@ impl<'s> Context<'s> {
             setup,
             path_params,
             body,
+            declared,
         })
     }
 

@@ -9,6 +9,7 @@ use crate::selector::Selector;
 use crate::spec::Spec;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// The requirement every unknown-field probe checks.
 pub const REQUIREMENT: &str = "GEN-08";
@@ -24,18 +25,9 @@ pub fn probes(context: &Context, out: &mut Probes) {
     let own = properties(spec, pointer);
     let mut unknown: BTreeMap<String, Value> = BTreeMap::new();
     unknown.insert(INVENTED.to_string(), Value::from("x"));
-    for other in spec.operations().filter(|o| o.id != context.op.id) {
-        let Some(other_pointer) = &other.request_schema else {
-            continue;
-        };
-        for (field, field_pointer) in properties(spec, other_pointer) {
-            if own.contains_key(&field) || unknown.contains_key(&field) {
-                continue;
-            }
-            let value = crate::case::derive::sample(spec, other, &field_pointer)
-                .filter(|v| !v.is_null())
-                .unwrap_or_else(|| Value::from("x"));
-            unknown.insert(field, value);
+    for (field, value) in context.declared.get(spec) {
+        if !own.contains_key(field) {
+            unknown.insert(field.clone(), value.clone());
         }
     }
     let op = &context.op.id;
@@ -60,6 +52,34 @@ pub fn probes(context: &Context, out: &mut Probes) {
         let title = format!("{op} with the unknown top-level field `{field}` answers 400");
         out.cases
             .push(context.case("unknown-field", &field, REQUIREMENT, title, vec![call]));
+    }
+}
+
+/// Every top-level body field some operation declares, with a value of it sampled from the
+/// first operation that does: built once for the probes of every operation.
+#[derive(Default)]
+pub struct Declared(OnceLock<BTreeMap<String, Value>>);
+
+impl Declared {
+    fn get(&self, spec: &Spec) -> &BTreeMap<String, Value> {
+        self.0.get_or_init(|| {
+            let mut declared = BTreeMap::new();
+            for op in spec.operations() {
+                let Some(pointer) = &op.request_schema else {
+                    continue;
+                };
+                for (field, field_pointer) in properties(spec, pointer) {
+                    if declared.contains_key(&field) {
+                        continue;
+                    }
+                    let value = crate::case::derive::sample(spec, op, &field_pointer)
+                        .filter(|v| !v.is_null())
+                        .unwrap_or_else(|| Value::from("x"));
+                    declared.insert(field, value);
+                }
+            }
+            declared
+        })
     }
 }
 

@@ -17,6 +17,8 @@ pub(crate) mod extract;
 mod hash;
 mod index;
 pub(crate) mod overlay;
+#[cfg(test)]
+mod prose;
 mod schema_errors;
 pub(crate) mod scope;
 pub(crate) mod unsafe_guard;
@@ -719,9 +721,39 @@ mod tests {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/openapi.yaml");
         let text = std::fs::read_to_string(&file).unwrap();
         let built = parsed_at_build(&text).expect("the build parsed specs/openapi.yaml");
-        let parsed: Value = crate::yaml::parse("openapi.yaml", &text).unwrap();
+        let mut parsed: Value = crate::yaml::parse("openapi.yaml", &text).unwrap();
+        prose::without_prose(&mut parsed);
         // Key order too: it orders operations and messages.
         assert_eq!(built.to_string(), parsed.to_string());
         assert!(parsed_at_build(&format!("{text}\n# changed\n")).is_none());
+    }
+
+    #[test]
+    fn the_prose_the_build_leaves_out_changes_no_case() {
+        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["overlay.yaml", "requirements.yaml"] {
+            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
+        }
+        // Another text: parsed from the YAML, with its prose.
+        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
+        std::fs::write(
+            copy.path().join("openapi.yaml"),
+            format!("{text}\n# a copy\n"),
+        )
+        .unwrap();
+        let generated = |dir: &Path| {
+            let spec = Spec::load(dir).unwrap();
+            let derived = crate::case::derive::derive(&spec);
+            let cases = crate::case::derive::build(&spec, &derived);
+            let text = format!("{cases:?}{:?}", crate::probe::generate(&spec));
+            text.replace(&dir.display().to_string(), "SPECS")
+        };
+        let (with_prose, without) = (generated(copy.path()), generated(&specs));
+        assert!(with_prose.len() > 100_000, "{}", with_prose.len());
+        assert!(
+            with_prose == without,
+            "the prose the build drops changes the cases"
+        );
     }
 }

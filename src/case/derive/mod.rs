@@ -152,8 +152,8 @@ pub struct Derived {
     pub inconsistent: Vec<(String, String)>,
 }
 
-/// Derives the probes of every operation and self-checks them against the spec, one thread per
-/// operation (the self-check compiles each request schema: milliseconds each).
+/// Derives the probes of every operation and self-checks them against the spec, operation by
+/// operation on every core (the self-check compiles each request schema: milliseconds each).
 pub fn derive(spec: &Spec) -> Derived {
     derive_with(spec, true)
 }
@@ -167,16 +167,7 @@ pub fn derive_embedded(spec: &Spec) -> Derived {
 
 fn derive_with(spec: &Spec, checked: bool) -> Derived {
     let operations: Vec<&Operation> = spec.operations().collect();
-    let per_operation: Vec<Derived> = std::thread::scope(|scope| {
-        let workers: Vec<_> = operations
-            .iter()
-            .map(|op| scope.spawn(move || derive_operation(spec, op, checked)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let per_operation = crate::parallel::map(&operations, |op| derive_operation(spec, op, checked));
     let mut derived = Derived::default();
     for mut one in per_operation {
         derived.probes.append(&mut one.probes);
