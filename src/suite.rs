@@ -59,18 +59,20 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     let probes_wanted =
         options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX));
     // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
-    // The derived cases and the probes need only the spec: they are built, each on a thread of
-    // its own, while the case files are read. The case files parsed once the spec is there are
-    // checked at once (see `case::read`).
-    let loaded_spec = std::sync::OnceLock::new();
+    // The derived cases and the probes need only the spec: they are built, on threads of their
+    // own, while the case files are read and checked: at once when the spec is there first (see
+    // `case::read`), else as soon as it is.
+    let loaded_spec = &std::sync::OnceLock::new();
+    let (loaded, spec_ready) = std::sync::mpsc::channel();
     let (spec, read) = std::thread::scope(|scope| {
-        let spec = scope.spawn(|| {
+        let spec = scope.spawn(move || {
             let mut spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
             let apis = crate::api_selection::resolve(&spec, options.apis)?;
             let narrowed = !apis.is_empty();
             spec.catalogue.select_apis(apis);
             let spec = Arc::new(spec);
             let _ = loaded_spec.set(Arc::clone(&spec));
+            let _ = loaded.send(Arc::clone(&spec));
             let (derived, probes) = std::thread::scope(|scope| {
                 let probes = probes_wanted.then(|| scope.spawn(|| crate::probe::generate(&spec)));
                 let derived = derived_wanted.then(|| {
@@ -88,7 +90,16 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             });
             Ok::<_, String>((spec, derived, probes, narrowed))
         });
-        let read = case::read(options.cases_dir, &wanted, &loaded_spec);
+        // A spec that does not load sends nothing: its error is the load's.
+        let read = case::read(options.cases_dir, &wanted, loaded_spec).map(|(sources, unread)| {
+            match spec_ready.recv() {
+                Ok(spec) => (
+                    vec![case::Read::Cases(case::validate(sources, &spec))],
+                    unread,
+                ),
+                Err(_) => (sources, unread),
+            }
+        });
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
