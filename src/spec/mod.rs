@@ -192,16 +192,32 @@ impl Spec {
         let (overlay_file, overlay_text) = read("overlay.yaml")?;
         let (catalogue_file, catalogue_text) = read("requirements.yaml")?;
 
-        let mut document: Value = match parsed_at_build(&doc_text) {
-            Some(document) => document,
-            None => crate::yaml::parse(&doc_file, &doc_text)?,
-        };
+        // The overlay and the catalogue are parsed while the document is: the run waits for all
+        // three before anything else.
+        let (document, overlay, catalogue) = std::thread::scope(|scope| {
+            let overlay = scope.spawn(|| {
+                let overlay: Result<overlay::Overlay, String> =
+                    crate::yaml::parse(&overlay_file, &overlay_text).map_err(|e| e.to_string());
+                let catalogue =
+                    Catalogue::parse(&catalogue_file, &catalogue_text).map_err(|e| e.to_string());
+                (overlay, catalogue)
+            });
+            let document: Result<Value, String> = match parsed_at_build(&doc_text) {
+                Some(document) => Ok(document),
+                None => crate::yaml::parse(&doc_file, &doc_text).map_err(|e| e.to_string()),
+            };
+            let (overlay, catalogue) = overlay
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (document, overlay, catalogue)
+        });
+        let mut document = document?;
         if !document.is_object() {
             return Err(format!(
                 "{doc_file}: not an OpenAPI document (expected a mapping)"
             ));
         }
-        let overlay: overlay::Overlay = crate::yaml::parse(&overlay_file, &overlay_text)?;
+        let overlay = overlay?;
         let preflight_decl = overlay.scope.as_ref().and_then(|s| s.preflight.clone());
         let (outside, scoped_unsafe) = match &overlay.scope {
             Some(scope) => {
@@ -222,8 +238,7 @@ impl Spec {
         if !embedded {
             check_local_refs(&document, &doc_file, &doc_text)?;
         }
-        let catalogue =
-            Catalogue::parse(&catalogue_file, &catalogue_text).map_err(|e| e.to_string())?;
+        let catalogue = catalogue?;
 
         let operations = index_operations(&document).map_err(|e| format!("{doc_file}: {e}"))?;
         for op in operations.values() {
