@@ -126,12 +126,13 @@ pub struct Matcher {
     pub equals: Option<Value>,
     pub one_of: Option<Vec<Value>>,
     pub types: Option<Vec<JsonType>>,
-    pub pattern: Option<regex::Regex>,
+    // The rarer checks are boxed: a suite holds every matcher of every case at once.
+    pub pattern: Option<Box<regex::Regex>>,
     pub absent: Option<bool>,
     pub length: Option<usize>,
-    pub contains: Option<Value>,
+    pub contains: Option<Box<Value>>,
     pub near_now: Option<u64>,
-    pub vector_near: Option<VectorNear>,
+    pub vector_near: Option<Box<VectorNear>>,
     /// What makes its failure the same defect in another case, where its field and check do
     /// not say it (a probe of one parameter's default); `None`: they do.
     pub cause: Option<String>,

@@ -361,10 +361,10 @@ impl Validator<'_> {
             equals: m.equals.clone(),
             one_of: m.one_of.clone(),
             types: m.type_.as_ref().map(|t| t.to_vec()),
-            pattern,
+            pattern: pattern.map(Box::new),
             absent: m.absent,
             length: m.length,
-            contains: m.contains.clone(),
+            contains: m.contains.clone().map(Box::new),
             near_now: m.near_now,
             vector_near: match &m.vector_near {
                 Some(v) => {
@@ -372,10 +372,10 @@ impl Validator<'_> {
                     if !(tolerance.is_finite() && tolerance >= 0.0) {
                         return self.fail(at, Problem::Tolerance(tolerance));
                     }
-                    Some(VectorNear {
+                    Some(Box::new(VectorNear {
                         to: v.to.clone(),
                         tolerance,
-                    })
+                    }))
                 }
                 None => None,
             },

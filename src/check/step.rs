@@ -53,7 +53,7 @@ fn follows_from_wrong_values(step: &Step, outcome: &mut CaseOutcome, from: usize
         values.push(body);
     }
     for (_, matcher) in &step.expect.json {
-        values.extend(matcher.equals.iter().chain(&matcher.contains));
+        values.extend(matcher.equals.iter().chain(matcher.contains.as_deref()));
         values.extend(matcher.one_of.iter().flatten());
     }
     let texts: Vec<Value> = std::iter::once(step.path.as_str())
@@ -453,11 +453,12 @@ fn check_answer(
                             let in_list = is_list(body);
                             let stored =
                                 found.filter(|_| matcher.cause.is_none()).and_then(|found| {
-                                    let (sent, exact) = match (&matcher.equals, &matcher.contains) {
-                                        (Some(sent), _) => (sent, true),
-                                        (None, Some(sent)) => (sent, false),
-                                        (None, None) => return None,
-                                    };
+                                    let (sent, exact) =
+                                        match (&matcher.equals, matcher.contains.as_deref()) {
+                                            (Some(sent), _) => (sent, true),
+                                            (None, Some(sent)) => (sent, false),
+                                            (None, None) => return None,
+                                        };
                                     let sent = crate::template::expand(sent, vars).ok()?;
                                     check::stored::cause(
                                         &field(&text, in_list),
