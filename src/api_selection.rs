@@ -66,11 +66,8 @@ pub fn keeps(loaded: &Result<Case, Broken>, spec: &Spec) -> bool {
     let operation_selected =
         |operation: &str| catalogue.owner("operation", operation).is_none_or(selected);
     selected(&case.requirement)
-        && case
-            .steps
-            .iter()
-            .chain(&case.cleanup)
-            .all(|step| match step_operation(step, spec) {
+        && case.steps.iter().chain(case.cleanup.iter()).all(|step| {
+            match step_operation(step, spec) {
                 Some(op) => operation_selected(&op.id),
                 None => spec
                     .operations()
@@ -79,5 +76,6 @@ pub fn keeps(loaded: &Result<Case, Broken>, spec: &Spec) -> bool {
                             .is_some_and(|found| found.id == op.id)
                     })
                     .all(|op| operation_selected(&op.id)),
-            })
+            }
+        })
 }

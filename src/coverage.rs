@@ -167,7 +167,7 @@ fn steps_of<'c>(
         .flat_map(|case| {
             case.steps
                 .iter()
-                .chain(&case.cleanup)
+                .chain(case.cleanup.iter())
                 .map(move |s| (*case, s))
         })
         .filter(|(_, step)| match &step.operation {

@@ -157,7 +157,7 @@ fn warm_validators(spec: &Arc<Spec>, cases: &[Result<Case, Broken>]) {
     let steps = cases
         .iter()
         .flatten()
-        .flat_map(|case| case.steps.iter().chain(&case.cleanup));
+        .flat_map(|case| case.steps.iter().chain(case.cleanup.iter()));
     for step in steps {
         if let Some(operation) = crate::check::step_operation(step, spec) {
             if !operations.contains(&operation.id.as_str()) {

@@ -18,10 +18,14 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 pub(crate) use validator::attribute_set_up;
 use validator::Validator;
 
 /// One test: a case file, or one row of a parameterised case file.
+/// A case's steps, shared by the rows of a parameterised file: a row differs only by its values.
+pub type Steps = Arc<[Step]>;
+
 #[derive(Debug, Clone)]
 pub struct Case {
     /// The test name: the file's path under `cases/` without `.yaml`, plus `/<row>`.
@@ -33,8 +37,8 @@ pub struct Case {
     pub title: Option<String>,
     /// The row's values (parameterised cases); captures are added as the case runs.
     pub vars: Vars,
-    pub steps: Vec<Step>,
-    pub cleanup: Vec<Step>,
+    pub steps: Steps,
+    pub cleanup: Steps,
     pub ignored: Option<String>,
     /// Derived cases this case stands for (`derived/...` ids), each with where it is named.
     pub covers: Vec<(String, At)>,
@@ -436,16 +440,30 @@ fn cases_of(
         Ok(rows) => rows,
         Err(error) => return vec![Err(Broken::of(id, file, &error, text))],
     };
+    // A row's steps follow from the file and the names of its values alone: rows with the same
+    // names share the steps of the first (each row is still checked on its own).
+    let mut shared: Option<(Vec<String>, Steps, Steps)> = None;
     rows.into_iter()
         .map(|(suffix, vars)| {
             let id = match suffix {
                 Some(row) => format!("{id}/{row}"),
                 None => id.to_string(),
             };
+            let names: Vec<String> = vars.keys().cloned().collect();
             Validator { spec, file }
                 .case(parsed, vars)
                 .map(|mut case| {
                     case.id = id.clone();
+                    match &shared {
+                        Some((known, steps, cleanup)) if *known == names => {
+                            case.steps = Arc::clone(steps);
+                            case.cleanup = Arc::clone(cleanup);
+                        }
+                        _ => {
+                            shared =
+                                Some((names, Arc::clone(&case.steps), Arc::clone(&case.cleanup)));
+                        }
+                    }
                     case
                 })
                 .map_err(|error| Broken::of(&id, file, &error, text))

@@ -86,8 +86,8 @@ impl Validator<'_> {
             level,
             title: parsed.title.clone(),
             vars,
-            steps,
-            cleanup,
+            steps: steps.into(),
+            cleanup: cleanup.into(),
             ignored: parsed.ignore.clone(),
             covers,
         })

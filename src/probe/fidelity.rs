@@ -321,7 +321,7 @@ mod tests {
             (key.chars().count(), value.as_str().unwrap().chars().count()),
             (64, 512)
         );
-        for step in &create.steps {
+        for step in create.steps.iter() {
             let (_, matcher) = &step.expect.json[0];
             assert_eq!(matcher.requirement, REQUIREMENT);
             assert_eq!(matcher.equals.as_ref(), Some(&body["metadata"]));

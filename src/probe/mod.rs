@@ -205,8 +205,8 @@ impl<'s> Context<'s> {
             level,
             title: Some(title),
             vars: Default::default(),
-            steps: all,
-            cleanup: Vec::new(),
+            steps: all.into(),
+            cleanup: Vec::new().into(),
             ignored: None,
             covers: Vec::new(),
         }
@@ -244,14 +244,15 @@ fn setup_steps(spec: &Spec, operation: &str, setup: &[Value]) -> Result<Vec<Step
     let file = format!("x-conformance-derive of {operation} (setup)");
     let text = serde_json::to_string(&document).unwrap_or_default();
     match crate::case::load(operation, &file, &text, spec).pop() {
-        Some(Ok(mut case)) => {
-            case.steps.pop();
-            for step in &mut case.steps {
+        Some(Ok(case)) => {
+            let mut steps = case.steps.to_vec();
+            steps.pop();
+            for step in &mut steps {
                 step.at = Place::DeriveSetup {
                     operation: operation.to_string(),
                 };
             }
-            Ok(case.steps)
+            Ok(steps)
         }
         Some(Err(broken)) => Err(broken.error),
         None => Err("the setup does not load".into()),
@@ -346,7 +347,7 @@ mod tests {
         assert_eq!(ids.len(), cases.len(), "probe names are unique");
         for case in &cases {
             assert!(case.id.starts_with(PREFIX), "{}", case.id);
-            for step in &case.steps {
+            for step in case.steps.iter() {
                 assert!(
                     spec.catalogue.get(&step.requirement).is_some(),
                     "{}",
@@ -371,7 +372,7 @@ mod tests {
         // Nothing that could change what no case deletes.
         let unsafe_sent: Vec<_> = cases
             .iter()
-            .flat_map(|c| &c.steps)
+            .flat_map(|c| c.steps.iter())
             .filter(|s| s.operation.is_none() && s.path == "/conversations" && s.method != "GET")
             .collect();
         assert!(unsafe_sent.is_empty(), "{unsafe_sent:?}");

@@ -135,7 +135,7 @@ pub(super) async fn cleanup(
         sent += 1;
         (case.id.as_str(), sent - 1)
     };
-    for step in &case.cleanup {
+    for step in case.cleanup.iter() {
         match send(step, target, vars, origin()).await {
             (_, Err(f)) => outcome
                 .notes
@@ -212,7 +212,7 @@ pub(super) async fn cleanup(
 /// undoes: one per request that was answered with a 2xx.
 pub fn changed_without_cleanup(spec: &Spec, case: &Case, records: &[StepRecord]) -> Vec<String> {
     let mut notes = Vec::new();
-    for step in case.steps.iter().chain(&case.cleanup) {
+    for step in case.steps.iter().chain(case.cleanup.iter()) {
         let op = step.operation.as_deref().and_then(|id| spec.operation(id));
         let Ok(Allowance::OptedIn(id)) = spec.unsafe_allowance(&step.method, op, &step.path) else {
             continue;

@@ -105,7 +105,7 @@ async fn run_steps(
         vars.entry(name.to_owned())
             .or_insert_with(|| Value::from(model));
     }
-    for step in &case.steps {
+    for step in case.steps.iter() {
         let index = outcome.steps.len();
         if stopping.load(Ordering::SeqCst) {
             outcome.findings.push(Finding {

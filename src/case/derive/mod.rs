@@ -734,8 +734,9 @@ mod tests {
                 .pop()
                 .unwrap()
                 .unwrap();
-            let last = loaded.steps.len() - 1;
-            for (i, step) in loaded.steps.iter_mut().enumerate() {
+            let mut steps = loaded.steps.to_vec();
+            let last = steps.len() - 1;
+            for (i, step) in steps.iter_mut().enumerate() {
                 step.at = if i == last {
                     crate::place::Place::Schema(probe.schema_at.clone())
                 } else {
@@ -744,6 +745,7 @@ mod tests {
                     }
                 };
             }
+            loaded.steps = steps.into();
             let built = builder.case(probe).unwrap();
             assert_eq!(format!("{built:?}"), format!("{loaded:?}"), "{}", probe.id);
         }

@@ -158,8 +158,8 @@ impl<'s> Builder<'s> {
                 op.id, probe.constraint, probe.what
             )),
             vars: Default::default(),
-            steps,
-            cleanup: Vec::new(),
+            steps: steps.into(),
+            cleanup: Vec::new().into(),
             ignored: None,
             covers: Vec::new(),
         })
@@ -200,7 +200,7 @@ impl<'s> Builder<'s> {
             let document = json!({"requirement": requirement, "steps": setup});
             let text = serde_json::to_string_pretty(&document).unwrap_or_default();
             let file = format!("x-conformance-derive of {}", op.id);
-            let mut case = match crate::case::load(&file, &file, &text, spec).pop() {
+            let case = match crate::case::load(&file, &file, &text, spec).pop() {
                 Some(Ok(case)) => case,
                 Some(Err(b)) => {
                     return Err(format!(
@@ -214,7 +214,8 @@ impl<'s> Builder<'s> {
             let at = Place::DeriveSetup {
                 operation: op.id.clone(),
             };
-            for step in &mut case.steps {
+            let mut steps = case.steps.to_vec();
+            for step in &mut steps {
                 step.at = at.clone();
                 // Every setup step comes before the derived one: each is a set-up step of
                 // the case, as the case loader judges the steps before a case's last.
@@ -222,16 +223,12 @@ impl<'s> Builder<'s> {
                     crate::case::attribute_set_up(step, spec);
                 }
             }
-            let captured = case
-                .steps
+            let captured = steps
                 .iter()
                 .flat_map(|s| s.capture.iter().map(|(name, _)| name.clone()))
                 .chain(super::super::MODEL_VARIABLES.iter().map(|v| v.to_string()))
                 .collect();
-            Ok(Setup {
-                steps: case.steps,
-                captured,
-            })
+            Ok(Setup { steps, captured })
         });
         loaded.clone()
     }
