@@ -330,16 +330,21 @@ fn judge(expectation: &Expectation, strict: bool, report: &Report) -> Vec<String
     if !missed.is_empty() {
         problems.push(format!("not reported as a warning: {missed:?}"));
     }
-    // ...and listed under `warnings:`, once per root cause: `    UPD-17 SHOULD: ...`.
+    // ...and listed under `warnings:`, once per root cause: `    UPD-17 SHOULD: ...`, or with
+    // the other rows of its rule: `    GEN-08, UPD-17 SHOULD: ...`.
     let warnings = report
         .output
         .split("\nwarnings: ")
         .nth(1)
         .unwrap_or_default();
-    let unlisted: Vec<_> = must_warn
-        .iter()
-        .filter(|id| !warnings.contains(&format!("    {id} SHOULD: ")))
-        .collect();
+    let listed = |id: &str| {
+        warnings.lines().any(|line| {
+            line.strip_prefix("    ")
+                .and_then(|line| line.split_once(" SHOULD: "))
+                .is_some_and(|(ids, _)| ids.split(", ").any(|listed| listed == id))
+        })
+    };
+    let unlisted: Vec<_> = must_warn.iter().filter(|id| !listed(id)).collect();
     if !unlisted.is_empty() {
         problems.push(format!("not listed under `warnings:`: {unlisted:?}"));
     }
