@@ -169,6 +169,9 @@ pub fn implicit(
         }
     }
     let is_client_error = (400..500).contains(&response.status);
+    // An error object GEN-02 finds broken (or absent) has no `param` or `code` of its own to
+    // judge: GEN-03 would only say the same again.
+    let mut envelope_broken = false;
     if let Some(pointer) =
         answer_schema(spec, operation, response.status).filter(|_| !response.assembled)
     {
@@ -199,6 +202,7 @@ pub fn implicit(
             Some(Ok(body)) => match spec.schema_errors(&pointer, body) {
                 Ok(errors) if errors.is_empty() => {}
                 Ok(errors) if is_client_error => {
+                    envelope_broken = true;
                     out.push(schema_finding(
                         &root_id,
                         root_level,
@@ -267,7 +271,7 @@ pub fn implicit(
             },
         }
     }
-    if is_client_error {
+    if is_client_error && !envelope_broken {
         if let Some(body) = response.json_value() {
             if let Ok(errors) = spec.schema_errors(ERROR_SCHEMA, body) {
                 if !errors.is_empty() {

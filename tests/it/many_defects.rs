@@ -95,7 +95,7 @@ const POOL: &[(Deviation, &[&str])] = &[
     ),
     (
         Deviation::DeleteKeepsConversation,
-        &["DEL-02", "ITM-09", "UPD-14"],
+        &["DEL-02", "DEL-03", "ITM-09", "UPD-14"],
     ),
     (Deviation::MalformedId500, &["RET-02", "UPD-15"]),
     (Deviation::AfterIgnored, &["ITM-04"]),
@@ -211,13 +211,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// Requirements a pool defect's root cause lists that warn rather than fail: the SHOULD rows
+/// of its rule (a second delete answering 200 is a deleted conversation still answered).
+const WARN_ONLY: &[&str] = &["DEL-03"];
+
 /// Judges one run of the suite against a server with `subset` switched on: exactly the
 /// requirements they break fail, each deviation one root cause listing its requirements.
 fn judge(subset: &[(Deviation, &[&str])], outcome: &Outcome) -> Result<(), String> {
     let names: Vec<&str> = subset.iter().map(|(d, _)| d.name()).collect();
     let expected_failing: BTreeSet<String> = subset
         .iter()
-        .flat_map(|(_, ids)| ids.iter().map(|id| (*id).to_owned()))
+        .flat_map(|(_, ids)| ids.iter().filter(|id| !WARN_ONLY.contains(id)))
+        .map(|id| (*id).to_owned())
         .collect();
     let mut expected_causes: Vec<Vec<String>> = subset
         .iter()
