@@ -14,10 +14,14 @@ use std::time::Duration;
 #[command(
     name = "conformance",
     version,
-    about = "Checks a server against the OpenAI Conversations API contract",
+    about = "Checks a server against the OpenAI API contract: Conversations, Responses, Chat \
+        Completions, Models and Embeddings",
     after_help = "Exit codes: 0 passed, 1 conformance failures, 2 usage or configuration error, \
-        3 target unreachable, 130 interrupted.\nThe API key is read from CONFORMANCE_API_KEY only.",
-    long_about = "Checks a server against the OpenAI Conversations API contract.\n\n\
+        3 target unreachable, 4 inconclusive (no failure, but cases got no answer to judge), \
+        101 a bug of the harness, 130 interrupted, 141 output closed, 143 terminated.\nThe API key is read from \
+        CONFORMANCE_API_KEY only.",
+    long_about = "Checks a server against the OpenAI API contract: Conversations, Responses, \
+        Chat Completions, Models and Embeddings.\n\n\
         Without a subcommand, runs the suite (as `conformance run`). Without --base-url, the \
         suite runs against the embedded reference server.",
     args_conflicts_with_subcommands = true

@@ -17,8 +17,9 @@ async fn help_names_the_tool_and_groups_libtest_flags_and_version_prints_the_ver
     let help = exec(args(&["--help"]), &[]).await;
     help.assert_code(0);
     assert!(
-        help.stdout
-            .starts_with("Checks a server against the OpenAI Conversations API contract"),
+        help.stdout.starts_with(
+            "Checks a server against the OpenAI API contract: Conversations, Responses"
+        ),
         "{}",
         help.stdout
     );
