@@ -293,7 +293,7 @@ pub fn read(
             unread.push(id);
         }
     }
-    let sources = on_every_core(&selected, |(path, id, file, refused)| {
+    let sources = crate::parallel::map(&selected, FILES_PER_THREAD, |(path, id, file, refused)| {
         let parsed = match *refused {
             Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(why))),
             None => {
@@ -324,7 +324,10 @@ pub fn validate(sources: Vec<Read>, spec: &Spec) -> Vec<Result<Case, Broken>> {
             Read::Cases(_) => None,
         })
         .collect();
-    let mut checked = on_every_core(&pending, |source| cases_of_source(source, spec)).into_iter();
+    let mut checked = crate::parallel::map(&pending, FILES_PER_THREAD, |source| {
+        cases_of_source(source, spec)
+    })
+    .into_iter();
     sources
         .into_iter()
         .flat_map(|read| match read {
@@ -344,26 +347,8 @@ fn cases_of_source(source: &Source, spec: &Spec) -> Vec<Result<Case, Broken>> {
     }
 }
 
-/// `f` over `items`, split in one contiguous chunk per core; the answers keep their order.
-fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Below a few files a thread costs more than it saves.
-    let chunk = items.len().div_ceil(cores).max(16);
-    if chunk >= items.len() {
-        return items.iter().map(&f).collect();
-    }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let workers: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
+/// Case files per thread at the least, when they are read and checked on every core.
+const FILES_PER_THREAD: usize = 16;
 
 /// The largest case file read; the suite's largest is a few KiB.
 pub const MAX_CASE_FILE_BYTES: u64 = 1024 * 1024;

@@ -46,7 +46,7 @@ pub fn generate(spec: &Spec) -> Vec<Result<Case, Broken>> {
     let operations: Vec<&crate::spec::Operation> = spec.operations().collect();
     let declared = unknown_fields::Declared::default();
     let per_operation =
-        crate::parallel::map(&operations, |op| operation_probes(spec, op, &declared));
+        crate::parallel::map(&operations, 1, |op| operation_probes(spec, op, &declared));
     let mut out = Probes::default();
     for mut one in per_operation {
         out.cases.append(&mut one.cases);

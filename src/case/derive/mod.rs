@@ -167,7 +167,8 @@ pub fn derive_embedded(spec: &Spec) -> Derived {
 
 fn derive_with(spec: &Spec, checked: bool) -> Derived {
     let operations: Vec<&Operation> = spec.operations().collect();
-    let per_operation = crate::parallel::map(&operations, |op| derive_operation(spec, op, checked));
+    let per_operation =
+        crate::parallel::map(&operations, 1, |op| derive_operation(spec, op, checked));
     let mut derived = Derived::default();
     for mut one in per_operation {
         derived.probes.append(&mut one.probes);
