@@ -550,6 +550,7 @@ fn coverage(args: CoverageArgs) -> ExitCode {
         warm_validators: false,
         expectations: None,
         apis: &[],
+        early: None,
     })
     .map(|suite| {
         let derived = suite.derived.unwrap_or_default();

@@ -27,7 +27,14 @@ pub struct Options<'a> {
     pub expectations: Option<&'a Path>,
     /// `--api`: only these APIs' requirements and cases; all when empty.
     pub apis: &'a [String],
+    /// Given the case files' cases as soon as they are checked, while the generated ones are
+    /// still being built: those whose verdict on loading the rest of the suite cannot change
+    /// (see [`final_already`]). They are in the suite too.
+    pub early: Option<&'a StartEarly<'a>>,
 }
+
+/// What takes the case files' cases that may start before the rest of the suite is built.
+pub type StartEarly<'a> = dyn Fn(&Arc<Spec>, Vec<Case>) + Sync + 'a;
 
 /// Everything loaded, before any request is sent.
 pub struct Suite {
@@ -63,6 +70,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     // own, while the case files are read and checked: at once when the spec is there first (see
     // `case::read`), else as soon as it is.
     let loaded_spec = &std::sync::OnceLock::new();
+    let mut warmed_early = Vec::new();
     let (loaded, spec_ready) = std::sync::mpsc::channel();
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(move || {
@@ -93,10 +101,17 @@ pub fn load(options: &Options) -> Result<Suite, String> {
         // A spec that does not load sends nothing: its error is the load's.
         let read = case::read(options.cases_dir, &wanted, loaded_spec).map(|(sources, unread)| {
             match spec_ready.recv() {
-                Ok(spec) => (
-                    vec![case::Read::Cases(case::validate(sources, &spec))],
-                    unread,
-                ),
+                Ok(spec) => {
+                    let cases = case::validate(sources, &spec);
+                    if let Some(early) = options.early {
+                        let ready = final_already(&cases, &spec, options);
+                        if options.warm_validators {
+                            warmed_early = warm_validators(&spec, &ready, &[]);
+                        }
+                        early(&spec, ready);
+                    }
+                    (vec![case::Read::Cases(cases)], unread)
+                }
                 Err(_) => (sources, unread),
             }
         });
@@ -140,7 +155,8 @@ pub fn load(options: &Options) -> Result<Suite, String> {
         cases.retain(|case| crate::api_selection::keeps(case, &spec));
     }
     if options.warm_validators {
-        warm_validators(&spec, &cases);
+        // Those of the cases that started early are being compiled already.
+        warm_validators(&spec, cases.iter().flatten(), &warmed_early);
     }
     Ok(Suite {
         spec,
@@ -150,24 +166,45 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     })
 }
 
-/// Compiling the response schemas takes milliseconds (the item union most): a thread of its
-/// own compiles those of the operations the cases use, so that the answers find them ready.
-fn warm_validators(spec: &Arc<Spec>, cases: &[Result<Case, Broken>]) {
-    let mut operations: Vec<&str> = Vec::new();
-    let steps = cases
+/// The case files' cases that loading the derived cases and the probes leaves as they are: not
+/// one that `covers` a derived case (whether it exists is known then), not one whose snapshots
+/// would be another's, and only those of the APIs chosen.
+fn final_already(cases: &[Result<Case, Broken>], spec: &Spec, options: &Options) -> Vec<Case> {
+    let uncovering = cases
         .iter()
         .flatten()
+        .filter(|case| case.covers.is_empty())
+        .map(|case| Ok(case.clone()))
+        .collect();
+    refuse_snapshot_collisions(uncovering)
+        .into_iter()
+        .filter(|case| options.apis.is_empty() || crate::api_selection::keeps(case, spec))
+        .flatten()
+        .collect()
+}
+
+/// Compiling the response schemas takes milliseconds (the item union most): a thread of its
+/// own compiles those of the operations the cases use, so that the answers find them ready.
+/// Answers the operations it takes, besides those `warmed` already.
+fn warm_validators<'a>(
+    spec: &Arc<Spec>,
+    cases: impl IntoIterator<Item = &'a Case>,
+    warmed: &[String],
+) -> Vec<String> {
+    let mut operations: Vec<String> = Vec::new();
+    let steps = cases
+        .into_iter()
         .flat_map(|case| case.steps.iter().chain(case.cleanup.iter()));
     for step in steps {
         if let Some(operation) = crate::check::step_operation(step, spec) {
-            if !operations.contains(&operation.id.as_str()) {
-                operations.push(&operation.id);
+            if !operations.contains(&operation.id) && !warmed.contains(&operation.id) {
+                operations.push(operation.id.clone());
             }
         }
     }
-    let operations: Vec<String> = operations.into_iter().map(String::from).collect();
-    let spec = Arc::clone(spec);
-    std::thread::spawn(move || spec.prepare_validators(operations.iter().map(String::as_str)));
+    let (spec, taken) = (Arc::clone(spec), operations.clone());
+    std::thread::spawn(move || spec.prepare_validators(taken.iter().map(String::as_str)));
+    operations
 }
 
 /// A case whose snapshot files would be another's (names that differ only in case) does not

@@ -5,7 +5,8 @@
 //!   server, divided by a bare replay of the same requests, also a whole process (this bench's
 //!   own binary, started again: process start, a fresh reference server, a bare reqwest loop,
 //!   exit), 8 cases at a time like the harness's 8 cases in flight. The requests come from the
-//!   harness's own request log (`--record-requests`); each case's requests are replayed in
+//!   harness's own request log (`--record-requests`) of a run right before the timed one, which
+//!   runs as a user runs it, without the log; each case's requests are replayed in
 //!   order, and the strings a recorded answer held where the replayed answer holds another (the
 //!   ids the server assigns) are substituted into that case's later requests, so every request
 //!   finds what it found in the harness's run and gets the same answer (the bench counts how

@@ -26,8 +26,10 @@ pub(crate) struct Overhead {
     pub(crate) bare_peak_mb: f64,
 }
 
-/// Runs the harness `runs` times (each logging its requests) and replays each log with the bare
-/// replay process right after, so that both see the machine in the same state.
+/// Runs the harness `runs` times, each time twice: once logging its requests (the replay's plan,
+/// and when the first request went out), once as a user runs it, without the log, which is the
+/// run timed; the bare replay of that log runs right after, so that both see the machine in the
+/// same state.
 pub(crate) fn overhead(
     cases: &Path,
     snapshots: Option<&Path>,
@@ -42,12 +44,7 @@ pub(crate) fn overhead(
     let (mut tests, mut requests) = (0, 0);
     for run in 0..runs {
         let log = work.join(format!("requests-{run}.jsonl"));
-        let mut args = vec![
-            "--cases".into(),
-            cases.display().to_string(),
-            "--record-requests".into(),
-            log.display().to_string(),
-        ];
+        let mut args = vec!["--cases".into(), cases.display().to_string()];
         if let Some(dir) = snapshots {
             // A generated suite: its own files only, not the cases derived from the spec.
             args.extend([
@@ -56,12 +53,19 @@ pub(crate) fn overhead(
                 "--no-derived".into(),
             ]);
         }
+        let recording = [
+            args.clone(),
+            vec!["--record-requests".into(), log.display().to_string()],
+        ];
+        let recorded = spawn(&harness_binary(), &recording.concat(), &[], work);
         let child = spawn(&harness_binary(), &args, &[], work);
-        assert_eq!(
-            child.code, 0,
-            "the suite did not pass against the reference server:\n{}",
-            child.output
-        );
+        for run in [&recorded, &child] {
+            assert_eq!(
+                run.code, 0,
+                "the suite did not pass against the reference server:\n{}",
+                run.output
+            );
+        }
         tests = child
             .output
             .lines()
@@ -71,7 +75,7 @@ pub(crate) fn overhead(
         requests = logged.len();
         let first_sent = logged.iter().map(|r| r.sent_at_us).min().unwrap_or(0);
         first.push(Duration::from_micros(
-            (first_sent.saturating_sub(child.started_at_us)) as u64,
+            (first_sent.saturating_sub(recorded.started_at_us)) as u64,
         ));
         harness.push(child.wall);
         harness_cpu.push(child.cpu);

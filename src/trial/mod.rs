@@ -39,7 +39,8 @@ struct Run {
     spec: Arc<Spec>,
     runtime: tokio::runtime::Runtime,
     target: OnceLock<Result<(Arc<Target>, SnapshotSet), String>>,
-    expectations: Option<Expectations>,
+    /// Set once the whole suite is loaded (the cases of the files may have started before).
+    expectations: OnceLock<Expectations>,
     started: SystemTime,
     results: Mutex<Vec<CaseResult>>,
     /// Set by Ctrl-C: no case or step starts any more.
@@ -50,9 +51,32 @@ struct Run {
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Case id -> where its outcome arrives, for the cases started by [`Run::start`].
     running: Mutex<HashMap<String, oneshot::Receiver<run::Executed>>>,
+    queue: Arc<workers::Queue>,
 }
 
 impl Run {
+    fn new(
+        settings: Settings,
+        spec: Arc<Spec>,
+        runtime: tokio::runtime::Runtime,
+        stopping: Arc<AtomicBool>,
+    ) -> Arc<Self> {
+        Arc::new(Run {
+            settings,
+            spec,
+            runtime,
+            target: OnceLock::new(),
+            expectations: OnceLock::new(),
+            started: SystemTime::now(),
+            results: Mutex::new(Vec::new()),
+            stopping,
+            halted: Arc::new(AtomicBool::new(false)),
+            workers: Mutex::new(Vec::new()),
+            running: Mutex::new(HashMap::new()),
+            queue: Arc::default(),
+        })
+    }
+
     /// Connects on first use, so `--list` and filtered-out runs never start anything.
     fn target(&self) -> Result<&(Arc<Target>, SnapshotSet), String> {
         self.target
@@ -185,7 +209,7 @@ impl Run {
             }
         }
         let strict = self.settings.strict;
-        let excused = self.expectations.as_ref().map_or_else(
+        let excused = self.expectations.get().map_or_else(
             || vec![None; outcome.findings.len()],
             |e| e.excuse(&case.id, &outcome.findings, strict),
         );
@@ -203,7 +227,7 @@ impl Run {
             used.dedup();
             for entry in used
                 .iter()
-                .filter_map(|&i| self.expectations.as_ref()?.entries.get(i))
+                .filter_map(|&i| self.expectations.get()?.entries.get(i))
             {
                 headline.push_str(&format!(
                     "\n    known failure ({}): {}",
@@ -275,6 +299,7 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                 let chosen =
                     |trial: &Trial| !args.is_filtered_out(trial) && !args.is_ignored(trial);
                 if !run.settings.allow_no_tests && !trials.iter().any(|(t, _)| chosen(t)) {
+                    run.queue.close();
                     eprintln!(
                         "error: no test selected{}: see the names with --list, or give \
                          --no-tests pass to let an empty selection pass",
@@ -285,11 +310,16 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                     );
                     return ExitCode::from(exit::USAGE);
                 }
-                let mut selected: Vec<Arc<Case>> = trials
-                    .iter()
-                    .filter(|(trial, _)| chosen(trial))
-                    .filter_map(|(_, case)| case.clone())
-                    .collect();
+                // The case files' cases may run already (see `prepare`).
+                let mut selected: Vec<Arc<Case>> = {
+                    let early = run.running.lock().unwrap_or_else(|e| e.into_inner());
+                    trials
+                        .iter()
+                        .filter(|(trial, _)| chosen(trial))
+                        .filter_map(|(_, case)| case.clone())
+                        .filter(|case| !early.contains_key(&case.id))
+                        .collect()
+                };
                 // Under --fail-fast the first trial to fail must be the first to run.
                 if !run.settings.fail_fast {
                     crate::schedule::longest_chain_first(&mut selected, &run.spec);
@@ -297,6 +327,14 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
                 // Nothing to run (every selected case failed to load): connect to nothing.
                 if !selected.is_empty() {
                     run.start(selected, workers);
+                }
+                run.queue.close();
+                if !run
+                    .workers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty()
+                {
                     announce(&run, &args);
                 }
             }
@@ -375,23 +413,6 @@ type Trials = Vec<(Trial, Option<Arc<Case>>)>;
 
 fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), String> {
     settings.target.validate().map_err(|e| e.to_string())?;
-    let exact = args.filter.clone().filter(|_| args.exact);
-    let suite = suite::load(&suite::Options {
-        spec_dir: &settings.spec_dir,
-        cases_dir: &settings.cases_dir,
-        derived: settings.derived,
-        exact: exact.as_deref(),
-        allow_unsafe: &settings.allow_unsafe,
-        warm_validators: !args.list,
-        expectations: settings.expectations.as_deref(),
-        apis: &settings.apis,
-    })?;
-    let Suite {
-        spec,
-        cases,
-        expectations,
-        ..
-    } = suite;
     if !args.list {
         for (path, _) in settings.reports.files() {
             report::write::check_writable(path).map_err(|e| e.to_string())?;
@@ -405,19 +426,76 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     snapshot::install_panic_hook();
     let stopping = Arc::new(AtomicBool::new(false));
     signals::listen_for_interrupt(&runtime, Arc::clone(&stopping))?;
-    let run = Arc::new(Run {
-        settings,
-        spec,
-        runtime,
-        target: OnceLock::new(),
-        expectations,
-        started: SystemTime::now(),
-        results: Mutex::new(Vec::new()),
-        stopping,
-        halted: Arc::new(AtomicBool::new(false)),
-        workers: Mutex::new(Vec::new()),
-        running: Mutex::new(HashMap::new()),
+    // The run starts with the first cases ready, the case files', while the generated ones are
+    // still being built; not for a listing, not under --fail-fast (the first trial to fail
+    // must be the first to run), not with known failures still to read (a file that does not
+    // read stops the run before it sends anything).
+    let early = !args.list && !settings.fail_fast && settings.expectations.is_none();
+    let parts = Mutex::new(Some((runtime, stopping)));
+    let started: OnceLock<Arc<Run>> = OnceLock::new();
+    let run_with = |spec: &Arc<Spec>| {
+        let mut parts = parts.lock().unwrap_or_else(|e| e.into_inner());
+        let (runtime, stopping) = parts.take().expect("the run is made once");
+        Run::new(settings.clone(), Arc::clone(spec), runtime, stopping)
+    };
+    let start_early = |spec: &Arc<Spec>, cases: Vec<Case>| {
+        let mut selected: Vec<Arc<Case>> = cases
+            .into_iter()
+            .filter(|case| {
+                let trial = Trial::test(case.id.clone(), || Ok(()))
+                    .with_ignored_flag(case.ignored.is_some());
+                !args.is_filtered_out(&trial) && !args.is_ignored(&trial)
+            })
+            .map(Arc::new)
+            .collect();
+        if selected.is_empty() {
+            return;
+        }
+        crate::schedule::longest_chain_first(&mut selected, spec);
+        started
+            .get_or_init(|| run_with(spec))
+            .start(selected, args.test_threads);
+    };
+    let exact = args.filter.clone().filter(|_| args.exact);
+    let loaded = suite::load(&suite::Options {
+        spec_dir: &settings.spec_dir,
+        cases_dir: &settings.cases_dir,
+        derived: settings.derived,
+        exact: exact.as_deref(),
+        allow_unsafe: &settings.allow_unsafe,
+        warm_validators: !args.list,
+        expectations: settings.expectations.as_deref(),
+        apis: &settings.apis,
+        early: early.then_some(&start_early),
     });
+    let started = started.into_inner();
+    let Suite {
+        spec,
+        cases,
+        expectations,
+        ..
+    } = match loaded {
+        Ok(suite) => suite,
+        Err(e) => {
+            // What started finishes its step and cleans up before the error ends the run.
+            if let Some(run) = started {
+                run.stopping.store(true, Ordering::SeqCst);
+                run.queue.close();
+                let workers =
+                    std::mem::take(&mut *run.workers.lock().unwrap_or_else(|e| e.into_inner()));
+                run.runtime.block_on(async {
+                    for worker in workers {
+                        let _ = worker.await;
+                    }
+                });
+            }
+            return Err(e);
+        }
+    };
+    let run = started.unwrap_or_else(|| run_with(&spec));
+    if let Some(expectations) = expectations {
+        let _ = run.expectations.set(expectations);
+    }
     let trials = cases
         .into_iter()
         .map(|loaded| match loaded {
@@ -520,7 +598,7 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
     let report = Report::build(report::Inputs {
         spec: &run.spec,
         results: &results,
-        expectations: run.expectations.as_ref(),
+        expectations: run.expectations.get(),
         secrets: &secrets,
         target: TargetInfo {
             url: if reference {

@@ -1,4 +1,6 @@
-//! The cases run as tasks on the runtime, as many at a time as the target takes.
+//! The cases run as tasks on the runtime, as many at a time as the target takes. The queue
+//! takes cases until it is closed: the case files' cases start while the generated ones are
+//! still being built.
 
 use super::Run;
 use crate::case::Case;
@@ -9,25 +11,79 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
+
+type Queued = (Arc<Case>, oneshot::Sender<run::Executed>);
+
+/// The cases waiting for a worker. A worker that finds it empty waits for more until it is
+/// closed.
+#[derive(Default)]
+pub(super) struct Queue {
+    waiting: Mutex<VecDeque<Queued>>,
+    more: Notify,
+    closed: AtomicBool,
+}
+
+impl Queue {
+    fn push(&self, queued: Queued) {
+        self.lock().push_back(queued);
+        self.more.notify_waiters();
+    }
+
+    /// No case comes after the ones queued: workers end once it is empty.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.more.notify_waiters();
+    }
+
+    /// Drops the cases waiting: each one's test is told it did not run.
+    fn abandon(&self) {
+        self.lock().clear();
+    }
+
+    async fn next(&self) -> Option<Queued> {
+        loop {
+            // Registered before the queue is looked at, so that a push in between wakes it.
+            let more = self.more.notified();
+            tokio::pin!(more);
+            more.as_mut().enable();
+            if let Some(queued) = self.lock().pop_front() {
+                return Some(queued);
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return None;
+            }
+            more.await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl Run {
-    /// Starts the selected cases, in order, `workers` at a time, as tasks on the runtime (next
-    /// to the embedded server's): the test thread only collects each outcome. Passing every
-    /// case from a test thread to the runtime and back cost more than its requests.
+    /// Queues the selected cases, in order, and starts the workers that run them `workers` at a
+    /// time, as tasks on the runtime (next to the embedded server's), unless they run already:
+    /// the test thread only collects each outcome. Passing every case from a test thread to
+    /// the runtime and back cost more than its requests. [`Queue::close`] says no more come.
     pub(super) fn start(self: &Arc<Self>, cases: Vec<Arc<Case>>, workers: Option<usize>) {
         let Ok((target, _)) = self.target() else {
             // Each test reports why there is no target.
             return;
         };
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let mut queue = VecDeque::with_capacity(cases.len());
-        for case in cases {
-            let (sender, receiver) = oneshot::channel();
-            running.insert(case.id.clone(), receiver);
-            queue.push_back((case, sender));
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            for case in cases {
+                let (sender, receiver) = oneshot::channel();
+                running.insert(case.id.clone(), receiver);
+                self.queue.push((case, sender));
+            }
         }
-        let queue = Arc::new(Mutex::new(queue));
+        let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if !handles.is_empty() {
+            return;
+        }
         // The embedded server is ours and known to take the load: only another target's
         // concurrency adapts, unless `--test-threads` fixes it.
         let fixed = workers.or(target
@@ -38,9 +94,8 @@ impl Run {
         // An outcome waits for the test thread to collect it, in the order of the listing, not
         // of the run: it keeps only what the message and the reports asked for read.
         let for_html = self.settings.reports.html.is_some();
-        let mut handles = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..fixed.unwrap_or(crate::concurrency::MAX) {
-            let (queue, target) = (Arc::clone(&queue), Arc::clone(target));
+            let (queue, target) = (Arc::clone(&self.queue), Arc::clone(target));
             let (spec, stopping) = (Arc::clone(&self.spec), Arc::clone(&self.stopping));
             let (controller, retried) = (Arc::clone(&controller), Arc::clone(&retried));
             let halted = Arc::clone(&self.halted);
@@ -49,8 +104,9 @@ impl Run {
                 // in the queue are reported not run.
                 while !stopping.load(Ordering::SeqCst) && !halted.load(Ordering::SeqCst) {
                     let slot = controller.slot().await;
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some((case, sender)) = next else { break };
+                    let Some((case, sender)) = queue.next().await else {
+                        break;
+                    };
                     let mut executed = run::execute(
                         Arc::clone(&case),
                         Arc::clone(&target),
@@ -77,10 +133,7 @@ impl Run {
                             .insert(case.id.clone());
                     if again {
                         stats.retries.fetch_add(1, Ordering::Relaxed);
-                        queue
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push_back((case, sender));
+                        queue.push((case, sender));
                         continue;
                     }
                     if !for_html {
@@ -89,6 +142,8 @@ impl Run {
                     // The receiver is gone only when the run is being torn down.
                     let _ = sender.send(executed);
                 }
+                // Stopped: the cases still queued never start, and their tests hear so.
+                queue.abandon();
             }));
         }
     }

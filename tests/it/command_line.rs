@@ -1,5 +1,5 @@
 //! The command line as a Rust user expects it: `--help` and `--version`, an empty selection is
-//! an error unless asked otherwise, `--fail-fast` stops after the first failure, a closed
+//! an error unless asked otherwise, a filter selects what is sent, `--fail-fast` stops after the first failure, a closed
 //! stdout ends the run quietly, the target is said first, and colours follow `--color` and
 //! `NO_COLOR`.
 
@@ -61,6 +61,39 @@ async fn a_selection_of_no_test_is_a_usage_error_unless_asked_to_pass() {
     )
     .await
     .assert_code(0);
+}
+
+/// The case files' cases start while the generated ones are still being built: the selection
+/// holds for them all the same.
+#[tokio::test]
+async fn a_filtered_run_sends_only_what_it_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let run = exec(
+        args(&[
+            "conversations/update/",
+            "--skip",
+            "conversations/update/replace",
+            "--record-requests",
+            log.to_str().unwrap(),
+        ]),
+        &[],
+    )
+    .await;
+    run.assert_code(0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let cases: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["case"].to_string())
+        .collect();
+    assert!(cases.len() > 10, "{cases:?}");
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.starts_with("\"conversations/update/")
+                && !c.starts_with("\"conversations/update/replace")),
+        "{cases:?}"
+    );
 }
 
 #[tokio::test]
