@@ -81,21 +81,18 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             let spec = Arc::new(spec);
             let _ = loaded_spec.set(Arc::clone(&spec));
             let _ = loaded.send(Arc::clone(&spec));
-            let (derived, probes) = std::thread::scope(|scope| {
-                let probes = probes_wanted.then(|| scope.spawn(|| crate::probe::generate(&spec)));
-                let derived = derived_wanted.then(|| {
-                    let derived = if crate::bundle::is_bundled(options.spec_dir) {
-                        case::derive::derive_embedded(&spec)
-                    } else {
-                        case::derive::derive(&spec)
-                    };
-                    let built = case::derive::build(&spec, &derived);
-                    (derived, built)
-                });
-                let probes =
-                    probes.map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-                (derived, probes)
+            // One after the other: each is built on every core already, and the case files'
+            // cases are checked (and start) on the loading thread meanwhile.
+            let derived = derived_wanted.then(|| {
+                let derived = if crate::bundle::is_bundled(options.spec_dir) {
+                    case::derive::derive_embedded(&spec)
+                } else {
+                    case::derive::derive(&spec)
+                };
+                let built = case::derive::build(&spec, &derived);
+                (derived, built)
             });
+            let probes = probes_wanted.then(|| crate::probe::generate(&spec));
             Ok::<_, String>((spec, derived, probes, narrowed))
         });
         // A spec that does not load sends nothing: its error is the load's.

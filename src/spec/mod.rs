@@ -188,7 +188,14 @@ impl Spec {
                 .map(|text| (path.display().to_string(), text))
                 .map_err(|e| format!("{}: cannot read the spec file: {e}", path.display()))
         };
-        let (doc_file, doc_text) = read("openapi.yaml")?;
+        // The embedded document was parsed by the build: its YAML is not even read.
+        let prebuilt = embedded
+            && !PARSED_BY_THE_BUILD.is_empty()
+            && document == crate::bundle::root().join("specs/openapi.yaml");
+        let (doc_file, doc_text) = match prebuilt {
+            true => (document.display().to_string(), String::new()),
+            false => read("openapi.yaml")?,
+        };
         let (overlay_file, overlay_text) = read("overlay.yaml")?;
         let (catalogue_file, catalogue_text) = read("requirements.yaml")?;
 
@@ -202,9 +209,13 @@ impl Spec {
                     Catalogue::parse(&catalogue_file, &catalogue_text).map_err(|e| e.to_string());
                 (overlay, catalogue)
             });
-            let document: Result<Value, String> = match parsed_at_build(&doc_text) {
-                Some(document) => Ok(document),
-                None => crate::yaml::parse(&doc_file, &doc_text).map_err(|e| e.to_string()),
+            let document: Result<Value, String> = match prebuilt {
+                true => serde_json::from_str(PARSED_BY_THE_BUILD)
+                    .map_err(|e| format!("{doc_file}: the build's form does not parse: {e}")),
+                false => match parsed_at_build(&doc_text) {
+                    Some(document) => Ok(document),
+                    None => crate::yaml::parse(&doc_file, &doc_text).map_err(|e| e.to_string()),
+                },
             };
             let (overlay, catalogue) = overlay
                 .join()
@@ -444,12 +455,15 @@ const EMBEDDED_HASH: &str = include_str!(concat!(env!("OUT_DIR"), "/spec.hash"))
 /// file built with: parsing its JSON form takes a tenth of the time of the YAML.
 fn parsed_at_build(text: &str) -> Option<Value> {
     const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/openapi.yaml"));
-    const PARSED: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
-    if text != SOURCE || PARSED.is_empty() {
+    if text != SOURCE || PARSED_BY_THE_BUILD.is_empty() {
         return None;
     }
-    serde_json::from_str(PARSED).ok()
+    serde_json::from_str(PARSED_BY_THE_BUILD).ok()
 }
+
+/// The build's parsed form of `specs/openapi.yaml`, the embedded document (empty when the
+/// build could not make it).
+const PARSED_BY_THE_BUILD: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// `#/a/b` of a response or request body object -> pointer of its JSON schema, following a
 /// `$ref` on the object itself.
