@@ -72,6 +72,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     let loaded_spec = &std::sync::OnceLock::new();
     let mut warmed_early = Vec::new();
     let (loaded, spec_ready) = std::sync::mpsc::channel();
+    let (started_early, early_done) = std::sync::mpsc::channel::<()>();
     let (spec, read) = std::thread::scope(|scope| {
         let spec = scope.spawn(move || {
             let mut spec = Spec::load(options.spec_dir)?.allowing_unsafe(options.allow_unsafe)?;
@@ -81,8 +82,13 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             let spec = Arc::new(spec);
             let _ = loaded_spec.set(Arc::clone(&spec));
             let _ = loaded.send(Arc::clone(&spec));
-            // One after the other: each is built on every core already, and the case files'
-            // cases are checked (and start) on the loading thread meanwhile.
+            // The cases that start early are checked first, on every core: the first request
+            // waits for them, not for the generated cases (an error on the loading thread
+            // drops the sender, and they are built all the same).
+            if options.early.is_some() {
+                let _ = early_done.recv();
+            }
+            // One after the other: each is built on every core already.
             let derived = derived_wanted.then(|| {
                 let derived = if crate::bundle::is_bundled(options.spec_dir) {
                     case::derive::derive_embedded(&spec)
@@ -107,11 +113,13 @@ pub fn load(options: &Options) -> Result<Suite, String> {
                         }
                         early(&spec, ready);
                     }
+                    let _ = started_early.send(());
                     (vec![case::Read::Cases(cases)], unread)
                 }
                 Err(_) => (sources, unread),
             }
         });
+        drop(started_early);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
     });
