@@ -66,11 +66,10 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     let probes_wanted =
         options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX));
     // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
-    // The derived cases and the probes need only the spec: they are built, on threads of their
-    // own, while the case files are read and checked: at once when the spec is there first (see
-    // `case::read`), else as soon as it is.
+    // The case files are checked at once when the spec is there first (see `case::read`), else
+    // as soon as it is. The derived cases and the probes need only the spec: they are built on
+    // the spec's thread, once the case files' cases have started when some start early.
     let loaded_spec = &std::sync::OnceLock::new();
-    let mut warmed_early = Vec::new();
     let (loaded, spec_ready) = std::sync::mpsc::channel();
     let (started_early, early_done) = std::sync::mpsc::channel::<()>();
     let (spec, read) = std::thread::scope(|scope| {
@@ -109,7 +108,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
                     if let Some(early) = options.early {
                         let ready = final_already(&cases, &spec, options);
                         if options.warm_validators {
-                            warmed_early = warm_validators(&spec, &ready, &[]);
+                            warm_validators(&spec, &ready);
                         }
                         early(&spec, ready);
                     }
@@ -160,8 +159,9 @@ pub fn load(options: &Options) -> Result<Suite, String> {
         cases.retain(|case| crate::api_selection::keeps(case, &spec));
     }
     if options.warm_validators {
-        // Those of the cases that started early are being compiled already.
-        warm_validators(&spec, cases.iter().flatten(), &warmed_early);
+        // A schema the early cases' thread compiles is not compiled again: each is compiled
+        // once, and who asks for it meanwhile waits for it.
+        warm_validators(&spec, cases.iter().flatten());
     }
     Ok(Suite {
         spec,
@@ -190,26 +190,20 @@ fn final_already(cases: &[Result<Case, Broken>], spec: &Spec, options: &Options)
 
 /// Compiling the response schemas takes milliseconds (the item union most): a thread of its
 /// own compiles those of the operations the cases use, so that the answers find them ready.
-/// Answers the operations it takes, besides those `warmed` already.
-fn warm_validators<'a>(
-    spec: &Arc<Spec>,
-    cases: impl IntoIterator<Item = &'a Case>,
-    warmed: &[String],
-) -> Vec<String> {
+fn warm_validators<'a>(spec: &Arc<Spec>, cases: impl IntoIterator<Item = &'a Case>) {
     let mut operations: Vec<String> = Vec::new();
     let steps = cases
         .into_iter()
         .flat_map(|case| case.steps.iter().chain(case.cleanup.iter()));
     for step in steps {
         if let Some(operation) = crate::check::step_operation(step, spec) {
-            if !operations.contains(&operation.id) && !warmed.contains(&operation.id) {
+            if !operations.contains(&operation.id) {
                 operations.push(operation.id.clone());
             }
         }
     }
-    let (spec, taken) = (Arc::clone(spec), operations.clone());
-    std::thread::spawn(move || spec.prepare_validators(taken.iter().map(String::as_str)));
-    operations
+    let spec = Arc::clone(spec);
+    std::thread::spawn(move || spec.prepare_validators(operations.iter().map(String::as_str)));
 }
 
 /// A case whose snapshot files would be another's (names that differ only in case) does not

@@ -118,6 +118,19 @@ impl Run {
         Trial::test(case.id.clone(), move || run.execute(&case)).with_ignored_flag(ignored)
     }
 
+    /// No case starts any more; the running ones finish their step and delete what they
+    /// created, and this returns when they have.
+    fn wind_down(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.queue.close();
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        self.runtime.block_on(async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+        });
+    }
+
     /// Whether no case starts any more (Ctrl-C or `--fail-fast`).
     fn stopped(&self) -> bool {
         self.stopping.load(Ordering::SeqCst) || self.halted.load(Ordering::SeqCst)
@@ -398,13 +411,7 @@ fn closed_stdout(run: &Run, panic: Box<dyn std::any::Any + Send>) -> ExitCode {
     if !crate::colour::is_closed_stdout(message) {
         std::panic::resume_unwind(panic);
     }
-    run.stopping.store(true, Ordering::SeqCst);
-    let workers = std::mem::take(&mut *run.workers.lock().unwrap_or_else(|e| e.into_inner()));
-    run.runtime.block_on(async {
-        for worker in workers {
-            let _ = worker.await;
-        }
-    });
+    run.wind_down();
     ExitCode::from(exit::CLOSED_OUTPUT)
 }
 
@@ -479,15 +486,7 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         Err(e) => {
             // What started finishes its step and cleans up before the error ends the run.
             if let Some(run) = started {
-                run.stopping.store(true, Ordering::SeqCst);
-                run.queue.close();
-                let workers =
-                    std::mem::take(&mut *run.workers.lock().unwrap_or_else(|e| e.into_inner()));
-                run.runtime.block_on(async {
-                    for worker in workers {
-                        let _ = worker.await;
-                    }
-                });
+                run.wind_down();
             }
             return Err(e);
         }

@@ -107,6 +107,10 @@ impl Run {
                     let Some((case, sender)) = queue.next().await else {
                         break;
                     };
+                    // Woken by cases queued after Ctrl-C: this one is told it did not run.
+                    if stopping.load(Ordering::SeqCst) || halted.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let mut executed = run::execute(
                         Arc::clone(&case),
                         Arc::clone(&target),
