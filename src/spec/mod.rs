@@ -34,9 +34,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
-/// A validator compiled on first use (or the reason it cannot be).
-type CompiledOnce = OnceLock<Result<jsonschema::Validator, String>>;
-
 const DOCUMENT_URI: &str = "urn:conformance:openapi";
 
 /// One operation of the document, indexed by its operationId.
@@ -156,7 +153,7 @@ pub struct Spec {
     /// The spec embedded in this binary (see [`Spec::is_embedded`]).
     embedded: bool,
     registry: OnceLock<Result<jsonschema::Registry<'static>, String>>,
-    validators: RwLock<HashMap<String, Arc<CompiledOnce>>>,
+    validators: RwLock<HashMap<String, Arc<validators::Slot>>>,
 }
 
 impl std::fmt::Debug for Spec {
@@ -679,6 +676,54 @@ mod tests {
             "{errors:?}"
         );
         assert!(errors[0].contains("(schema #/"), "{errors:?}");
+    }
+
+    #[test]
+    fn schemas_compiled_together_report_what_each_reports_alone() {
+        let together = spec();
+        together.prepare_validators(["createResponse", "listConversationItems"]);
+        let alone = spec();
+        let item = json!({"type": "message", "id": 7, "status": "done", "role": "user",
+            "content": [{"type": "input_text"}]});
+        let response = json!({"id": "resp_1", "object": "response", "created_at": "now",
+            "status": "completed", "output": [item], "model": 1});
+        let cases = [
+            (
+                "#/components/schemas/ResponseCompletedEvent",
+                json!({"type": "response.completed", "sequence_number": 3, "response": response}),
+            ),
+            ("#/components/schemas/ResponseCreatedEvent", json!([1, 2])),
+            (
+                "#/components/schemas/ConversationItemList",
+                json!({"object": "list", "data": [item], "has_more": "no"}),
+            ),
+            (
+                "#/components/schemas/ErrorResponse",
+                json!({"error": {"message": 3}}),
+            ),
+        ];
+        for (pointer, instance) in cases {
+            assert!(
+                !together.needs_compiling(pointer),
+                "{pointer} was not prepared"
+            );
+            assert!(alone.needs_compiling(pointer));
+            let lines = together.validate(pointer, &instance).unwrap();
+            assert!(!lines.is_empty(), "{pointer}: {instance}");
+            assert_eq!(
+                lines,
+                alone.validate(pointer, &instance).unwrap(),
+                "{pointer}"
+            );
+            let errors = |spec: &Spec| {
+                let errors = spec.schema_errors(pointer, &instance).unwrap();
+                errors.iter().map(SchemaError::line).collect::<Vec<_>>()
+            };
+            assert_eq!(errors(&together), errors(&alone), "{pointer}");
+        }
+        let valid = json!({"error": {"message": "m", "type": "t", "param": null, "code": null}});
+        let pointer = "#/components/schemas/ErrorResponse";
+        assert!(together.validate(pointer, &valid).unwrap().is_empty());
     }
 
     #[test]

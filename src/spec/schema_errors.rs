@@ -3,7 +3,8 @@
 //! came closest, and the object whose schema failed, with the requirement that owns it
 //! (`owns: [schema NAME]` in the catalogue).
 
-use super::{shorten, Spec, DOCUMENT_URI};
+use super::validators::RawError;
+use super::{shorten, Spec};
 use serde_json::Value;
 
 /// One way an instance breaks a schema.
@@ -55,9 +56,8 @@ impl Spec {
         pointer: &str,
         instance: &Value,
     ) -> Result<Vec<SchemaError>, String> {
-        self.when_invalid(pointer, instance, |validator| {
-            self.closest_errors(pointer, instance, validator)
-        })
+        let errors = self.when_invalid(pointer, instance)?;
+        Ok(self.closest_errors(pointer, instance, errors))
     }
 
     /// [`Spec::schema_errors`] of an invalid `instance`.
@@ -65,22 +65,21 @@ impl Spec {
         &self,
         pointer: &str,
         instance: &Value,
-        validator: &jsonschema::Validator,
+        errors: Vec<RawError>,
     ) -> Vec<SchemaError> {
         let mut out = Vec::new();
-        for e in validator.iter_errors(instance) {
-            let at = e.instance_path().to_string();
-            let schema_path = e.schema_path().to_string();
-            let keyword = schema_path
+        for e in errors {
+            let at = e.at;
+            let keyword = e
+                .schema_path
                 .rsplit('/')
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            let location = e.absolute_keyword_location().map_or_else(
-                || format!("{pointer}{schema_path}"),
-                |uri| uri.as_str().trim_start_matches(DOCUMENT_URI).to_string(),
-            );
-            let message = e.to_string();
+            let location = e
+                .location
+                .unwrap_or_else(|| format!("{pointer}{}", e.schema_path));
+            let message = e.message;
             // A missing property is reported where it is missing: `/first_id`, not `/`.
             let at_missing = match (keyword.as_str(), message.split('"').nth(1)) {
                 ("required", Some(name)) if !name.contains('/') => format!("{at}/{name}"),
