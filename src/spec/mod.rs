@@ -727,6 +727,40 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_that_does_not_compile_fails_alone_when_compiled_with_others() {
+        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["overlay.yaml", "requirements.yaml"] {
+            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
+        }
+        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
+        let mut document: Value = crate::yaml::parse("openapi.yaml", &text).unwrap();
+        document["components"]["schemas"]["DeletedConversationResource"]["properties"]["id"]
+            ["pattern"] = json!("(unclosed");
+        // JSON is YAML.
+        std::fs::write(copy.path().join("openapi.yaml"), document.to_string()).unwrap();
+        let spec = Spec::load(copy.path()).unwrap();
+        spec.prepare_validators(["getConversation", "deleteConversation"]);
+        let broken = "#/components/schemas/DeletedConversationResource";
+        let error = spec.validate(broken, &json!({})).unwrap_err();
+        assert!(
+            error.contains(&format!("the schema at {broken}")),
+            "{error}"
+        );
+        // The others are compiled one by one instead.
+        let fine = "#/components/schemas/ConversationResource";
+        assert!(spec.needs_compiling(fine));
+        let errors = spec.validate(fine, &json!({"id": 1})).unwrap();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("at /id: 1 is not of type")),
+            "{errors:?}"
+        );
+        assert!(!spec.needs_compiling(fine));
+    }
+
+    #[test]
     fn error_answers_come_from_the_overlay() {
         let spec = spec();
         let op = spec.operation("updateConversation").unwrap();
