@@ -3,10 +3,10 @@
 //!
 //! Schemas prepared ahead are compiled together, as one validator whose root holds each under a
 //! key of its own. A jsonschema validator shares nothing with another, and the answers' schemas
-//! hold the same large components (`Response` is in five of them): compiled together, the 82
-//! schemas of the embedded spec's answers and stream events take about a seventh of the time
-//! they take one by one. An instance is checked at its key, and its errors read as if its schema
-//! had been compiled alone.
+//! hold the same large components (`Response` is in five of them): compiled together, the 74
+//! schemas of the embedded spec's answers and stream events take about 4 ms, against 30 one by
+//! one. An instance is checked at its key, and its errors read as if its schema had been
+//! compiled alone.
 
 use super::{encode_fragment, Spec, DOCUMENT_URI};
 use serde_json::{json, Map, Value};
