@@ -18,9 +18,10 @@ pub struct Secrets {
     values: Vec<String>,
     /// Short secrets (and their JSON spelling), replaced where they stand as a whole word.
     words: Vec<String>,
-    /// The first two bytes of every value and word, sorted: a text in which none of them
-    /// occurs holds no secret, found in one pass instead of a search for every spelling.
-    openings: Vec<[u8; 2]>,
+    /// The first two bytes of every value and word, as a set of 65,536 bits (empty: no
+    /// secret): a text in which none of them occurs holds no secret, found in one pass instead
+    /// of a search for every spelling.
+    openings: Vec<u64>,
     /// A word shorter than two bytes: every text may hold it.
     tiny_word: bool,
 }
@@ -78,23 +79,25 @@ impl Secrets {
 
     fn index_openings(&mut self) {
         let spellings = || self.values.iter().chain(&self.words);
-        let mut openings: Vec<[u8; 2]> = spellings()
-            .filter_map(|s| s.as_bytes().get(..2))
-            .map(|b| [b[0], b[1]])
-            .collect();
-        openings.sort_unstable();
-        openings.dedup();
+        let mut openings = vec![0u64; 65_536 / 64];
+        for pair in spellings().filter_map(|s| s.as_bytes().get(..2)) {
+            let bit = opening(pair[0], pair[1]);
+            openings[bit / 64] |= 1 << (bit % 64);
+        }
         self.tiny_word = spellings().any(|s| s.len() < 2);
         self.openings = openings;
     }
 
     /// Whether some spelling of a secret may occur in `text` (`false`: none does).
     fn may_hold_one(&self, text: &str) -> bool {
-        self.tiny_word
-            || text
-                .as_bytes()
-                .windows(2)
-                .any(|pair| self.openings.binary_search(&[pair[0], pair[1]]).is_ok())
+        if self.tiny_word {
+            return true;
+        }
+        !self.openings.is_empty()
+            && text.as_bytes().windows(2).any(|pair| {
+                let bit = opening(pair[0], pair[1]);
+                self.openings[bit / 64] & (1 << (bit % 64)) != 0
+            })
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -133,6 +136,11 @@ impl Secrets {
             other => other.clone(),
         }
     }
+}
+
+/// The bit of two bytes in [`Secrets::openings`].
+fn opening(first: u8, second: u8) -> usize {
+    usize::from(first) << 8 | usize::from(second)
 }
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
