@@ -4,6 +4,7 @@
 use super::{counted, CaseReport, RootCause};
 use crate::spec::{Catalogue, Level};
 use crate::verdict::Verdict;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone)]
 pub struct RequirementReport {
@@ -28,17 +29,32 @@ pub(super) fn requirement_reports(
     catalogue: &Catalogue,
     cases: &[CaseReport],
 ) -> Vec<RequirementReport> {
+    // Each case asked only about the requirements it names, not about every one of the
+    // catalogue: at 10,000 cases that is a million questions fewer.
+    let mut said: HashMap<&str, (Option<Verdict>, Vec<String>)> = HashMap::new();
+    for case in cases {
+        let named: BTreeSet<&str> = case
+            .requirement
+            .iter()
+            .chain(&case.checked)
+            .chain(case.findings.iter().filter_map(|f| f.requirement.as_ref()))
+            .map(String::as_str)
+            .collect();
+        for id in named {
+            let Some(requirement) = catalogue.get(id) else {
+                continue;
+            };
+            if let Some(v) = contribution(id, requirement.level, case) {
+                let (verdict, ids) = said.entry(id).or_default();
+                *verdict = (*verdict).max(Some(v));
+                ids.push(case.id.clone());
+            }
+        }
+    }
     catalogue
         .iter()
         .map(|requirement| {
-            let mut verdict = None;
-            let mut ids = Vec::new();
-            for case in cases {
-                if let Some(v) = contribution(&requirement.id, requirement.level, case) {
-                    verdict = verdict.max(Some(v));
-                    ids.push(case.id.clone());
-                }
-            }
+            let (verdict, ids) = said.remove(requirement.id.as_str()).unwrap_or_default();
             RequirementReport {
                 id: requirement.id.clone(),
                 level: requirement.level,
