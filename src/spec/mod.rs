@@ -761,6 +761,38 @@ mod tests {
     }
 
     #[test]
+    fn a_spec_without_the_error_schema_still_compiles_its_answers_together() {
+        fn drop_refs_to(value: &mut Value, target: &str) {
+            match value {
+                Value::Object(map) if map.get("$ref").and_then(Value::as_str) == Some(target) => {
+                    map.clear();
+                }
+                Value::Object(map) => map.values_mut().for_each(|v| drop_refs_to(v, target)),
+                Value::Array(items) => items.iter_mut().for_each(|v| drop_refs_to(v, target)),
+                _ => {}
+            }
+        }
+        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["overlay.yaml", "requirements.yaml"] {
+            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
+        }
+        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
+        let mut document: Value = crate::yaml::parse("openapi.yaml", &text).unwrap();
+        let error = "#/components/schemas/ErrorResponse";
+        document["components"]["schemas"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ErrorResponse");
+        drop_refs_to(&mut document, error);
+        std::fs::write(copy.path().join("openapi.yaml"), document.to_string()).unwrap();
+        let spec = Spec::load(copy.path()).unwrap();
+        spec.prepare_validators(["getConversation"]);
+        assert!(!spec.needs_compiling("#/components/schemas/ConversationResource"));
+        assert!(spec.validate(error, &json!({})).is_err());
+    }
+
+    #[test]
     fn error_answers_come_from_the_overlay() {
         let spec = spec();
         let op = spec.operation("updateConversation").unwrap();

@@ -103,7 +103,12 @@ impl Spec {
         let group = {
             let mut slots = self.validators.write().unwrap_or_else(|e| e.into_inner());
             let mut members: Vec<(String, String)> = Vec::new();
-            for pointer in pointers {
+            // A pointer to nothing would fail the whole group: it fails alone, where it is used.
+            let resolves = |p: &str| {
+                p.strip_prefix('#')
+                    .is_some_and(|p| self.document.pointer(p).is_some())
+            };
+            for pointer in pointers.into_iter().filter(|p| resolves(p)) {
                 let canonical = self.canonical(&pointer).into_owned();
                 if !slots.contains_key(&pointer) && !members.iter().any(|(p, _)| *p == pointer) {
                     members.push((pointer, canonical));
