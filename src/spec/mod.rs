@@ -578,6 +578,28 @@ mod tests {
         Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
     }
 
+    /// A folder with the committed overlay and catalogue, and the document `rewrite` makes of
+    /// the committed one's text.
+    fn specs_with(rewrite: impl FnOnce(&str) -> String) -> tempfile::TempDir {
+        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["overlay.yaml", "requirements.yaml"] {
+            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
+        }
+        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
+        std::fs::write(copy.path().join("openapi.yaml"), rewrite(&text)).unwrap();
+        copy
+    }
+
+    /// [`specs_with`] the committed document changed by `edit` (written as JSON, which is YAML).
+    fn specs_edited(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
+        specs_with(|text| {
+            let mut document: Value = crate::yaml::parse("openapi.yaml", text).unwrap();
+            edit(&mut document);
+            document.to_string()
+        })
+    }
+
     fn embedded() -> Spec {
         let spec = Spec::load(&crate::bundle::root().join("specs")).unwrap();
         assert!(spec.is_embedded());
@@ -728,17 +750,10 @@ mod tests {
 
     #[test]
     fn a_schema_that_does_not_compile_fails_alone_when_compiled_with_others() {
-        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["overlay.yaml", "requirements.yaml"] {
-            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
-        }
-        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
-        let mut document: Value = crate::yaml::parse("openapi.yaml", &text).unwrap();
-        document["components"]["schemas"]["DeletedConversationResource"]["properties"]["id"]
-            ["pattern"] = json!("(unclosed");
-        // JSON is YAML.
-        std::fs::write(copy.path().join("openapi.yaml"), document.to_string()).unwrap();
+        let copy = specs_edited(|document| {
+            document["components"]["schemas"]["DeletedConversationResource"]["properties"]["id"]
+                ["pattern"] = json!("(unclosed");
+        });
         let spec = Spec::load(copy.path()).unwrap();
         spec.prepare_validators(["getConversation", "deleteConversation"]);
         let broken = "#/components/schemas/DeletedConversationResource";
@@ -772,20 +787,14 @@ mod tests {
                 _ => {}
             }
         }
-        let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["overlay.yaml", "requirements.yaml"] {
-            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
-        }
-        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
-        let mut document: Value = crate::yaml::parse("openapi.yaml", &text).unwrap();
         let error = "#/components/schemas/ErrorResponse";
-        document["components"]["schemas"]
-            .as_object_mut()
-            .unwrap()
-            .remove("ErrorResponse");
-        drop_refs_to(&mut document, error);
-        std::fs::write(copy.path().join("openapi.yaml"), document.to_string()).unwrap();
+        let copy = specs_edited(|document| {
+            document["components"]["schemas"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ErrorResponse");
+            drop_refs_to(document, error);
+        });
         let spec = Spec::load(copy.path()).unwrap();
         spec.prepare_validators(["getConversation"]);
         assert!(!spec.needs_compiling("#/components/schemas/ConversationResource"));
@@ -871,17 +880,8 @@ mod tests {
     #[test]
     fn the_prose_the_build_leaves_out_changes_no_case() {
         let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["overlay.yaml", "requirements.yaml"] {
-            std::fs::copy(specs.join(name), copy.path().join(name)).unwrap();
-        }
         // Another text: parsed from the YAML, with its prose.
-        let text = std::fs::read_to_string(specs.join("openapi.yaml")).unwrap();
-        std::fs::write(
-            copy.path().join("openapi.yaml"),
-            format!("{text}\n# a copy\n"),
-        )
-        .unwrap();
+        let copy = specs_with(|text| format!("{text}\n# a copy\n"));
         let generated = |dir: &Path| {
             let spec = Spec::load(dir).unwrap();
             let derived = crate::case::derive::derive(&spec);
