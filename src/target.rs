@@ -48,6 +48,9 @@ pub(crate) enum TargetError {
     AuthorizationTwice(String),
     #[error("--timeout must be more than 0 seconds")]
     ZeroTimeout,
+    /// What every request carries could not be made a request (the checks above let it by).
+    #[error("{0}")]
+    Unsendable(String),
     #[error("--record-requests {}: give a file in an existing folder", .0.display())]
     RecordRequestsFolder(PathBuf),
     #[error("--record-requests {}: cannot create the file: {error}", .path.display())]
@@ -285,6 +288,8 @@ pub(crate) struct Target {
     pub secrets: Secrets,
     /// `Authorization: Bearer <key>` as sent, built once.
     pub auth_header: Option<String>,
+    /// What every request starts from: the base URL parsed, the headers as header values.
+    pub fixed: crate::run::Fixed,
     pub request_log: Option<RequestLog>,
     /// Keeps the embedded server alive as long as the target.
     pub reference: Option<crate::server::RunningServer>,
@@ -341,12 +346,16 @@ impl Target {
                 })
             })
             .transpose()?;
+        let auth_header = config.api_key.as_ref().map(|key| format!("Bearer {key}"));
+        let fixed = crate::run::Fixed::new(&base_url, auth_header.as_deref(), &config.headers)
+            .map_err(TargetError::Unsendable)?;
         Ok(Self {
             base_url,
             client,
             fresh_client,
             stats: RunStats::default(),
-            auth_header: config.api_key.as_ref().map(|key| format!("Bearer {key}")),
+            auth_header,
+            fixed,
             config,
             secrets,
             request_log,

@@ -46,6 +46,9 @@ fn reads_back_what_was_answered(outcome: &mut CaseOutcome, from: usize) {
 /// requirement (page 3 asks for what follows page 2's wrong last item) finds that defect
 /// again: its findings of that requirement are that answer's root cause.
 fn follows_from_wrong_values(step: &Step, outcome: &mut CaseOutcome, from: usize, index: usize) {
+    if outcome.wrong_at.is_empty() {
+        return;
+    }
     let mut values: Vec<&Value> = Vec::new();
     values.extend(step.path_params.iter().map(|(_, v)| v));
     values.extend(step.query.iter().map(|(_, v)| v));
@@ -120,7 +123,9 @@ fn check_answer(
             ..f
         })
     };
-    outcome.checked.insert(step.requirement.clone());
+    if !outcome.checked.contains(&step.requirement) {
+        outcome.checked.insert(step.requirement.clone());
+    }
     let sent = || match &step.body {
         crate::case::Body::Json(body) => crate::template::expand(body, vars).ok(),
         _ => None,

@@ -11,6 +11,7 @@ mod request;
 mod transport;
 
 pub use cleanup::changed_without_cleanup;
+pub(crate) use request::Fixed;
 pub use transport::describe_error;
 
 use crate::case::{Body, Case, Step};
@@ -188,10 +189,11 @@ async fn run_steps(
             }
         }
         let findings_before = outcome.findings.len();
-        let checked_before = outcome.checked.clone();
+        // Only an incomplete stream's symptoms need what was checked before this answer.
+        let checked_before = matches!(stream, Some((_, true))).then(|| outcome.checked.clone());
         let gate = check::check_step(step, spec, &response, &mut vars, &mut outcome, index);
-        if let Some((_, true)) = &stream {
-            symptoms_of_the_stream(&mut outcome, step_start, findings_before, &checked_before);
+        if let Some(checked_before) = &checked_before {
+            symptoms_of_the_stream(&mut outcome, step_start, findings_before, checked_before);
         }
         let mut of_this_answer = outcome.findings.split_off(step_start);
         crate::verdict::fold_one_answer(&mut of_this_answer);

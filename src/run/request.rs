@@ -2,9 +2,11 @@
 //! reproduces it.
 
 use crate::case::{Body, Step};
-use crate::target::Target;
+use crate::target::{HeaderConfig, Target};
 use crate::template::{self, TemplateError, Vars};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use reqwest::Url;
 use serde_json::Value;
 
 /// Why a step's request cannot be built from its variables.
@@ -16,13 +18,17 @@ pub(super) enum RequestError {
     ObjectInQuery { name: String },
     #[error("`{method}` is not an HTTP method")]
     Method { method: String },
+    #[error("`{url}` is not a URL: {error}")]
+    Url { url: String, error: String },
+    #[error("header `{name}`: {error}")]
+    Header { name: String, error: String },
 }
 
 /// The largest body a reproducing curl command shows; a larger one is named as a file.
 const MAX_CURL_BODY_BYTES: usize = 4 * 1024;
 
 pub(super) struct Built {
-    pub(super) request: reqwest::RequestBuilder,
+    pub(super) request: reqwest::Request,
     pub(super) url: String,
     pub(super) curl: String,
 }
@@ -40,7 +46,8 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
         };
         path = path.replace(&format!("{{{name}}}"), &encode(&value, false));
     }
-    let mut query = Vec::new();
+    let mut url = format!("{}{path}", target.base_url);
+    let mut separator = if url.contains('?') { '&' } else { '?' };
     for (name, value) in &step.query {
         let name = template::expand_str(name, vars)?;
         let values = match template::expand(value, vars)? {
@@ -54,94 +61,153 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
                 Value::Object(_) => return Err(RequestError::ObjectInQuery { name }),
                 other => other.to_string(),
             };
-            query.push(format!("{}={}", encode(&name, true), encode(&text, true)));
+            url.push(separator);
+            url.push_str(&encode(&name, true));
+            url.push('=');
+            url.push_str(&encode(&text, true));
+            separator = '&';
         }
-    }
-    let mut url = format!("{}{path}", target.base_url);
-    if !query.is_empty() {
-        url = format!(
-            "{url}{}{}",
-            if url.contains('?') { '&' } else { '?' },
-            query.join("&")
-        );
     }
     let method =
         reqwest::Method::from_bytes(step.method.as_bytes()).map_err(|_| RequestError::Method {
             method: step.method.clone(),
         })?;
-    let mut request = target.client.request(method, &url);
-    let mut curl = vec![
-        "curl -sS".to_string(),
-        format!("-X {}", step.method),
-        shell_quote(&url),
-    ];
-    let mut header = |request: reqwest::RequestBuilder, name: &str, value: &str, shown: String| {
-        curl.push(format!("-H {shown}"));
-        request.header(name, value)
-    };
+    let parsed = target.fixed.url(&url).map_err(|error| RequestError::Url {
+        url: url.clone(),
+        error: error.to_string(),
+    })?;
+    let mut request = reqwest::Request::new(method, parsed);
+    let mut curl = format!("curl -sS -X {} {}", step.method, shell_quote(&url));
+    let headers = request.headers_mut();
     if step.auth {
-        if let Some(auth) = &target.auth_header {
-            request = header(
-                request,
-                "Authorization",
-                auth,
-                "\"Authorization: Bearer $CONFORMANCE_API_KEY\"".into(),
-            );
+        if let Some(auth) = &target.fixed.authorization {
+            headers.append(AUTHORIZATION, auth.clone());
+            curl.push_str(" -H \"Authorization: Bearer $CONFORMANCE_API_KEY\"");
         }
     }
-    for h in &target.config.headers {
-        let shown = match &h.from_env {
-            Some(var) => format!("\"{}: ${var}\"", h.name),
-            None => shell_quote(&format!("{}: {}", h.name, h.value)),
-        };
-        request = header(request, &h.name, &h.value, shown);
+    for (name, value) in &target.fixed.headers {
+        headers.append(name.clone(), value.clone());
     }
+    curl.push_str(&target.fixed.curl_headers);
+    let mut header = |name: &str, value: &str| -> Result<(), RequestError> {
+        let invalid = |error: String| RequestError::Header {
+            name: name.to_owned(),
+            error,
+        };
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid("not a header name".into()))?;
+        let header_value = HeaderValue::from_str(value)
+            .map_err(|_| invalid("its value has a character a header cannot carry".into()))?;
+        headers.append(header_name, header_value);
+        curl.push_str(" -H ");
+        curl.push_str(&shell_quote(&format!("{name}: {value}")));
+        Ok(())
+    };
     for (name, value) in &step.headers {
-        let value = template::expand_str(value, vars)?;
-        request = header(
-            request,
-            name,
-            &value,
-            shell_quote(&format!("{name}: {value}")),
-        );
+        header(name, &template::expand_str(value, vars)?)?;
     }
     let body = match &step.body {
         Body::None => None,
         Body::Json(value) => Some(template::expand(value, vars)?.to_string()),
         Body::Raw(text) => Some(template::expand_str(text, vars)?),
     };
+    let content_type = match (&body, &step.content_type) {
+        (_, Some(content_type)) => Some(content_type.as_str()),
+        (Some(_), None) => Some("application/json"),
+        (None, None) => None,
+    };
+    if let Some(content_type) = content_type {
+        header("Content-Type", content_type)?;
+    }
     if let Some(body) = body {
-        let content_type = step.content_type.as_deref().unwrap_or("application/json");
-        request = header(
-            request,
-            "Content-Type",
-            content_type,
-            shell_quote(&format!("Content-Type: {content_type}")),
-        );
         if body.len() > MAX_CURL_BODY_BYTES {
             // Hundreds of KiB in a message help nobody: the case file says how it is built.
-            curl.push(format!(
-                "--data-binary @body.json  # body.json: the {}-byte body {} builds",
+            curl.push_str(&format!(
+                " --data-binary @body.json  # body.json: the {}-byte body {} builds",
                 body.len(),
                 step.at
             ));
         } else {
-            curl.push(format!("--data-raw {}", shell_quote(&body)));
+            curl.push_str(" --data-raw ");
+            curl.push_str(&shell_quote(&body));
         }
-        request = request.body(body);
-    } else if let Some(content_type) = &step.content_type {
-        request = header(
-            request,
-            "Content-Type",
-            content_type,
-            shell_quote(&format!("Content-Type: {content_type}")),
-        );
+        *request.body_mut() = Some(body.into());
     }
-    Ok(Built {
-        request,
-        url,
-        curl: curl.join(" "),
-    })
+    Ok(Built { request, url, curl })
+}
+
+/// What every request to a target starts from, prepared once: its base URL parsed, its
+/// `Authorization` and `--header`s as header values, and those headers as curl shows them.
+pub(crate) struct Fixed {
+    base: Url,
+    /// The base URL's text up to its path: a URL that starts so is parsed against `base`.
+    origin: String,
+    authorization: Option<HeaderValue>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    curl_headers: String,
+}
+
+impl Fixed {
+    pub(crate) fn new(
+        base_url: &str,
+        authorization: Option<&str>,
+        headers: &[HeaderConfig],
+    ) -> Result<Self, String> {
+        let base = Url::parse(base_url).map_err(|e| format!("`{base_url}` is not a URL: {e}"))?;
+        let origin = base_url
+            .find("://")
+            .and_then(|scheme| {
+                let authority = scheme + 3;
+                base_url[authority..]
+                    .find('/')
+                    .map(|path| &base_url[..authority + path])
+            })
+            .unwrap_or(base_url)
+            .to_string();
+        let value = |name: &str, value: &str| {
+            HeaderValue::from_str(value).map_err(|_| {
+                format!("header `{name}`: its value has a character a header cannot carry")
+            })
+        };
+        let authorization = authorization
+            .map(|auth| {
+                let mut auth = value("Authorization", auth)?;
+                auth.set_sensitive(true);
+                Ok::<_, String>(auth)
+            })
+            .transpose()?;
+        let mut curl_headers = String::new();
+        let mut parsed = Vec::new();
+        for h in headers {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| format!("`{}` is not a header name", h.name))?;
+            parsed.push((name, value(&h.name, &h.value)?));
+            curl_headers.push_str(" -H ");
+            match &h.from_env {
+                Some(var) => curl_headers.push_str(&format!("\"{}: ${var}\"", h.name)),
+                None => curl_headers.push_str(&shell_quote(&format!("{}: {}", h.name, h.value))),
+            }
+        }
+        Ok(Self {
+            base,
+            origin,
+            authorization,
+            headers: parsed,
+            curl_headers,
+        })
+    }
+
+    /// `url` parsed. One that starts with the base URL's origin and goes on with its path is
+    /// parsed against the parsed base, which reads it as the whole text would be read
+    /// without reading the host again; anything else is parsed whole.
+    fn url(&self, url: &str) -> Result<Url, impl std::fmt::Display + std::fmt::Debug> {
+        match url.strip_prefix(&self.origin) {
+            Some(rest) if rest.starts_with('/') && rest[1..].starts_with(char::is_alphanumeric) => {
+                self.base.join(rest)
+            }
+            _ => Url::parse(url),
+        }
+    }
 }
 
 /// RFC 3986 unreserved characters stay as they are in a path segment or a query component.
@@ -174,6 +240,37 @@ mod tests {
         assert_eq!(encode("é", true), "%C3%A9");
         assert_eq!(encode("a~b-c.d_e", false), "a~b-c.d_e");
         assert_eq!(encode("[x]", false), "%5Bx%5D");
+    }
+
+    #[test]
+    fn a_url_parsed_against_the_base_reads_as_the_whole_text() {
+        for base in [
+            "http://127.0.0.1:8080/v1",
+            "https://Api.Example.com/openai/v1",
+        ] {
+            let fixed = Fixed::new(base, None, &[]).unwrap();
+            for path in [
+                "/conversations/conv_1?limit=2&order=asc",
+                "/conversations/%2E%2E/x",
+                "/conversations/../models",
+                "/conversations/a b/é#frag",
+                "/conversations\\x/./y",
+                "/conversations//x?q=%zz",
+                "/\t/evil.example/x",
+                "//evil.example/x",
+                "",
+                "?x=1",
+            ] {
+                let url = format!("{base}{path}");
+                let whole = Url::parse(&url).unwrap();
+                assert_eq!(fixed.url(&url).unwrap(), whole, "{url}");
+            }
+            let elsewhere = "http://other.example/v1/x";
+            assert_eq!(
+                fixed.url(elsewhere).unwrap(),
+                Url::parse(elsewhere).unwrap()
+            );
+        }
     }
 
     #[test]

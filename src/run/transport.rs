@@ -179,7 +179,7 @@ const STREAM_EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 async fn attempt(
     step: &Step,
     target: &Target,
-    request: reqwest::RequestBuilder,
+    request: reqwest::Request,
     origin: (&str, usize),
     fresh_connection: bool,
     status: &mut Option<u16>,
@@ -193,9 +193,6 @@ async fn attempt(
         text,
         transport: false,
     };
-    let request = request
-        .build()
-        .map_err(|e| unusable(describe_error(e, timeout)))?;
     let logged = target.request_log.as_ref().map(|_| {
         RequestLog::begin(
             origin.0,

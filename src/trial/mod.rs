@@ -679,6 +679,8 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
         no_target: matches!(run.target.get(), Some(Err(_))),
         tests_failed: conclusion.has_failed(),
     });
+    // As the run itself (see `run`): the process ends now, nothing is gained by freeing them.
+    std::mem::forget((report, results));
     ExitCode::from(code)
 }
 
