@@ -371,7 +371,7 @@ pub fn run(settings: Settings, mut args: Arguments) -> ExitCode {
             // The process ends now: freeing the spec, its validators, the cases and the runtime
             // piece by piece would only add milliseconds (the request log is flushed already).
             std::mem::forget(run);
-            code
+            end_now(code)
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -542,9 +542,23 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     Ok((run, trials))
 }
 
-fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) -> ExitCode {
+/// Ends the process with `code` once stdout and stderr are flushed: every file the run wrote
+/// is closed by now, and the exit handlers would only have the allocator collect and purge
+/// memory the kernel takes back anyway (about 2 ms of a suite's 65).
+fn end_now(code: u8) -> ExitCode {
+    let flushed = std::io::stdout().flush().is_ok() && std::io::stderr().flush().is_ok();
+    #[cfg(unix)]
+    if flushed {
+        // SAFETY: `_exit` only ends the process; nothing of this one runs after it.
+        unsafe { libc::_exit(code.into()) }
+    }
+    let _ = flushed;
+    ExitCode::from(code)
+}
+
+fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) -> u8 {
     if args.list {
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let finished = SystemTime::now();
     let results = std::mem::take(&mut *run.results.lock().unwrap_or_else(|e| e.into_inner()));
@@ -681,7 +695,7 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
     });
     // As the run itself (see `run`): the process ends now, nothing is gained by freeing them.
     std::mem::forget((report, results));
-    ExitCode::from(code)
+    code
 }
 
 #[cfg(test)]
