@@ -111,11 +111,8 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
         Body::Json(value) => Some(template::expand(value, vars)?.to_string()),
         Body::Raw(text) => Some(template::expand_str(text, vars)?),
     };
-    let content_type = match (&body, &step.content_type) {
-        (_, Some(content_type)) => Some(content_type.as_str()),
-        (Some(_), None) => Some("application/json"),
-        (None, None) => None,
-    };
+    let content_type =
+        (step.content_type.as_deref()).or_else(|| body.as_ref().map(|_| "application/json"));
     if let Some(content_type) = content_type {
         header("Content-Type", content_type)?;
     }
