@@ -18,7 +18,7 @@ use crate::verdict::{Finding, FindingKind};
 use serde_json::Value;
 
 /// What came back, read and (when it is JSON) parsed once.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
@@ -122,7 +122,7 @@ fn finding(requirement: &str, level: Level, summary: String, details: Vec<String
 pub fn implicit(
     spec: &Spec,
     operation: Option<&Operation>,
-    response: &Response,
+    response: &mut Response,
     step: (&str, Level),
     sent: impl Fn() -> Option<Value>,
 ) -> Vec<Finding> {
@@ -184,7 +184,7 @@ pub fn implicit(
             cause: Some(format!("schema {op_name} {} {what}", response.status)),
             ..finding(&root_id, root_level, summary, Vec::new())
         };
-        match &response.json {
+        match &mut response.json {
             None => out.push(unreadable(
                 format!(
                     "the {} answer has no body; the spec declares one",
@@ -199,7 +199,7 @@ pub fn implicit(
                 ),
                 "not JSON",
             )),
-            Some(Ok(body)) => match spec.schema_errors(&pointer, body) {
+            Some(Ok(body)) => match spec.schema_errors_in_place(&pointer, body) {
                 Ok(errors) if errors.is_empty() => {}
                 Ok(errors) if is_client_error => {
                     envelope_broken = true;
@@ -272,8 +272,8 @@ pub fn implicit(
         }
     }
     if is_client_error && !envelope_broken {
-        if let Some(body) = response.json_value() {
-            if let Ok(errors) = spec.schema_errors(ERROR_SCHEMA, body) {
+        if let Some(Ok(body)) = &mut response.json {
+            if let Ok(errors) = spec.schema_errors_in_place(ERROR_SCHEMA, body) {
                 if !errors.is_empty() {
                     let (id, level) = owner("error-param-code", "GEN-03");
                     let mut f = schema_finding(

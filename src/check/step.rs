@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 pub(crate) fn check_step(
     step: &Step,
     spec: &Spec,
-    response: &Response,
+    response: &mut Response,
     vars: &mut Vars,
     outcome: &mut CaseOutcome,
     index: usize,
@@ -111,7 +111,7 @@ fn follows_from_wrong_values(step: &Step, outcome: &mut CaseOutcome, from: usize
 fn check_answer(
     step: &Step,
     spec: &Spec,
-    response: &Response,
+    response: &mut Response,
     vars: &mut Vars,
     outcome: &mut CaseOutcome,
     index: usize,
@@ -589,13 +589,14 @@ mod tests {
 
     /// Checks each step of the case in `yaml` against its answer, as a run does.
     fn judged(yaml: &str, answers: &[Response]) -> CaseOutcome {
+        let mut answers = answers.to_vec();
         let spec = spec();
         let case = crate::case::load("x", "x.yaml", yaml, &spec)
             .remove(0)
             .unwrap();
         let mut outcome = CaseOutcome::default();
         let mut vars = case.vars.clone();
-        for (index, (step, response)) in case.steps.iter().zip(answers).enumerate() {
+        for (index, (step, response)) in case.steps.iter().zip(&mut answers).enumerate() {
             outcome.steps.push(crate::verdict::StepRecord {
                 label: step.label.clone(),
                 at: step.at.clone(),
@@ -751,7 +752,8 @@ mod tests {
             .unwrap();
         let mut vars = case.vars.clone();
         let mut fresh = CaseOutcome::default();
-        let gate = check_step(&case.steps[0], &spec, &listed, &mut vars, &mut fresh, 0);
+        let mut listed = listed;
+        let gate = check_step(&case.steps[0], &spec, &mut listed, &mut vars, &mut fresh, 0);
         assert!(gate.is_err(), "the case goes no further");
         // The model itself, with a wrong field, is MDL-02's.
         let model = json!({"id": "m", "object": "model", "created": 1.5, "owned_by": "o"});

@@ -142,7 +142,7 @@ async fn run_steps(
             let expected = step.expect.status.as_ref();
             is_stream || expected.is_none_or(|codes| codes.contains(&response.status))
         };
-        let response = match response {
+        let mut response = match response {
             Ok(response) if step.stream && response.status < 300 && stream_due(&response) => {
                 let snapshot = crate::snapshot::of_stream(&String::from_utf8_lossy(&response.body));
                 let (response, incomplete) = if is_chat {
@@ -191,7 +191,7 @@ async fn run_steps(
         let findings_before = outcome.findings.len();
         // Only an incomplete stream's symptoms need what was checked before this answer.
         let checked_before = matches!(stream, Some((_, true))).then(|| outcome.checked.clone());
-        let gate = check::check_step(step, spec, &response, &mut vars, &mut outcome, index);
+        let gate = check::check_step(step, spec, &mut response, &mut vars, &mut outcome, index);
         if let Some(checked_before) = &checked_before {
             symptoms_of_the_stream(&mut outcome, step_start, findings_before, checked_before);
         }

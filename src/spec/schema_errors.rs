@@ -60,6 +60,16 @@ impl Spec {
         Ok(self.closest_errors(pointer, instance, errors))
     }
 
+    /// [`Spec::schema_errors`] of an instance the caller owns, checked without a copy.
+    pub fn schema_errors_in_place(
+        &self,
+        pointer: &str,
+        instance: &mut Value,
+    ) -> Result<Vec<SchemaError>, String> {
+        let errors = self.when_invalid_in_place(pointer, instance)?;
+        Ok(self.closest_errors(pointer, instance, errors))
+    }
+
     /// [`Spec::schema_errors`] of an invalid `instance`.
     fn closest_errors(
         &self,

@@ -70,24 +70,32 @@ impl Spec {
     ) -> Result<Vec<RawError>, String> {
         let slot = self.compiled(pointer);
         let (validator, key) = self.validator_of(&slot, pointer)?;
+        Ok(match key {
+            None => errors_at(validator, instance, None),
+            Some(key) => errors_at(validator, &keyed(key, instance.clone()), Some(key)),
+        })
+    }
+
+    /// [`Spec::when_invalid`] of an instance the caller owns: moved into the group's wrapper
+    /// and back instead of copied (an answer is checked this way).
+    pub(super) fn when_invalid_in_place(
+        &self,
+        pointer: &str,
+        instance: &mut Value,
+    ) -> Result<Vec<RawError>, String> {
+        let slot = self.compiled(pointer);
+        let (validator, key) = self.validator_of(&slot, pointer)?;
         let Some(key) = key else {
-            if validator.is_valid(instance) {
-                return Ok(Vec::new());
-            }
-            return Ok(validator
-                .iter_errors(instance)
-                .map(|e| RawError::of(&e, "", ""))
-                .collect());
+            return Ok(errors_at(validator, instance, None));
         };
-        let wrapped = Value::Object(Map::from_iter([(key.to_string(), instance.clone())]));
-        if validator.is_valid(&wrapped) {
-            return Ok(Vec::new());
+        let wrapped = keyed(key, std::mem::take(instance));
+        let errors = errors_at(validator, &wrapped, Some(key));
+        if let Value::Object(wrapper) = wrapped {
+            if let Some((_, value)) = wrapper.into_iter().next() {
+                *instance = value;
+            }
         }
-        let (at, schema_path) = (format!("/{key}"), format!("/properties/{key}"));
-        Ok(validator
-            .iter_errors(&wrapped)
-            .map(|e| RawError::of(&e, &at, &schema_path))
-            .collect())
+        Ok(errors)
     }
 
     /// Compiles, ahead of their first use and together, the response schemas of these
@@ -304,6 +312,31 @@ impl Spec {
                 _ => format!("cannot compile the schemas together: {e}"),
             })
     }
+}
+
+/// `instance` as a group's root holds it: under `key`.
+fn keyed(key: &str, instance: Value) -> Value {
+    Value::Object(Map::from_iter([(key.to_string(), instance)]))
+}
+
+/// The errors of `instance` (the group's wrapper when `key` says where in it the checked one
+/// is), with the paths as if its schema had been compiled alone.
+fn errors_at(
+    validator: &jsonschema::Validator,
+    instance: &Value,
+    key: Option<&str>,
+) -> Vec<RawError> {
+    if validator.is_valid(instance) {
+        return Vec::new();
+    }
+    let (at, schema_path) = match key {
+        Some(key) => (format!("/{key}"), format!("/properties/{key}")),
+        None => (String::new(), String::new()),
+    };
+    validator
+        .iter_errors(instance)
+        .map(|e| RawError::of(&e, &at, &schema_path))
+        .collect()
 }
 
 impl RawError {
