@@ -77,11 +77,29 @@ pub struct StepRecord {
     pub label: String,
     pub at: crate::place::Place,
     pub request_line: String,
-    pub curl: String,
+    pub curl: crate::run::Curl,
     pub status: Option<u16>,
-    /// The start of the answer's body (secrets redacted), for the HTML report.
-    pub answer: Option<String>,
+    /// The answer's body as it came, for the HTML report (which shows its start, redacted).
+    pub answer: Option<bytes::Bytes>,
     pub elapsed: Duration,
+}
+
+impl StepRecord {
+    /// The curl command that reproduces the request, escaped for a terminal.
+    pub fn curl_text(&self) -> String {
+        self.curl.text(&self.at)
+    }
+
+    /// The start of the answer's body as text (a report shows no more of it).
+    pub fn answer_text(&self) -> Option<String> {
+        const SHOWN: usize = 4096;
+        let body = self.answer.as_ref()?;
+        let mut text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]).into_owned();
+        if body.len() > SHOWN {
+            text.push_str("\n…");
+        }
+        Some(text)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -259,8 +277,8 @@ impl CaseOutcome {
             observation.value = escape(&observation.value);
         }
         for step in &mut self.steps {
+            // The curl command is escaped when it is written.
             step.request_line = escape(&step.request_line);
-            step.curl = escape(&step.curl);
         }
     }
 
@@ -284,7 +302,7 @@ impl CaseOutcome {
                     Some(step) => {
                         let _ = writeln!(out, "--> {} {}", step.at, step.label);
                         let _ = writeln!(out, "    request: {}", step.request_line);
-                        let _ = writeln!(out, "    reproduce: {}", step.curl);
+                        let _ = writeln!(out, "    reproduce: {}", step.curl_text());
                     }
                     None => {
                         let _ = writeln!(out, "--> {file}");

@@ -22,7 +22,7 @@ use serde_json::Value;
 pub struct Response {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     /// `None`: empty body; `Some(Err)`: not JSON.
     pub json: Option<Result<Value, String>>,
     /// Put together from a stream's parts (see [`Response::assembled`]).
@@ -30,7 +30,12 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn new(status: u16, headers: reqwest::header::HeaderMap, body: Vec<u8>) -> Self {
+    pub fn new(
+        status: u16,
+        headers: reqwest::header::HeaderMap,
+        body: impl Into<bytes::Bytes>,
+    ) -> Self {
+        let body = body.into();
         let json = (!body.iter().all(u8::is_ascii_whitespace)).then(|| {
             serde_json::from_slice(&body).map_err(|e| {
                 let text = String::from_utf8_lossy(&body);

@@ -601,7 +601,7 @@ mod tests {
                 label: step.label.clone(),
                 at: step.at.clone(),
                 request_line: String::new(),
-                curl: String::new(),
+                curl: crate::run::Curl::Dropped,
                 status: Some(response.status),
                 answer: None,
                 elapsed: std::time::Duration::ZERO,

@@ -7,7 +7,7 @@ use crate::case_result::CaseResult;
 use crate::expectation::Expectations;
 use crate::place::Place;
 use crate::spec::Level;
-use crate::verdict::{Blocked, FindingKind, Observation, StepRecord, Verdict};
+use crate::verdict::{Blocked, FindingKind, Observation, Verdict};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ pub struct CaseReport {
     pub duration: Duration,
     pub findings: Vec<FindingReport>,
     pub observations: Vec<Observation>,
-    pub requests: Vec<StepRecord>,
+    pub requests: Vec<RequestReport>,
     pub notes: Vec<String>,
     /// The full message of its findings (the test's failure message when it failed).
     pub message: Option<String>,
@@ -37,6 +37,19 @@ pub struct CaseReport {
     pub inconclusive: Option<String>,
     /// Resources the cleanup could not delete.
     pub left_behind: Vec<String>,
+}
+
+/// A request of the case as the reports show it: its texts written out and redacted.
+#[derive(Debug, Clone)]
+pub struct RequestReport {
+    pub label: String,
+    pub at: Place,
+    pub request_line: String,
+    pub curl: String,
+    pub status: Option<u16>,
+    /// The start of the answer's body.
+    pub answer: Option<String>,
+    pub elapsed: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -123,11 +136,14 @@ pub(super) fn case_report(
         requests: outcome
             .steps
             .iter()
-            .map(|s| StepRecord {
+            .map(|s| RequestReport {
+                label: s.label.clone(),
+                at: s.at.clone(),
                 request_line: redact(&s.request_line),
-                curl: redact(&s.curl),
-                answer: s.answer.as_deref().map(redact),
-                ..s.clone()
+                curl: redact(&s.curl_text()),
+                status: s.status,
+                answer: s.answer_text().map(|a| redact(&a)),
+                elapsed: s.elapsed,
             })
             .collect(),
         notes: outcome.notes.iter().map(|n| redact(n)).collect(),

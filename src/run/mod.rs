@@ -7,10 +7,12 @@
 //! step are `check::check_step`.
 
 mod cleanup;
+mod curl;
 mod request;
 mod transport;
 
 pub use cleanup::changed_without_cleanup;
+pub use curl::Curl;
 pub(crate) use request::Fixed;
 pub use transport::describe_error;
 

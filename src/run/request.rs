@@ -1,13 +1,17 @@
-//! The request of a step, built from its case and variables, with the curl command that
-//! reproduces it.
+//! The request of a step, built from its case and variables, with the parts of the curl
+//! command that reproduces it.
 
+use super::curl::{shell_quote, Curl, CurlRequest};
 use crate::case::{Body, Step};
 use crate::target::{HeaderConfig, Target};
 use crate::template::{self, TemplateError, Vars};
+use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::Url;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Why a step's request cannot be built from its variables.
 #[derive(Debug, thiserror::Error)]
@@ -24,13 +28,10 @@ pub(super) enum RequestError {
     Header { name: String, error: String },
 }
 
-/// The largest body a reproducing curl command shows; a larger one is named as a file.
-const MAX_CURL_BODY_BYTES: usize = 4 * 1024;
-
 pub(super) struct Built {
     pub(super) request: reqwest::Request,
     pub(super) url: String,
-    pub(super) curl: String,
+    pub(super) curl: Curl,
 }
 
 pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, RequestError> {
@@ -76,60 +77,56 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
         url: url.clone(),
         error: error.to_string(),
     })?;
-    let mut request = reqwest::Request::new(method, parsed);
-    let mut curl = format!("curl -sS -X {} {}", step.method, shell_quote(&url));
+    let mut request = reqwest::Request::new(method.clone(), parsed);
+    let mut shown_headers = Vec::new();
     let headers = request.headers_mut();
-    if step.auth {
-        if let Some(auth) = &target.fixed.authorization {
-            headers.append(AUTHORIZATION, auth.clone());
-            curl.push_str(" -H \"Authorization: Bearer $CONFORMANCE_API_KEY\"");
-        }
+    let auth = step.auth && target.fixed.authorization.is_some();
+    if let (true, Some(authorization)) = (auth, &target.fixed.authorization) {
+        headers.append(AUTHORIZATION, authorization.clone());
     }
     for (name, value) in &target.fixed.headers {
         headers.append(name.clone(), value.clone());
     }
-    curl.push_str(&target.fixed.curl_headers);
-    let mut header = |name: &str, value: &str| -> Result<(), RequestError> {
+    let mut header = |name: Cow<'static, str>, value: String| -> Result<(), RequestError> {
         let invalid = |error: String| RequestError::Header {
-            name: name.to_owned(),
+            name: name.to_string(),
             error,
         };
         let header_name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| invalid("not a header name".into()))?;
-        let header_value = HeaderValue::from_str(value)
+        let header_value = HeaderValue::from_str(&value)
             .map_err(|_| invalid("its value has a character a header cannot carry".into()))?;
         headers.append(header_name, header_value);
-        curl.push_str(" -H ");
-        curl.push_str(&shell_quote(&format!("{name}: {value}")));
+        shown_headers.push((name, value));
         Ok(())
     };
     for (name, value) in &step.headers {
-        header(name, &template::expand_str(value, vars)?)?;
+        header(name.clone().into(), template::expand_str(value, vars)?)?;
     }
-    let body = match &step.body {
+    let body: Option<Bytes> = match &step.body {
         Body::None => None,
-        Body::Json(value) => Some(template::expand(value, vars)?.to_string()),
-        Body::Raw(text) => Some(template::expand_str(text, vars)?),
+        Body::Json(value) => Some(template::expand(value, vars)?.to_string().into()),
+        Body::Raw(text) => Some(template::expand_str(text, vars)?.into()),
     };
-    let content_type =
-        (step.content_type.as_deref()).or_else(|| body.as_ref().map(|_| "application/json"));
+    let content_type = match (&step.content_type, &body) {
+        (Some(content_type), _) => Some(content_type.clone()),
+        (None, Some(_)) => Some("application/json".to_string()),
+        (None, None) => None,
+    };
     if let Some(content_type) = content_type {
-        header("Content-Type", content_type)?;
+        header(Cow::Borrowed("Content-Type"), content_type)?;
     }
-    if let Some(body) = body {
-        if body.len() > MAX_CURL_BODY_BYTES {
-            // Hundreds of KiB in a message help nobody: the case file says how it is built.
-            curl.push_str(&format!(
-                " --data-binary @body.json  # body.json: the {}-byte body {} builds",
-                body.len(),
-                step.at
-            ));
-        } else {
-            curl.push_str(" --data-raw ");
-            curl.push_str(&shell_quote(&body));
-        }
-        *request.body_mut() = Some(body.into());
+    if let Some(body) = &body {
+        *request.body_mut() = Some(body.clone().into());
     }
+    let curl = Curl::Request(Box::new(CurlRequest {
+        method,
+        url: url.clone(),
+        auth,
+        target_headers: Arc::clone(&target.fixed.curl_headers),
+        headers: shown_headers,
+        body,
+    }));
     Ok(Built { request, url, curl })
 }
 
@@ -141,7 +138,7 @@ pub(crate) struct Fixed {
     origin: String,
     authorization: Option<HeaderValue>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    curl_headers: String,
+    curl_headers: Arc<str>,
 }
 
 impl Fixed {
@@ -190,7 +187,7 @@ impl Fixed {
             origin,
             authorization,
             headers: parsed,
-            curl_headers,
+            curl_headers: curl_headers.into(),
         })
     }
 
@@ -219,10 +216,6 @@ const QUERY: &AsciiSet = &COMPONENT.remove(b'[').remove(b']');
 /// Percent-encodes a path segment or a query component.
 fn encode(text: &str, query: bool) -> String {
     utf8_percent_encode(text, if query { QUERY } else { COMPONENT }).to_string()
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]
@@ -268,10 +261,5 @@ mod tests {
                 Url::parse(elsewhere).unwrap()
             );
         }
-    }
-
-    #[test]
-    fn quotes_for_the_shell() {
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 }

@@ -41,7 +41,7 @@ pub(super) async fn send(
                 label: step.label.clone(),
                 at: step.at.clone(),
                 request_line: format!("{} {}", step.method, step.path),
-                curl: "(the request could not be built)".into(),
+                curl: super::Curl::Unbuilt,
                 status: None,
                 answer: None,
                 elapsed: Duration::ZERO,
@@ -121,13 +121,7 @@ pub(super) async fn send(
     // The target answered, even when its body then failed: it is reachable.
     record.status = status;
     if let Ok(response) = &result {
-        const SHOWN: usize = 4096;
-        let body = &response.body[..response.body.len().min(SHOWN)];
-        let mut answer = String::from_utf8_lossy(body).into_owned();
-        if response.body.len() > SHOWN {
-            answer.push_str("\n…");
-        }
-        record.answer = Some(answer);
+        record.answer = Some(response.body.clone());
     }
     match result {
         Ok(response) => (record, Ok(response)),
@@ -219,7 +213,8 @@ async fn attempt(
                  the request asked for none (`Accept-Encoding: identity`); the harness does not decode it"
             )));
         }
-        let mut body = Vec::new();
+        // An answer in one chunk (most are) is kept as it came, not copied.
+        let (mut chunks, mut length) = (Vec::<bytes::Bytes>::new(), 0);
         // A stream is bounded per event too: a server that stops sending mid-stream fails by
         // the time it was given for one event, not only by the whole request's timeout.
         let per_event = timeout.min(STREAM_EVENT_TIMEOUT);
@@ -231,7 +226,7 @@ async fn attempt(
                         text: format!(
                             "the stream sent nothing for {} s (the bound of one event) after {} bytes",
                             per_event.as_secs_f64(),
-                            body.len()
+                            length
                         ),
                         transport: true,
                     })?
@@ -241,21 +236,26 @@ async fn attempt(
             let Some(chunk) = chunk.map_err(transport)? else {
                 break;
             };
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
+            if length + chunk.len() > MAX_BODY_BYTES {
                 return Err(unusable(format!(
                     "the body is larger than {} MiB; stopped reading (a Conversations answer is small)",
                     MAX_BODY_BYTES / 1024 / 1024
                 )));
             }
-            body.extend_from_slice(&chunk);
+            length += chunk.len();
+            chunks.push(chunk);
         }
+        let body = match chunks.len() {
+            1 => chunks.pop().unwrap_or_default(),
+            _ => chunks.concat().into(),
+        };
         // The answer is checked as it came: a secret it echoes is redacted where it is shown
         // (excerpts, messages, reports, snapshots, the request log), never before a check.
         Ok(Response::new(response.status().as_u16(), headers, body))
     }
     .await;
     if let (Some(log), Some(entry)) = (&target.request_log, logged) {
-        let answer = result.as_ref().ok().map(|r| (r.status, r.body.as_slice()));
+        let answer = result.as_ref().ok().map(|r| (r.status, &r.body[..]));
         log.finish(entry, answer, &target.secrets);
     }
     result

@@ -293,7 +293,7 @@ fn keep_for_the_message(outcome: &mut CaseOutcome, for_findings: bool) {
     for (index, step) in outcome.steps.iter_mut().enumerate() {
         step.answer = None;
         if !shown.contains(&index) {
-            step.curl = String::new();
+            step.curl = crate::run::Curl::Dropped;
         }
     }
 }
@@ -712,7 +712,7 @@ mod tests {
                 line_col: Some((n as u64, 1)),
             }),
             request_line: format!("GET /x/{n}"),
-            curl: format!("curl http://host/x/{n}"),
+            curl: crate::run::Curl::get(&format!("http://host/x/{n}")),
             status: Some(200),
             answer: Some("{}".into()),
             elapsed: Duration::ZERO,
@@ -736,8 +736,8 @@ mod tests {
     fn a_waiting_outcome_keeps_the_curl_lines_its_message_shows_and_no_answer() {
         let mut waiting = outcome();
         keep_for_the_message(&mut waiting, true);
-        let curls: Vec<&str> = waiting.steps.iter().map(|s| s.curl.as_str()).collect();
-        assert_eq!(curls, ["", "curl http://host/x/1"]);
+        let curls: Vec<String> = waiting.steps.iter().map(|s| s.curl_text()).collect();
+        assert_eq!(curls, ["", "curl -sS -X GET 'http://host/x/1'"]);
         assert!(waiting.steps.iter().all(|s| s.answer.is_none()));
         // What the reports read stays.
         assert_eq!(waiting.steps[1].request_line, "GET /x/1");
@@ -745,6 +745,6 @@ mod tests {
 
         let mut recorded = outcome();
         keep_for_the_message(&mut recorded, false);
-        assert!(recorded.steps.iter().all(|s| s.curl.is_empty()));
+        assert!(recorded.steps.iter().all(|s| s.curl_text().is_empty()));
     }
 }
