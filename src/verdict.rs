@@ -84,7 +84,18 @@ pub struct StepRecord {
     pub elapsed: Duration,
 }
 
+/// How much of an answer's body a report shows.
+const SHOWN: usize = 4096;
+
 impl StepRecord {
+    /// Keeps of the answer what [`StepRecord::answer_text`] shows, and that it goes on, not
+    /// the whole body until the report is written.
+    pub fn keep_shown_answer(&mut self) {
+        if let Some(body) = self.answer.as_mut().filter(|b| b.len() > SHOWN + 1) {
+            *body = bytes::Bytes::copy_from_slice(&body[..=SHOWN]);
+        }
+    }
+
     /// The curl command that reproduces the request, escaped for a terminal.
     pub fn curl_text(&self) -> String {
         self.curl.text(&self.at)
@@ -92,7 +103,6 @@ impl StepRecord {
 
     /// The start of the answer's body as text (a report shows no more of it).
     pub fn answer_text(&self) -> Option<String> {
-        const SHOWN: usize = 4096;
         let body = self.answer.as_ref()?;
         let mut text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]).into_owned();
         if body.len() > SHOWN {
@@ -395,5 +405,27 @@ mod tests {
             alone[0].details,
             ["detail of match has_more equals boolean"]
         );
+    }
+
+    #[test]
+    fn a_report_keeps_the_start_of_a_long_answer_and_says_it_goes_on() {
+        let mut step = StepRecord {
+            label: "step".into(),
+            at: crate::place::Place::Schema("#/x".into()),
+            request_line: "GET /x".into(),
+            curl: crate::run::Curl::Dropped,
+            status: Some(200),
+            answer: Some(bytes::Bytes::from("é".repeat(SHOWN))),
+            elapsed: Duration::ZERO,
+        };
+        let whole = step.answer_text().unwrap();
+        step.keep_shown_answer();
+        assert_eq!(step.answer.as_ref().unwrap().len(), SHOWN + 1);
+        assert_eq!(step.answer_text().unwrap(), whole);
+        assert!(whole.ends_with("é\n…") && whole.chars().count() == SHOWN / 2 + 2);
+
+        step.answer = Some(bytes::Bytes::from_static(b"{}"));
+        step.keep_shown_answer();
+        assert_eq!(step.answer_text().unwrap(), "{}");
     }
 }

@@ -17,7 +17,7 @@ use crate::snapshot::{self, SnapshotSet};
 use crate::spec::{Level, Spec};
 use crate::suite::{self, Suite};
 use crate::target::Target;
-use crate::verdict::{CaseOutcome, Finding, FindingKind, Verdict};
+use crate::verdict::{CaseOutcome, Finding, FindingKind, StepRecord, Verdict};
 use libtest_mimic::{Arguments, Failed, FormatSetting, Trial};
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -105,6 +105,12 @@ impl Run {
         // and answer: without it they are dropped, not kept for every request of the run.
         if self.settings.reports.html.is_none() {
             keep_for_the_message(&mut result.outcome, false);
+        } else {
+            result
+                .outcome
+                .steps
+                .iter_mut()
+                .for_each(StepRecord::keep_shown_answer);
         }
         self.results
             .lock()
@@ -701,7 +707,6 @@ fn finish(run: &Run, args: &Arguments, conclusion: libtest_mimic::Conclusion) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::StepRecord;
     use std::time::Duration;
 
     fn outcome() -> CaseOutcome {
