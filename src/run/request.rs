@@ -80,8 +80,8 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
     let mut request = reqwest::Request::new(method.clone(), parsed);
     let mut shown_headers = Vec::new();
     let headers = request.headers_mut();
-    let auth = step.auth && target.fixed.authorization.is_some();
-    if let (true, Some(authorization)) = (auth, &target.fixed.authorization) {
+    let authorization = target.fixed.authorization.as_ref().filter(|_| step.auth);
+    if let Some(authorization) = authorization {
         headers.append(AUTHORIZATION, authorization.clone());
     }
     for (name, value) in &target.fixed.headers {
@@ -108,11 +108,8 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
         Body::Json(value) => Some(template::expand(value, vars)?.to_string().into()),
         Body::Raw(text) => Some(template::expand_str(text, vars)?.into()),
     };
-    let content_type = match (&step.content_type, &body) {
-        (Some(content_type), _) => Some(content_type.clone()),
-        (None, Some(_)) => Some("application/json".to_string()),
-        (None, None) => None,
-    };
+    let content_type = (step.content_type.clone())
+        .or_else(|| body.as_ref().map(|_| "application/json".to_string()));
     if let Some(content_type) = content_type {
         header(Cow::Borrowed("Content-Type"), content_type)?;
     }
@@ -122,7 +119,7 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
     let curl = Curl::Request(Box::new(CurlRequest {
         method,
         url: url.clone(),
-        auth,
+        auth: authorization.is_some(),
         target_headers: Arc::clone(&target.fixed.curl_headers),
         headers: shown_headers,
         body,
