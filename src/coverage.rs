@@ -245,8 +245,9 @@ fn fields(out: &mut String, spec: &Spec, op: &Operation, cases: &[&Case]) -> usi
             sent.push(("query".into(), name));
         }
         if let Body::Json(body) = &step.body {
-            let body = template::expand(body, &case.vars).unwrap_or_else(|_| body.clone());
-            if let Value::Object(map) = body {
+            let body =
+                template::expand(body, &case.vars).unwrap_or(std::borrow::Cow::Borrowed(body));
+            if let Value::Object(map) = body.as_ref() {
                 sent.extend(map.keys().map(|k| ("body".into(), k.clone())));
             }
         }

@@ -11,6 +11,7 @@
 
 use crate::selector::{Selector, SelectorError};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub type Vars = BTreeMap<String, Value>;
@@ -139,10 +140,26 @@ pub fn check_str(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateErr
     Ok(())
 }
 
-/// Expands variables and generators.
-pub fn expand(value: &Value, vars: &Vars) -> Result<Value, TemplateError> {
+/// Expands variables and generators; a value with neither (most bodies and expected values)
+/// is answered as it is, not copied.
+pub fn expand<'v>(value: &'v Value, vars: &Vars) -> Result<Cow<'v, Value>, TemplateError> {
+    if is_literal(value) {
+        return Ok(Cow::Borrowed(value));
+    }
     let mut budget = MAX_GENERATED_TOTAL;
-    expand_within(value, vars, &mut budget)
+    expand_within(value, vars, &mut budget).map(Cow::Owned)
+}
+
+/// No variable (nor an unclosed `{{`) and no generator anywhere in it.
+fn is_literal(value: &Value) -> bool {
+    match value {
+        Value::String(s) => !s.contains("{{"),
+        Value::Array(items) => items.iter().all(is_literal),
+        Value::Object(map) => {
+            generator(map).is_none() && map.iter().all(|(k, v)| !k.contains("{{") && is_literal(v))
+        }
+        _ => true,
+    }
 }
 
 /// [`expand`], with `budget` the characters and elements generators may still make.
@@ -381,34 +398,56 @@ mod tests {
     #[test]
     fn a_whole_string_variable_keeps_its_json_type() {
         assert_eq!(
-            expand(&json!("{{ conv.created_at }}"), &vars()).unwrap(),
+            expand(&json!("{{ conv.created_at }}"), &vars())
+                .unwrap()
+                .into_owned(),
             json!(7)
         );
         assert_eq!(
-            expand(&json!({"v": "{{value}}"}), &vars()).unwrap(),
+            expand(&json!({"v": "{{value}}"}), &vars())
+                .unwrap()
+                .into_owned(),
             json!({"v": 42})
         );
         assert_eq!(
-            expand(&json!("/conversations/{{conv.id}}/items"), &vars()).unwrap(),
+            expand(&json!("/conversations/{{conv.id}}/items"), &vars())
+                .unwrap()
+                .into_owned(),
             json!("/conversations/conv_1/items")
         );
     }
 
     #[test]
+    fn a_value_without_variables_or_generators_is_not_copied_and_an_unclosed_one_fails() {
+        let literal = json!({"metadata": {"topic": "demo"}, "n": [1, "two"]});
+        assert!(matches!(expand(&literal, &vars()), Ok(Cow::Borrowed(_))));
+        assert!(expand(&json!({"a": ["{{value"]}), &vars()).is_err());
+        let keyed = json!({"k{{value}}": 1});
+        assert_eq!(
+            expand(&keyed, &vars()).unwrap().into_owned(),
+            json!({"k42": 1})
+        );
+    }
+
+    #[test]
     fn generators_build_strings_arrays_and_objects() {
-        let v = expand(&json!({"$string": {"repeat": "é", "count": 3}}), &vars()).unwrap();
+        let v = expand(&json!({"$string": {"repeat": "é", "count": 3}}), &vars())
+            .unwrap()
+            .into_owned();
         assert_eq!(v, json!("ééé"));
         let v = expand(
             &json!({"$object": {"count": 2, "key": "k{{index}}", "value": "v"}}),
             &vars(),
         )
-        .unwrap();
+        .unwrap()
+        .into_owned();
         assert_eq!(v, json!({"k0": "v", "k1": "v"}));
         let v = expand(
             &json!({"$array": {"count": 2, "item": {"n": "{{index}}"}}}),
             &vars(),
         )
-        .unwrap();
+        .unwrap()
+        .into_owned();
         assert_eq!(v, json!([{"n": 0}, {"n": 1}]));
     }
 
@@ -487,7 +526,9 @@ mod tests {
             "`$array.count` must be a whole number up to 100000"
         );
         assert_eq!(
-            expand(&json!({"$string": {"repeat": 7, "count": 2}}), &vars()).unwrap(),
+            expand(&json!({"$string": {"repeat": 7, "count": 2}}), &vars())
+                .unwrap()
+                .into_owned(),
             json!("77")
         );
     }

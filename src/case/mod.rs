@@ -414,6 +414,30 @@ pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, B
     }
 }
 
+/// [`load`] of a case the harness writes itself (the overlay's setup steps), from its value:
+/// one that loads is not written out and parsed back; one that does not is loaded from its
+/// text, for the places its errors name.
+pub fn load_value(
+    id: &str,
+    file: &str,
+    document: &Value,
+    spec: &Spec,
+) -> Vec<Result<Case, Broken>> {
+    use serde::Deserialize as _;
+    if let Ok(parsed) = CaseFile::deserialize(document) {
+        let cases = cases_of(id, file, &parsed, spec, &|| None);
+        if cases.iter().all(Result::is_ok) {
+            return cases;
+        }
+    }
+    load(id, file, &written(document), spec)
+}
+
+/// A case the harness writes itself, as its errors show it.
+pub fn written(document: &Value) -> String {
+    serde_json::to_string_pretty(document).unwrap_or_default()
+}
+
 fn cases_of(
     id: &str,
     file: &str,
@@ -488,7 +512,7 @@ fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, Lo
                 .map(|(k, v)| {
                     template::check(v, &BTreeSet::new())
                         .and_then(|()| template::expand(v, &Vars::new()))
-                        .map(|v| (k.clone(), v))
+                        .map(|v| (k.clone(), v.into_owned()))
                         .map_err(|source| {
                             fail(Problem::Parameter {
                                 name: k.clone(),
@@ -514,6 +538,49 @@ mod tests {
         let mut cases = load("x", "cases/x.yaml", text, &spec());
         assert_eq!(cases.len(), 1);
         cases.remove(0).map_err(|b| b.error)
+    }
+
+    #[test]
+    fn a_case_loaded_from_its_value_is_the_one_its_text_gives_and_so_are_its_errors() {
+        let spec = spec();
+        let document = serde_json::json!({"requirement": "UPD-03", "steps": [
+            {"operation": "createConversation", "body": {"metadata": {"k": "v"}},
+             "expect": {"status": [200, 201], "json": {"object": {"type": "string"}}},
+             "capture": {"conv": "$"}},
+            {"operation": "updateConversation", "path_params": {"conversation_id": "{{conv.id}}"},
+             "body": null, "expect": {"status": 400}}
+        ]});
+        let text = written(&document);
+        let shown = |cases: Vec<Result<Case, Broken>>| {
+            let mut case = cases.into_iter().next().unwrap().map_err(|b| b.error)?;
+            // Where each step is written: the loader's place, as a value has none.
+            let mut steps = case.steps.to_vec();
+            steps.iter_mut().for_each(|s| {
+                s.at = Place::DeriveSetup {
+                    operation: "x".into(),
+                }
+            });
+            case.steps = steps.into();
+            Ok::<_, String>(format!("{case:?}"))
+        };
+        let (from_value, from_text) = (
+            shown(load_value("x", "x", &document, &spec)),
+            shown(load("x", "x", &text, &spec)),
+        );
+        assert!(from_value.is_ok(), "{from_value:?}");
+        assert_eq!(from_value, from_text);
+        let mut broken = document.clone();
+        broken["steps"][1]["operation"] = "noSuchOperation".into();
+        let error = shown(load_value("x", "x", &broken, &spec)).unwrap_err();
+        assert_eq!(
+            Err(error.clone()),
+            shown(load("x", "x", &written(&broken), &spec))
+        );
+        let placed = regex::Regex::new(r"^x:\d+:\d+").unwrap();
+        assert!(
+            placed.is_match(&error),
+            "placed in the written text: {error}"
+        );
     }
 
     #[test]

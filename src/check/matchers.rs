@@ -14,15 +14,15 @@ pub struct Mismatch {
 }
 
 /// Evaluates one matcher against what is at `subject` (`None` when nothing is there).
-pub fn expect(
+pub fn expect<'m>(
     what: &str,
-    matcher: &Matcher,
+    matcher: &'m Matcher,
     actual: Option<&Value>,
     vars: &Vars,
 ) -> Result<(), Mismatch> {
     let fail = |summary: String, details: Vec<String>| Err(Mismatch { summary, details });
     let show = |v: Option<&Value>| v.map_or("nothing".to_string(), |v| compact(v, 300));
-    let resolved = |v: &Value| {
+    let resolved = |v: &'m Value| {
         template::expand(v, vars).map_err(|e| Mismatch {
             summary: format!("{what}: cannot compute the expected value: {e}"),
             details: Vec::new(),
@@ -59,7 +59,7 @@ pub fn expect(
     };
     if let Some(expected) = &matcher.equals {
         let expected = resolved(expected)?;
-        if &expected != value {
+        if expected.as_ref() != value {
             return fail(
                 format!(
                     "{what}: expected {}, got {}",
@@ -73,7 +73,7 @@ pub fn expect(
     if let Some(options) = &matcher.one_of {
         let options = options
             .iter()
-            .map(resolved)
+            .map(|v| resolved(v).map(std::borrow::Cow::into_owned))
             .collect::<Result<Vec<_>, _>>()?;
         if !options.contains(value) {
             return fail(

@@ -127,7 +127,9 @@ fn check_answer(
         outcome.checked.insert(step.requirement.clone());
     }
     let sent = || match &step.body {
-        crate::case::Body::Json(body) => crate::template::expand(body, vars).ok(),
+        crate::case::Body::Json(body) => crate::template::expand(body, vars)
+            .ok()
+            .map(std::borrow::Cow::into_owned),
         _ => None,
     };
     let implicit = check::implicit(

@@ -242,8 +242,7 @@ fn setup_steps(spec: &Spec, operation: &str, setup: &[Value]) -> Result<Vec<Step
     steps.push(json!({"method": "GET", "path": "/conversations"}));
     let document = json!({"requirement": "GEN-05", "steps": steps});
     let file = format!("x-conformance-derive of {operation} (setup)");
-    let text = serde_json::to_string(&document).unwrap_or_default();
-    match crate::case::load(operation, &file, &text, spec).pop() {
+    match crate::case::load_value(operation, &file, &document, spec).pop() {
         Some(Ok(case)) => {
             let mut steps = case.steps.to_vec();
             steps.pop();

@@ -103,7 +103,7 @@ pub(super) fn record_made_up(
             .map(|name| {
                 let (_, value) = step.path_params.iter().find(|(n, _)| n == name)?;
                 let value = template::expand(value, vars).ok()?;
-                Some((name.clone(), value))
+                Some((name.clone(), value.into_owned()))
             })
             .collect();
         if let Some(path_params) = params.filter(|p| !p.is_empty()) {

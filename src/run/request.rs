@@ -41,8 +41,8 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
         template::expand_str(&step.path, vars)?
     };
     for (name, value) in &step.path_params {
-        let value = match template::expand(value, vars)? {
-            Value::String(s) => s,
+        let value = match template::expand(value, vars)?.as_ref() {
+            Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         path = path.replace(&format!("{{{name}}}"), &encode(&value, false));
@@ -51,7 +51,7 @@ pub(super) fn build(step: &Step, target: &Target, vars: &Vars) -> Result<Built, 
     let mut separator = if url.contains('?') { '&' } else { '?' };
     for (name, value) in &step.query {
         let name = template::expand_str(name, vars)?;
-        let values = match template::expand(value, vars)? {
+        let values = match template::expand(value, vars)?.into_owned() {
             Value::Array(items) => items,
             other => vec![other],
         };

@@ -198,16 +198,16 @@ impl<'s> Builder<'s> {
                 });
             }
             let document = json!({"requirement": requirement, "steps": setup});
-            let text = serde_json::to_string_pretty(&document).unwrap_or_default();
             let file = format!("x-conformance-derive of {}", op.id);
-            let case = match crate::case::load(&file, &file, &text, spec).pop() {
+            let case = match crate::case::load_value(&file, &file, &document, spec).pop() {
                 Some(Ok(case)) => case,
                 Some(Err(b)) => {
+                    let text = crate::case::written(&document);
                     return Err(format!(
                         "{}\nthe setup steps:\n{}",
                         b.error,
                         crate::spec::shorten(&text, 2000)
-                    ))
+                    ));
                 }
                 None => return Err("the setup steps do not load".into()),
             };
