@@ -70,8 +70,9 @@ pub const GENERAL_API: &str = "General";
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     requirements: BTreeMap<String, Requirement>,
-    /// `schema NAME` / `operation ID` / `check NAME` -> the requirement that owns it.
-    owners: BTreeMap<String, String>,
+    /// `schema` / `operation` / `check` -> NAME -> the requirement that owns it (looked up
+    /// for every check: by kind, then name, so that no key is written out per lookup).
+    owners: BTreeMap<String, BTreeMap<String, String>>,
     /// `--api`: the APIs a run is limited to; `None` for all.
     selected: Option<Vec<String>>,
 }
@@ -123,17 +124,19 @@ impl Catalogue {
         for requirement in parsed.requirements {
             let id = requirement.id.clone();
             for owned in &requirement.owns {
-                let valid = owned
+                let Some((kind, name)) = owned
                     .split_once(' ')
-                    .is_some_and(|(kind, name)| OWNED_KINDS.contains(&kind) && !name.is_empty());
-                if !valid {
+                    .filter(|(kind, name)| OWNED_KINDS.contains(kind) && !name.is_empty())
+                else {
                     return Err(CatalogueError::BadOwned {
                         file: file.to_string(),
                         id,
                         owned: owned.clone(),
                     });
-                }
-                if let Some(other) = owners.insert(owned.clone(), id.clone()) {
+                };
+                let of_kind: &mut BTreeMap<String, String> =
+                    owners.entry(kind.to_string()).or_default();
+                if let Some(other) = of_kind.insert(name.to_string(), id.clone()) {
                     return Err(CatalogueError::TwoOwners {
                         file: file.to_string(),
                         owned: owned.clone(),
@@ -188,9 +191,7 @@ impl Catalogue {
 
     /// The requirement that owns a check: `owner("schema", "Message")`.
     pub fn owner(&self, kind: &str, name: &str) -> Option<&str> {
-        self.owners
-            .get(&format!("{kind} {name}"))
-            .map(String::as_str)
+        self.owners.get(kind)?.get(name).map(String::as_str)
     }
 
     /// The requirements of the selected APIs ([`Catalogue::select_apis`]), by ID.
