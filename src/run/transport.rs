@@ -71,9 +71,19 @@ pub(super) async fn send(
     let mut status = None;
     let mut fresh_connection = false;
     let mut rate_limited = 0;
+    let mut first = Some(built.request);
     let mut result = loop {
-        let Some(request) = built.request.try_clone() else {
-            break attempt(step, target, built.request, origin, false, &mut status).await;
+        // A request sent again is built again (the same: building is deterministic), rather
+        // than every request copied for the rare retry.
+        let again = || build(step, target, vars).map(|built| built.request);
+        let request = match first.take().map_or_else(again, Ok) {
+            Ok(request) => request,
+            Err(e) => {
+                break Err(Failure {
+                    text: format!("cannot build the request again: {e}"),
+                    transport: false,
+                })
+            }
         };
         let once = attempt(step, target, request, origin, fresh_connection, &mut status).await;
         match &once {
