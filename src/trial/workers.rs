@@ -91,6 +91,9 @@ impl Run {
             .then_some(crate::concurrency::REFERENCE));
         let controller = Arc::new(crate::concurrency::Controller::new(fixed));
         let retried: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        // A case run again runs alone: the trouble it was caught in (a target that stalls
+        // after its own 5xx, a burst) came from the cases beside it.
+        let alone: Arc<tokio::sync::RwLock<()>> = Arc::default();
         // An outcome waits for the test thread to collect it, in the order of the listing, not
         // of the run: it keeps only what the message and the reports asked for read.
         let for_html = self.settings.reports.html.is_some();
@@ -98,6 +101,7 @@ impl Run {
             let (queue, target) = (Arc::clone(&self.queue), Arc::clone(target));
             let (spec, stopping) = (Arc::clone(&self.spec), Arc::clone(&self.stopping));
             let (controller, retried) = (Arc::clone(&controller), Arc::clone(&retried));
+            let alone = Arc::clone(&alone);
             let halted = Arc::clone(&self.halted);
             handles.push(self.runtime.spawn(async move {
                 // After Ctrl-C (or a failure under --fail-fast) no case starts: the ones left
@@ -111,6 +115,15 @@ impl Run {
                     if stopping.load(Ordering::SeqCst) || halted.load(Ordering::SeqCst) {
                         break;
                     }
+                    let rerun = retried
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&case.id);
+                    // Held until the case ends: alone, or beside the others.
+                    let turn = match rerun {
+                        true => (Some(alone.write().await), None),
+                        false => (None, Some(alone.read().await)),
+                    };
                     let mut executed = run::execute(
                         Arc::clone(&case),
                         Arc::clone(&target),
@@ -118,7 +131,11 @@ impl Run {
                         Arc::clone(&stopping),
                     )
                     .await;
-                    drop(slot);
+                    // Nor does the next case meet a stall this one's 5xx may have brought.
+                    if rerun && server_errors(&executed.outcome) > 0 {
+                        until_answered(&target, spec.preflight(), &stopping).await;
+                    }
+                    drop((turn, slot));
                     let signal = signal(&executed.outcome);
                     if controller.report(signal) {
                         wait_for_target(&target, spec.preflight(), &controller, &stopping).await;
@@ -153,14 +170,19 @@ impl Run {
     }
 }
 
-/// What a finished case says about how the target holds up.
-fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
-    use crate::concurrency::Signal;
-    let server_errors = outcome
+/// The 5xx answers of a case.
+fn server_errors(outcome: &CaseOutcome) -> usize {
+    outcome
         .steps
         .iter()
         .filter(|s| s.status.is_some_and(|c| c >= 500))
-        .count();
+        .count()
+}
+
+/// What a finished case says about how the target holds up.
+fn signal(outcome: &CaseOutcome) -> crate::concurrency::Signal {
+    use crate::concurrency::Signal;
+    let server_errors = server_errors(outcome);
     if outcome.inconclusive.is_some() || server_errors >= 2 {
         return Signal::Trouble;
     }
@@ -183,6 +205,16 @@ async fn wait_for_target(
     controller: &crate::concurrency::Controller,
     stopping: &AtomicBool,
 ) {
+    until_answered(target, preflight, stopping).await;
+    controller.resume();
+}
+
+/// Probes the target until it answers (bounded by four times the timeout, 30 s at the least).
+async fn until_answered(
+    target: &Target,
+    preflight: Option<&crate::spec::Preflight>,
+    stopping: &AtomicBool,
+) {
     let give_up =
         std::time::Instant::now() + (target.config.timeout * 4).max(Duration::from_secs(30));
     while std::time::Instant::now() < give_up && !stopping.load(Ordering::SeqCst) {
@@ -191,5 +223,4 @@ async fn wait_for_target(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    controller.resume();
 }

@@ -352,8 +352,8 @@ async fn a_server_that_stalls_after_its_own_500s_gets_a_bounded_degraded_run_wit
         "{}",
         outcome.output
     );
-    // One case at a time after the stall: the cases caught in it run again alone, and every
-    // case is judged in the end (the 4 invalid bodies all found), none left inconclusive.
+    // The cases caught in a stall run again alone: every case is judged in the end (the 4
+    // invalid bodies all found), none left inconclusive.
     assert_eq!(outcome.inconclusive, 0, "{}", outcome.output);
 }
 
