@@ -50,9 +50,10 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const KEY: &str = "sk-bench-0123456789abcdef";
 /// The harness's default number of test threads.
 const CONCURRENCY: usize = 8;
-const SUITE_RUNS: usize = 7;
+/// Whole-process runs are cheap and noisy: enough that the medians hold within a few percent.
+const SUITE_RUNS: usize = 15;
 const SCALE_CASES: usize = 10_000;
-const SCALE_RUNS: usize = 3;
+const SCALE_RUNS: usize = 5;
 const SERVER_CLIENTS: usize = 64;
 /// The latency scenario: a remote server's time per answer, and the cases a healthy target
 /// takes at once.
