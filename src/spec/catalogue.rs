@@ -120,7 +120,7 @@ impl Catalogue {
     pub fn parse(file: &str, text: &str) -> Result<Self, CatalogueError> {
         let parsed: CatalogueFile = crate::yaml::parse(file, text)?;
         let mut requirements = BTreeMap::new();
-        let mut owners = BTreeMap::new();
+        let mut owners: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for requirement in parsed.requirements {
             let id = requirement.id.clone();
             for owned in &requirement.owns {
@@ -134,8 +134,7 @@ impl Catalogue {
                         owned: owned.clone(),
                     });
                 };
-                let of_kind: &mut BTreeMap<String, String> =
-                    owners.entry(kind.to_string()).or_default();
+                let of_kind = owners.entry(kind.to_string()).or_default();
                 if let Some(other) = of_kind.insert(name.to_string(), id.clone()) {
                     return Err(CatalogueError::TwoOwners {
                         file: file.to_string(),
