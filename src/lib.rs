@@ -196,3 +196,4 @@ mod trial;
 pub mod untrusted;
 mod verdict;
 pub mod yaml;
+pub mod yaml_subset;

@@ -296,9 +296,8 @@ pub fn read(
     let sources = crate::parallel::map(&selected, FILES_PER_THREAD, |(path, id, file, refused)| {
         let parsed = match *refused {
             Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(why))),
-            None => {
-                read_case_file(path, file).and_then(|text| Ok(crate::yaml::parse(file, &text)?))
-            }
+            None => read_case_file(path, file)
+                .and_then(|text| Ok(crate::yaml_subset::parse(file, &text)?)),
         };
         let source = Source {
             id: id.clone(),
@@ -408,7 +407,7 @@ fn read_case_file(path: &Path, file: &str) -> Result<String, LoadError> {
 
 /// Parses and validates one case file: one case, or one per parameter row.
 pub fn load(id: &str, file: &str, text: &str, spec: &Spec) -> Vec<Result<Case, Broken>> {
-    match crate::yaml::parse(file, text) {
+    match crate::yaml_subset::parse(file, text) {
         Ok(parsed) => cases_of(id, file, &parsed, spec, &|| Some(text.to_string())),
         Err(error) => vec![Err(Broken::of(id, file, &error.into(), &|| None))],
     }

@@ -118,7 +118,7 @@ pub enum CatalogueError {
 
 impl Catalogue {
     pub fn parse(file: &str, text: &str) -> Result<Self, CatalogueError> {
-        let parsed: CatalogueFile = crate::yaml::parse(file, text)?;
+        let parsed: CatalogueFile = crate::yaml_subset::parse(file, text)?;
         let mut requirements = BTreeMap::new();
         let mut owners: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for requirement in parsed.requirements {
