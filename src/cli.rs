@@ -548,6 +548,7 @@ fn coverage(args: CoverageArgs) -> ExitCode {
         exact: None,
         allow_unsafe: &[],
         warm_validators: false,
+        warm_every_validator: false,
         expectations: None,
         apis: &[],
         early: None,

@@ -23,6 +23,9 @@ pub struct Options<'a> {
     /// Compile the response schemas of the cases' operations in the background, for a run
     /// that will need them.
     pub warm_validators: bool,
+    /// The whole suite runs (no filter, every API): every operation's response schemas are
+    /// compiled in the background as soon as the spec is there, before any case is read.
+    pub warm_every_validator: bool,
     /// The target's known failures (`--expectations`).
     pub expectations: Option<&'a Path>,
     /// `--api`: only these APIs' requirements and cases; all when empty.
@@ -81,6 +84,14 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             let spec = Arc::new(spec);
             let _ = loaded_spec.set(Arc::clone(&spec));
             let _ = loaded.send(Arc::clone(&spec));
+            if options.warm_every_validator && !narrowed {
+                // The derived cases and the probes use every operation: compiled together,
+                // the schemas share what they have in common, and the first answers find them.
+                let spec = Arc::clone(&spec);
+                std::thread::spawn(move || {
+                    spec.prepare_validators(spec.operations().map(|o| o.id.as_str()))
+                });
+            }
             // The cases that start early are checked first, on every core: the first request
             // waits for them, not for the generated cases (an error on the loading thread
             // drops the sender, and they are built all the same).

@@ -477,6 +477,10 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         exact: exact.as_deref(),
         allow_unsafe: &settings.allow_unsafe,
         warm_validators: !args.list,
+        warm_every_validator: !args.list
+            && settings.derived
+            && args.filter.is_none()
+            && args.skip.is_empty(),
         expectations: settings.expectations.as_deref(),
         apis: &settings.apis,
         early: early.then_some(&start_early),
