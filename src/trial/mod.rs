@@ -505,6 +505,11 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
     if let Some(expectations) = expectations {
         let _ = run.expectations.set(expectations);
     }
+    // One result per case: the list grows once, not by doubling (each copy in fresh pages).
+    run.results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .reserve(cases.len());
     let trials = cases
         .into_iter()
         .map(|loaded| match loaded {

@@ -265,6 +265,7 @@ pub fn merge_built(
             Ok(case)
         })
         .collect();
+    out.reserve(built.len());
     for (probe, case) in derived.probes.iter().zip(built) {
         if !covered.contains(&probe.id) {
             out.push(case);
