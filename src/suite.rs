@@ -20,12 +20,8 @@ pub struct Options<'a> {
     pub exact: Option<&'a str>,
     /// Operations that may change state without a declared cleanup (`--allow-unsafe`).
     pub allow_unsafe: &'a [String],
-    /// Compile the response schemas of the cases' operations in the background, for a run
-    /// that will need them.
-    pub warm_validators: bool,
-    /// The whole suite runs (no filter, every API): every operation's response schemas are
-    /// compiled in the background as soon as the spec is there, before any case is read.
-    pub warm_every_validator: bool,
+    /// Which response schemas to compile in the background, for a run that will need them.
+    pub warm: Warm,
     /// The target's known failures (`--expectations`).
     pub expectations: Option<&'a Path>,
     /// `--api`: only these APIs' requirements and cases; all when empty.
@@ -34,6 +30,18 @@ pub struct Options<'a> {
     /// still being built: those whose verdict on loading the rest of the suite cannot change
     /// (see [`final_already`]). They are in the suite too.
     pub early: Option<&'a StartEarly<'a>>,
+}
+
+/// The response schemas compiled ahead of the answers that need them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Warm {
+    /// None (a listing, a coverage report).
+    Nothing,
+    /// Those of the operations the loaded cases use, once they are checked.
+    CasesOperations,
+    /// Every operation's, as soon as the spec is there: the whole suite runs (no filter), and
+    /// its derived cases and probes use every operation. Under `--api` it is the cases'.
+    Every,
 }
 
 /// What takes the case files' cases that may start before the rest of the suite is built.
@@ -68,6 +76,8 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     // Probes are generated cases too: `--no-derived` leaves them out with the derived ones.
     let probes_wanted =
         options.derived && exact.is_none_or(|name| name.starts_with(crate::probe::PREFIX));
+    let warm_every = options.warm == Warm::Every && options.apis.is_empty();
+    let warm_cases = options.warm != Warm::Nothing && !warm_every;
     // The spec and the case files are parsed at the same time: both are mostly YAML parsing.
     // The case files are checked at once when the spec is there first (see `case::read`), else
     // as soon as it is. The derived cases and the probes need only the spec: they are built on
@@ -84,9 +94,9 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             let spec = Arc::new(spec);
             let _ = loaded_spec.set(Arc::clone(&spec));
             let _ = loaded.send(Arc::clone(&spec));
-            if options.warm_every_validator && !narrowed {
-                // The derived cases and the probes use every operation: compiled together,
-                // the schemas share what they have in common, and the first answers find them.
+            if warm_every {
+                // Compiled together, the schemas share what they have in common, and the first
+                // answers find them ready.
                 let spec = Arc::clone(&spec);
                 std::thread::spawn(move || {
                     spec.prepare_validators(spec.operations().map(|o| o.id.as_str()))
@@ -118,7 +128,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
                     let cases = case::validate(sources, &spec);
                     if let Some(early) = options.early {
                         let ready = final_already(&cases, &spec, options);
-                        if options.warm_validators {
+                        if warm_cases {
                             warm_validators(&spec, &ready);
                         }
                         early(&spec, ready);
@@ -169,7 +179,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     if narrowed {
         cases.retain(|case| crate::api_selection::keeps(case, &spec));
     }
-    if options.warm_validators {
+    if warm_cases {
         // A schema the early cases' thread compiles is not compiled again: each is compiled
         // once, and who asks for it meanwhile waits for it.
         warm_validators(&spec, cases.iter().flatten());

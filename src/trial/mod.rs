@@ -476,11 +476,13 @@ fn prepare(settings: Settings, args: &Arguments) -> Result<(Arc<Run>, Trials), S
         derived: settings.derived,
         exact: exact.as_deref(),
         allow_unsafe: &settings.allow_unsafe,
-        warm_validators: !args.list,
-        warm_every_validator: !args.list
-            && settings.derived
-            && args.filter.is_none()
-            && args.skip.is_empty(),
+        warm: if args.list {
+            suite::Warm::Nothing
+        } else if settings.derived && args.filter.is_none() && args.skip.is_empty() {
+            suite::Warm::Every
+        } else {
+            suite::Warm::CasesOperations
+        },
         expectations: settings.expectations.as_deref(),
         apis: &settings.apis,
         early: early.then_some(&start_early),
