@@ -187,6 +187,24 @@ pub struct Observe {
     pub absent: Option<String>,
 }
 
+impl Case {
+    /// This case for another row of its file, with the same names of values.
+    fn with_row(&self, id: String, vars: Vars) -> Case {
+        Case {
+            id,
+            file: self.file.clone(),
+            requirement: self.requirement.clone(),
+            level: self.level,
+            title: self.title.clone(),
+            vars,
+            steps: Arc::clone(&self.steps),
+            cleanup: Arc::clone(&self.cleanup),
+            ignored: self.ignored.clone(),
+            covers: self.covers.clone(),
+        }
+    }
+}
+
 /// A case file that could not be turned into cases: it becomes one failing test.
 #[derive(Debug, Clone)]
 pub struct Broken {
@@ -453,35 +471,37 @@ fn cases_of(
         Ok(rows) => rows,
         Err(error) => return vec![Err(Broken::of(id, file, &error, text))],
     };
-    // A row's steps follow from the file and the names of its values alone: rows with the same
-    // names share the steps of the first (each row is still checked on its own).
-    let mut shared: Option<(Vec<String>, Steps, Steps)> = None;
-    rows.into_iter()
-        .map(|(suffix, vars)| {
-            let id = match suffix {
-                Some(row) => format!("{id}/{row}"),
-                None => id.to_string(),
-            };
-            let names: Vec<String> = vars.keys().cloned().collect();
-            Validator { spec, file }
-                .case(parsed, vars)
-                .map(|mut case| {
-                    case.id = id.clone();
-                    match &shared {
-                        Some((known, steps, cleanup)) if *known == names => {
-                            case.steps = Arc::clone(steps);
-                            case.cleanup = Arc::clone(cleanup);
-                        }
-                        _ => {
-                            shared =
-                                Some((names, Arc::clone(&case.steps), Arc::clone(&case.cleanup)));
-                        }
-                    }
-                    case
-                })
-                .map_err(|error| Broken::of(&id, file, &error, text))
-        })
-        .collect()
+    // A row's case follows from the file and the names of its values alone (the values are
+    // checked in `rows`): rows with the names of the one before share its case, or its error,
+    // instead of checking the same steps again.
+    let mut checked: Option<(Vec<String>, usize)> = None;
+    let mut cases: Vec<Result<Case, Broken>> = Vec::with_capacity(rows.len());
+    for (suffix, vars) in rows {
+        let id = match suffix {
+            Some(row) => format!("{id}/{row}"),
+            None => id.to_string(),
+        };
+        let same = checked
+            .as_ref()
+            .filter(|(names, _)| names.iter().eq(vars.keys()))
+            .map(|&(_, first)| &cases[first]);
+        let case = match same {
+            Some(Ok(case)) => Ok(case.with_row(id, vars)),
+            Some(Err(broken)) => Err(Broken {
+                id,
+                ..broken.clone()
+            }),
+            None => {
+                checked = Some((vars.keys().cloned().collect(), cases.len()));
+                match (Validator { spec, file }).case(parsed, vars) {
+                    Ok(case) => Ok(Case { id, ..case }),
+                    Err(error) => Err(Broken::of(&id, file, &error, text)),
+                }
+            }
+        };
+        cases.push(case);
+    }
+    cases
 }
 
 fn rows(file: &str, parsed: &CaseFile) -> Result<Vec<(Option<String>, Vars)>, LoadError> {
