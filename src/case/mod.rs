@@ -187,24 +187,6 @@ pub struct Observe {
     pub absent: Option<String>,
 }
 
-impl Case {
-    /// This case for another row of its file, with the same names of values.
-    fn with_row(&self, id: String, vars: Vars) -> Case {
-        Case {
-            id,
-            file: self.file.clone(),
-            requirement: self.requirement.clone(),
-            level: self.level,
-            title: self.title.clone(),
-            vars,
-            steps: Arc::clone(&self.steps),
-            cleanup: Arc::clone(&self.cleanup),
-            ignored: self.ignored.clone(),
-            covers: self.covers.clone(),
-        }
-    }
-}
-
 /// A case file that could not be turned into cases: it becomes one failing test.
 #[derive(Debug, Clone)]
 pub struct Broken {
@@ -486,7 +468,12 @@ fn cases_of(
             .filter(|(names, _)| names.iter().eq(vars.keys()))
             .map(|&(_, first)| &cases[first]);
         let case = match same {
-            Some(Ok(case)) => Ok(case.with_row(id, vars)),
+            // The steps are shared (`Arc`s), not copied.
+            Some(Ok(case)) => Ok(Case {
+                id,
+                vars,
+                ..case.clone()
+            }),
             Some(Err(broken)) => Err(Broken {
                 id,
                 ..broken.clone()
