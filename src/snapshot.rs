@@ -9,6 +9,7 @@
 use crate::selector::Selector;
 use serde_json::Value;
 use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A snapshot a step asks for, taken on the test's own thread once the case is done.
@@ -89,7 +90,7 @@ pub fn stem(case_id: &str) -> String {
 /// Case ids whose snapshot files would still be one file where names differ only in case
 /// (macOS and Windows file systems): each later id with the earlier one it clashes with.
 pub fn collisions<'a>(case_ids: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
-    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut seen: HashMap<String, &str> = HashMap::new();
     let mut out = Vec::new();
     for id in case_ids {
         match seen.entry(stem(id).to_lowercase()) {
@@ -100,6 +101,32 @@ pub fn collisions<'a>(case_ids: impl IntoIterator<Item = &'a str>) -> Vec<(&'a s
         }
     }
     out
+}
+
+/// For each case file id, whether no case of another file can clash with its cases in
+/// [`collisions`]: a case's id is its file's id or that and `/<row>`, so files clash only when
+/// their stems are the same in lower case or one is a folder the other is in.
+pub fn apart<'a>(file_ids: impl IntoIterator<Item = &'a str>) -> Vec<bool> {
+    let keys: Vec<String> = file_ids
+        .into_iter()
+        .map(|id| stem(id).to_lowercase())
+        .collect();
+    let mut files: HashMap<&str, usize> = HashMap::new();
+    let mut folders: HashSet<&str> = HashSet::new();
+    for key in &keys {
+        *files.entry(key).or_default() += 1;
+        // `__` only ever separates segments in a stem.
+        folders.extend(key.match_indices("__").map(|(at, _)| &key[..at]));
+    }
+    keys.iter()
+        .map(|key| {
+            files[key.as_str()] == 1
+                && !folders.contains(key.as_str())
+                && !key
+                    .match_indices("__")
+                    .any(|(at, _)| files.contains_key(&key[..at]))
+        })
+        .collect()
 }
 
 /// Applies the default redactions, then the step's own (each must match something).
@@ -299,5 +326,40 @@ mod tests {
             collisions(["a/Big", "a/big", "a/other"]),
             [("a/big", "a/Big")]
         );
+    }
+
+    #[test]
+    fn files_are_apart_unless_a_case_of_one_could_clash_with_a_case_of_another() {
+        let files = [
+            "a/Big",
+            "a/big",
+            "a/rows",
+            "A/Rows/first",
+            "b/one",
+            "b/one_two",
+            "b/one__two",
+            "c/x",
+            "c/x.y",
+        ];
+        assert_eq!(
+            apart(files),
+            [false, false, false, false, true, true, true, true, true]
+        );
+        // What `apart` promises: files apart share no stem with any case of another file.
+        let cases = |file: &str| [file.to_string(), format!("{file}/first")];
+        for (i, file) in files.iter().enumerate() {
+            let others: Vec<String> = (files.iter().enumerate())
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, other)| cases(other))
+                .collect();
+            let clash = cases(file).iter().any(|case| {
+                let ids = others.iter().map(String::as_str).chain([case.as_str()]);
+                collisions(ids).iter().any(|(later, _)| *later == case)
+            });
+            if apart(files)[i] {
+                assert!(!clash, "{file}");
+            }
+        }
+        assert_eq!(apart(["x"]), [true]);
     }
 }

@@ -8,7 +8,7 @@ use crate::snapshot;
 use crate::spec::Spec;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What to load.
 pub struct Options<'a> {
@@ -83,6 +83,8 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     // as soon as it is. The derived cases and the probes need only the spec: they are built on
     // the spec's thread, once the case files' cases have started when some start early.
     let loaded_spec = &std::sync::OnceLock::new();
+    // The operations whose response schemas are being compiled already.
+    let warmed = &Mutex::new(Vec::new());
     let (loaded, spec_ready) = std::sync::mpsc::channel();
     let (started_early, early_done) = std::sync::mpsc::channel::<()>();
     let (spec, read) = std::thread::scope(|scope| {
@@ -121,24 +123,35 @@ pub fn load(options: &Options) -> Result<Suite, String> {
             let probes = probes_wanted.then(|| crate::probe::generate(&spec));
             Ok::<_, String>((spec, derived, probes, narrowed))
         });
-        // A spec that does not load sends nothing: its error is the load's.
-        let read = case::read(options.cases_dir, &wanted, loaded_spec).map(|(sources, unread)| {
-            match spec_ready.recv() {
+        // The files checked once the spec is there start as each is checked, the others once
+        // all are read. A spec that does not load sends nothing: its error is the load's.
+        let start = |spec: &Arc<Spec>, cases: &mut dyn Iterator<Item = &Result<Case, Broken>>| {
+            if let Some(early) = options.early {
+                let ready = final_already(cases, spec, options);
+                if warm_cases {
+                    warm_validators(spec, &ready, warmed);
+                }
+                early(spec, ready);
+            }
+        };
+        let hand =
+            |spec: &Arc<Spec>, cases: &[Result<Case, Broken>]| start(spec, &mut cases.iter());
+        let handing = options.early.map(|_| &hand as &case::Hand);
+        let read = case::read(options.cases_dir, &wanted, loaded_spec, handing).map(
+            |(sources, unread)| match spec_ready.recv() {
                 Ok(spec) => {
-                    let cases = case::validate(sources, &spec);
-                    if let Some(early) = options.early {
-                        let ready = final_already(&cases, &spec, options);
-                        if warm_cases {
-                            warm_validators(&spec, &ready);
-                        }
-                        early(&spec, ready);
-                    }
+                    let sources = case::check_parsed(sources, &spec);
+                    let mut rest = sources.iter().flat_map(|read| match read {
+                        case::Read::Cases(cases) => cases.as_slice(),
+                        _ => &[],
+                    });
+                    start(&spec, &mut rest);
                     let _ = started_early.send(());
-                    (vec![case::Read::Cases(cases)], unread)
+                    (sources, unread)
                 }
                 Err(_) => (sources, unread),
-            }
-        });
+            },
+        );
         drop(started_early);
         let spec = spec.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (spec, read)
@@ -182,7 +195,7 @@ pub fn load(options: &Options) -> Result<Suite, String> {
     if warm_cases {
         // A schema the early cases' thread compiles is not compiled again: each is compiled
         // once, and who asks for it meanwhile waits for it.
-        warm_validators(&spec, cases.iter().flatten());
+        warm_validators(&spec, cases.iter().flatten(), warmed);
     }
     Ok(Suite {
         spec,
@@ -195,9 +208,12 @@ pub fn load(options: &Options) -> Result<Suite, String> {
 /// The case files' cases that loading the derived cases and the probes leaves as they are: not
 /// one that `covers` a derived case (whether it exists is known then), not one whose snapshots
 /// would be another's, and only those of the APIs chosen.
-fn final_already(cases: &[Result<Case, Broken>], spec: &Spec, options: &Options) -> Vec<Case> {
+fn final_already<'a>(
+    cases: impl Iterator<Item = &'a Result<Case, Broken>>,
+    spec: &Spec,
+    options: &Options,
+) -> Vec<Case> {
     let uncovering = cases
-        .iter()
         .flatten()
         .filter(|case| case.covers.is_empty())
         .map(|case| Ok(case.clone()))
@@ -210,18 +226,29 @@ fn final_already(cases: &[Result<Case, Broken>], spec: &Spec, options: &Options)
 }
 
 /// Compiling the response schemas takes milliseconds (the item union most): a thread of its
-/// own compiles those of the operations the cases use, so that the answers find them ready.
-fn warm_validators<'a>(spec: &Arc<Spec>, cases: impl IntoIterator<Item = &'a Case>) {
+/// own compiles those of the operations the cases use and `warmed` does not hold yet (it
+/// holds them then), so that the answers find them ready.
+fn warm_validators<'a>(
+    spec: &Arc<Spec>,
+    cases: impl IntoIterator<Item = &'a Case>,
+    warmed: &Mutex<Vec<String>>,
+) {
     let mut operations: Vec<String> = Vec::new();
     let steps = cases
         .into_iter()
         .flat_map(|case| case.steps.iter().chain(case.cleanup.iter()));
+    let mut warmed = warmed.lock().unwrap_or_else(|e| e.into_inner());
     for step in steps {
         if let Some(operation) = crate::check::step_operation(step, spec) {
-            if !operations.contains(&operation.id) {
+            if !warmed.contains(&operation.id) {
+                warmed.push(operation.id.clone());
                 operations.push(operation.id.clone());
             }
         }
+    }
+    drop(warmed);
+    if operations.is_empty() {
+        return;
     }
     let spec = Arc::clone(spec);
     std::thread::spawn(move || spec.prepare_validators(operations.iter().map(String::as_str)));

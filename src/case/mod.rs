@@ -228,7 +228,7 @@ pub fn discover(
     spec: &Spec,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Discovered, String> {
-    let (sources, unread) = read(root, wanted, &std::sync::OnceLock::new())?;
+    let (sources, unread) = read(root, wanted, &std::sync::OnceLock::new(), None)?;
     Ok(Discovered {
         cases: validate(sources, spec),
         unread,
@@ -248,17 +248,25 @@ pub struct Source {
 /// A case file read: its cases, or, when the spec was not loaded yet, the file parsed.
 pub enum Read {
     Cases(Vec<Result<Case, Broken>>),
+    /// Cases [`read`] handed over as soon as they were checked.
+    Handed(Vec<Result<Case, Broken>>),
     Parsed(Box<Source>),
 }
+
+/// Takes the cases of one file as soon as they are checked, while other files are still read.
+pub type Hand<'a> = dyn Fn(&Arc<Spec>, &[Result<Case, Broken>]) + Sync + 'a;
 
 /// Finds, reads and parses (on every core) the case files below `root` that `wanted` accepts,
 /// as [`discover`] does; answers them and the ids of the files left unread. A file parsed once
 /// `spec` is set is checked at once, so that its parsed form does not outlive it (at 10,000
-/// cases the parsed files would be most of the memory); [`validate`] checks the others.
+/// cases the parsed files would be most of the memory); [`validate`] checks the others. Those
+/// cases go to `hand` too, as [`Read::Handed`], when no other file's snapshots could be theirs
+/// (a clash between files is known only once every file is read).
 pub fn read(
     root: &Path,
     wanted: &dyn Fn(&str) -> bool,
     spec: &std::sync::OnceLock<std::sync::Arc<Spec>>,
+    hand: Option<&Hand>,
 ) -> Result<(Vec<Read>, Vec<String>), String> {
     let mut files = if crate::bundle::is_bundled(root) {
         crate::bundle::files_below(root, &["yaml", "yml"])
@@ -293,7 +301,10 @@ pub fn read(
             unread.push(id);
         }
     }
-    let sources = crate::parallel::map(&selected, FILES_PER_THREAD, |(path, id, file, refused)| {
+    let apart = crate::snapshot::apart(selected.iter().map(|(_, id, _, _)| id.as_str()));
+    let selected: Vec<_> = selected.into_iter().zip(apart).collect();
+    let sources = crate::parallel::map(&selected, FILES_PER_THREAD, |selected| {
+        let ((path, id, file, refused), apart) = selected;
         let parsed = match *refused {
             Some(why) => Err(LoadError::at(At::file(file), Problem::Refused(why))),
             None => read_case_file(path, file)
@@ -305,9 +316,16 @@ pub fn read(
             path: path.clone(),
             parsed,
         };
-        match spec.get() {
-            Some(spec) => Read::Cases(cases_of_source(&source, spec)),
-            None => Read::Parsed(Box::new(source)),
+        let Some(spec) = spec.get() else {
+            return Read::Parsed(Box::new(source));
+        };
+        let cases = cases_of_source(&source, spec);
+        match hand.filter(|_| *apart) {
+            Some(hand) => {
+                hand(spec, &cases);
+                Read::Handed(cases)
+            }
+            None => Read::Cases(cases),
         }
     });
     Ok((sources, unread))
@@ -316,22 +334,33 @@ pub fn read(
 /// The cases of the files read, in order: the files not checked yet are checked against the
 /// spec and the catalogue, on every core (one case per file, or one per parameter row).
 pub fn validate(sources: Vec<Read>, spec: &Spec) -> Vec<Result<Case, Broken>> {
+    check_parsed(sources, spec)
+        .into_iter()
+        .flat_map(|read| match read {
+            Read::Cases(cases) | Read::Handed(cases) => cases,
+            Read::Parsed(_) => Vec::new(),
+        })
+        .collect()
+}
+
+/// The files read, in order, those only parsed checked now (on every core).
+pub fn check_parsed(sources: Vec<Read>, spec: &Spec) -> Vec<Read> {
     let pending: Vec<&Source> = sources
         .iter()
         .filter_map(|read| match read {
             Read::Parsed(source) => Some(source.as_ref()),
-            Read::Cases(_) => None,
+            Read::Cases(_) | Read::Handed(_) => None,
         })
         .collect();
-    let mut checked = crate::parallel::map(&pending, FILES_PER_THREAD, |source| {
+    let checked = crate::parallel::map(&pending, FILES_PER_THREAD, |source| {
         cases_of_source(source, spec)
-    })
-    .into_iter();
+    });
+    let mut checked = checked.into_iter();
     sources
         .into_iter()
-        .flat_map(|read| match read {
-            Read::Cases(cases) => cases,
-            Read::Parsed(_) => checked.next().unwrap_or_default(),
+        .map(|read| match read {
+            Read::Parsed(_) => Read::Cases(checked.next().unwrap_or_default()),
+            read => read,
         })
         .collect()
 }
@@ -543,6 +572,39 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs")).unwrap()
+    }
+
+    #[test]
+    fn read_hands_over_each_file_checked_once_the_spec_is_there_unless_it_may_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = "requirement: CRE-02\nsteps:\n- operation: createConversation\n  \
+                    body: {}\n  expect: {status: 200}\n  snapshot: true\n";
+        let names = [
+            "a/one", "a/two", "b/Big", "b/big", "c/rows", "c/rows/X", "d/p",
+        ];
+        for name in names {
+            let file = dir.path().join(format!("{name}.yaml"));
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, case).unwrap();
+        }
+        let loaded = std::sync::OnceLock::new();
+        let _ = loaded.set(Arc::new(spec()));
+        let handed = std::sync::Mutex::new(Vec::new());
+        let hand = |_: &Arc<Spec>, cases: &[Result<Case, Broken>]| {
+            let ids = cases.iter().flatten().map(|c| c.id.clone());
+            handed.lock().unwrap().extend(ids);
+        };
+        let (sources, _) = read(dir.path(), &|_| true, &loaded, Some(&hand)).unwrap();
+        let mut handed = handed.into_inner().unwrap();
+        handed.sort();
+        assert_eq!(handed, ["a/one", "a/two", "d/p"]);
+        let kinds: Vec<bool> = sources
+            .iter()
+            .map(|read| matches!(read, Read::Handed(_)))
+            .collect();
+        assert_eq!(kinds.iter().filter(|handed| **handed).count(), 3);
+        // Handed or not, every file's cases are in the suite, in order.
+        assert_eq!(validate(sources, &spec()).len(), names.len());
     }
 
     fn load_one(text: &str) -> Result<Case, String> {

@@ -27,7 +27,9 @@ pub(super) struct Queue {
 impl Queue {
     fn push(&self, queued: Queued) {
         self.lock().push_back(queued);
-        self.more.notify_waiters();
+        // One case wakes one worker: the case files' cases come in file by file, and waking
+        // every idle worker for each cost more than the case.
+        self.more.notify_one();
     }
 
     /// No case comes after the ones queued: workers end once it is empty.

@@ -251,6 +251,69 @@ async fn every_case_has_snapshot_files_of_its_own() {
     assert!(read("general__a%5F%5Fb@1.snap").contains("underscores"));
 }
 
+/// The files read after the spec start as each is checked, before the others are read: a
+/// case whose snapshots clash with another file's is still refused before it sends anything,
+/// however the files fall between the two.
+#[tokio::test]
+async fn a_case_refused_for_a_clash_with_another_file_sends_nothing() {
+    let snapshot = |topic: &str| {
+        format!(
+            "requirement: CRE-02\nsteps:\n- operation: createConversation\n  body: {{metadata: {{topic: {topic}}}}}\n  \
+             expect: {{status: 200}}\n  snapshot: true\n"
+        )
+    };
+    let rows = "requirement: CRE-02\nparameters:\n  - name: x\n    topic: row\nsteps:\n\
+                - operation: createConversation\n  body: {metadata: {topic: \"{{topic}}\"}}\n  \
+                expect: {status: 200}\n  snapshot: true\n";
+    let mut files: Vec<(String, String)> = (0..120)
+        .map(|i| {
+            (
+                format!("general/many/c{i:03}.yaml"),
+                snapshot(&format!("c{i}")),
+            )
+        })
+        .collect();
+    files.extend([
+        ("general/Big.yaml".to_string(), snapshot("upper")),
+        ("general/big.yaml".to_string(), snapshot("lower")),
+        ("general/rows.yaml".to_string(), rows.to_string()),
+        ("general/rows/X.yaml".to_string(), snapshot("folder")),
+    ]);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let fixture = Fixture::new(&files);
+    let log = fixture.path().join("requests.jsonl");
+    let run = fixture
+        .run_with_env(
+            "",
+            &["--record-requests", log.to_str().unwrap()],
+            &[("INSTA_UPDATE", "always")],
+        )
+        .await;
+    run.assert_code(2);
+    run.assert_test("general/big", "FAILED");
+    // A folder sorts before the file of its name: the row comes second.
+    run.assert_test("general/rows/X", "ok");
+    run.assert_test("general/rows/x", "FAILED");
+    let sent: std::collections::BTreeSet<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["case"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        !sent.contains("general/big") && !sent.contains("general/rows/x"),
+        "{sent:?}"
+    );
+    assert_eq!(sent.len(), 122, "{sent:?}");
+}
+
 // ---------------------------------------------------------------- hostile case folders
 
 #[tokio::test]
