@@ -1,5 +1,6 @@
 //! What a schema rejects at a glance: a value of a type the schema does not take, or an object
-//! with a string property whose value the schema's `enum` or `const` for it leaves out. Said from the
+//! that lacks a `required` property, has a field `additionalProperties` rejects, or has a
+//! string property whose value the schema's `enum` or `const` for it leaves out. Said from the
 //! document alone, so that a probe choosing what to send compiles no validator for a value that
 //! cannot pass. Only ever `true` where the validator would reject too.
 
@@ -44,9 +45,13 @@ fn rejects_at(spec: &Spec, schema: &Value, value: &Value, depth: usize) -> bool 
             }
         }
     }
-    let (Value::Object(fields), Some(Value::Object(properties))) =
-        (value, schema.get("properties"))
-    else {
+    let Value::Object(fields) = value else {
+        return false;
+    };
+    if lacks_required(schema, fields) || has_forbidden_field(spec, schema, fields, depth) {
+        return true;
+    }
+    let Some(Value::Object(properties)) = schema.get("properties") else {
         return false;
     };
     // Strings only: the validator takes 1.0 for 1, which `==` on values does not.
@@ -61,6 +66,46 @@ fn rejects_at(spec: &Spec, schema: &Value, value: &Value, depth: usize) -> bool 
             outside_enum || other_const
         })
     })
+}
+
+/// Whether the object leaves out a property the schema's `required` names.
+fn lacks_required(schema: &Value, fields: &serde_json::Map<String, Value>) -> bool {
+    let required = schema.get("required").and_then(Value::as_array);
+    required.is_some_and(|names| {
+        names
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|name| !fields.contains_key(name))
+    })
+}
+
+/// Whether a field the schema's `properties` leaves out is one its `additionalProperties`
+/// rejects (`false`, or a schema that rejects the field's value at a glance). Not said where
+/// `patternProperties` may take the field.
+fn has_forbidden_field(
+    spec: &Spec,
+    schema: &Value,
+    fields: &serde_json::Map<String, Value>,
+    depth: usize,
+) -> bool {
+    let Some(additional) = schema.get("additionalProperties") else {
+        return false;
+    };
+    if schema.get("patternProperties").is_some() {
+        return false;
+    }
+    let declared = schema.get("properties").and_then(Value::as_object);
+    let mut extra = fields
+        .iter()
+        .filter(|(name, _)| declared.is_none_or(|d| !d.contains_key(*name)));
+    match additional {
+        Value::Bool(false) => extra.next().is_some(),
+        Value::Object(_) => {
+            let additional = follow(spec, additional);
+            extra.any(|(_, field)| rejects_at(spec, additional, field, depth + 1))
+        }
+        _ => false,
+    }
 }
 
 /// The schema a `$ref` names, or the schema itself.
@@ -121,6 +166,7 @@ mod tests {
             json!({"type": "message", "role": "user", "content": "hi"}),
             json!({"type": "item_reference", "id": "msg_1"}),
             json!({"type": "message", "role": "nobody", "content": "hi"}),
+            Value::Object(crate::probe::fidelity::corpus()),
         ];
         let mut rejected = 0;
         for op in spec.operations() {
@@ -147,10 +193,49 @@ mod tests {
         let spec = spec();
         let pointer = "#/components/schemas/InputItem";
         assert!(rejects(&spec, pointer, &json!("text")));
-        assert!(!rejects(&spec, pointer, &json!({"type": "message"})));
+        let message = json!({"type": "message", "role": "user", "content": "hi"});
+        assert!(!rejects(&spec, pointer, &message));
+        // No role and no content: every message branch requires them.
+        let bare = json!({"type": "message"});
+        assert!(rejects(&spec, pointer, &bare));
+        assert!(!spec.validate(pointer, &bare).unwrap().is_empty());
         assert!(type_takes("integer", &json!(2.0)));
         assert!(!type_takes("integer", &json!(2.5)));
         assert!(!takes_type(Some(&json!(["string", "null"])), &json!({})));
         assert!(takes_type(Some(&json!(["string", "object"])), &json!({})));
+    }
+
+    #[test]
+    fn a_missing_required_property_and_a_forbidden_field_reject() {
+        let spec = spec();
+        let prompt = "#/components/schemas/Prompt";
+        assert!(rejects(&spec, prompt, &json!({"k": "v"})));
+        assert!(!rejects(&spec, prompt, &json!({"id": "pmpt_1"})));
+        let logit_bias =
+            "#/components/schemas/CreateChatCompletionRequest/allOf/1/properties/logit_bias";
+        assert!(rejects(&spec, logit_bias, &json!({"50256": "v"})));
+        assert!(!rejects(&spec, logit_bias, &json!({"50256": -100})));
+        let closed =
+            json!({"type": "object", "properties": {"a": {}}, "additionalProperties": false});
+        let fields = |v: Value| v.as_object().cloned().unwrap();
+        assert!(has_forbidden_field(
+            &spec,
+            &closed,
+            &fields(json!({"b": 1})),
+            0
+        ));
+        assert!(!has_forbidden_field(
+            &spec,
+            &closed,
+            &fields(json!({"a": 1})),
+            0
+        ));
+        let patterned = json!({"patternProperties": {"^b": {}}, "additionalProperties": false});
+        assert!(!has_forbidden_field(
+            &spec,
+            &patterned,
+            &fields(json!({"b": 1})),
+            0
+        ));
     }
 }
